@@ -1,0 +1,116 @@
+"""Exact money: parsing, storage units, the one rounding rule and cent allocation.
+
+No float ever touches an amount. Amounts are :class:`~decimal.Decimal` in memory and integer
+*units* of 10^-12 USD in storage, which is exact for every per-token price providers publish
+(prices per million tokens with up to six decimals). Rounding to cents happens once, at the
+edge, with :func:`round_cents`; :func:`allocate_cents` rounds a set of parts so that they sum to
+the rounded whole (largest remainder), which is what makes every report view tie out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+__all__ = [
+    "CENT",
+    "CURRENCY",
+    "MAX_EVENT_COST",
+    "ROUNDING",
+    "UNITS_PER_CENT",
+    "UNIT_SCALE",
+    "allocate_cents",
+    "format_amount",
+    "from_units",
+    "parse_amount",
+    "round_cents",
+    "to_units",
+]
+
+UNIT_SCALE = 12
+"""Stored amounts are integers of 10**-UNIT_SCALE USD."""
+UNITS_PER_CENT = 10 ** (UNIT_SCALE - 2)
+CENT = Decimal("0.01")
+ROUNDING = ROUND_HALF_UP
+"""The named rounding rule: half away from zero, as on an invoice."""
+CURRENCY = "USD"
+MAX_EVENT_COST = Decimal(9_000_000)
+"""One event above this is a data error, and it keeps stored units inside a signed 64-bit int."""
+
+_QUANTUM = Decimal(1).scaleb(-UNIT_SCALE)
+
+
+def parse_amount(value: object) -> Decimal:
+    """Read an amount from a decimal string, an int or a Decimal; never from a float.
+
+    Raises:
+        ValueError: the value is a float, not a finite number, or finer than 10^-12.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("must be a decimal string, not a binary float")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int | str):
+        try:
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    else:
+        raise ValueError(f"must be a decimal string, got {type(value).__name__}")
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if amount != amount.quantize(_QUANTUM, rounding=ROUND_HALF_UP):
+        raise ValueError(f"{value!r} has more than {UNIT_SCALE} decimal places")
+    return amount
+
+
+def to_units(amount: Decimal) -> int:
+    """Exact integer storage units of an amount already accepted by :func:`parse_amount`."""
+    return int(amount.scaleb(UNIT_SCALE))
+
+
+def from_units(units: int) -> Decimal:
+    """The amount that *units* storage units stand for, exactly."""
+    return Decimal(units).scaleb(-UNIT_SCALE)
+
+
+def format_amount(amount: Decimal) -> str:
+    """The canonical text of an exact amount: plain notation, no trailing zeros, ``"0"`` for zero.
+
+    This is the form written to ``events.jsonl`` and the manifest, so it must never change for
+    the same value.
+    """
+    if amount.is_zero():
+        return "0"
+    text = format(amount, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def round_cents(units: int) -> Decimal:
+    """Round an exact amount in storage units to cents by the named rule. The only rounding."""
+    return from_units(units).quantize(CENT, rounding=ROUNDING)
+
+
+def allocate_cents(parts: Sequence[int]) -> tuple[Decimal, list[Decimal]]:
+    """Round a whole and its parts to cents so that the rounded parts sum to the rounded whole.
+
+    The whole is ``sum(parts)`` rounded once by :data:`ROUNDING`. Each part starts at its floor
+    in cents; the cents still missing go one each to the parts with the largest remainders (the
+    earlier part wins a tie), so every part ends at the floor or ceiling of its exact value.
+
+    Args:
+        parts: exact amounts in storage units.
+
+    Returns:
+        The rounded whole and the rounded parts, in the order given.
+    """
+    whole = round_cents(sum(parts))
+    floors = [part // UNITS_PER_CENT for part in parts]
+    remainders = [part - floor * UNITS_PER_CENT for part, floor in zip(parts, floors, strict=True)]
+    missing = int(whole / CENT) - sum(floors)
+    order = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))
+    for i in order[:missing]:
+        floors[i] += 1
+    return whole, [Decimal(cents).scaleb(-2) for cents in floors]

@@ -1,0 +1,68 @@
+"""Audit periods: a month ``2026-10``, a quarter ``2026-Q3``, or explicit UTC dates.
+
+A period is a half-open UTC window ``[start, end)``; every query and report uses the same one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from p402.errors import ConfigError
+
+__all__ = ["Period", "parse_period"]
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A named half-open UTC window ``[start, end)``."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether *moment* falls inside the window."""
+        return self.start <= moment < self.end
+
+
+def _month_start(year: int, month: int) -> datetime:
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def parse_period(text: str | None = None, *, start: date | None = None, end: date | None = None) -> Period:
+    """Parse ``YYYY-MM`` or ``YYYY-Qn``, or build a period from explicit dates.
+
+    Args:
+        text: the period label, or ``None`` when *start* and *end* are given.
+        start: first day included (UTC), with *end*.
+        end: last day included (UTC), with *start*.
+
+    Raises:
+        ConfigError: the label is not a month or quarter, or the dates are reversed.
+    """
+    if text is None:
+        if start is None or end is None:
+            raise ConfigError("give a period (2026-10 or 2026-Q3) or both --from and --to")
+        if end < start:
+            raise ConfigError(f"the period ends ({end}) before it starts ({start})")
+        first = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        after = datetime.fromordinal(end.toordinal() + 1).replace(tzinfo=UTC)
+        return Period(f"{start.isoformat()}..{end.isoformat()}", first, after)
+    if match := _MONTH.match(text.strip()):
+        year, month = int(match[1]), int(match[2])
+        if not 1 <= month <= 12:
+            raise ConfigError(f"period {text!r}: month must be 01 to 12")
+        return Period(f"{year:04d}-{month:02d}", _month_start(year, month), _month_start(year, month + 1))
+    if match := _QUARTER.match(text.strip()):
+        year, quarter = int(match[1]), int(match[2])
+        first_month = 3 * (quarter - 1) + 1
+        return Period(
+            f"{year:04d}-Q{quarter}", _month_start(year, first_month), _month_start(year, first_month + 3)
+        )
+    raise ConfigError(f"period {text!r} is not a month (2026-10) or a quarter (2026-Q3)")
