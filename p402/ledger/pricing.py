@@ -1,0 +1,151 @@
+"""The price stage: give every event a cost and say where it came from.
+
+A cost the source reported is kept (``cost_source = provider``). Otherwise the event is priced
+from the pinned `genai-prices` table at the event's own time, for each token bucket, with the
+unit prices written into ``price_ref`` so anyone can redo the sum. A model the table does not
+know stays ``unpriced`` with no cost: a gap the reports show, never a silent zero.
+
+Looking prices up in the table is slow (~100 µs), so a resolved quote is cached per provider,
+model, day and context; pricing an event is then a few exact Decimal multiplications.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from p402.ledger.events import Event
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelPrice, TieredPrices
+
+__all__ = ["PRICE_TABLE", "Pricer", "Quote"]
+
+PRICE_TABLE = "genai-prices"
+_PER = Decimal(1_000_000)
+# Our provider names where they differ from the table's provider ids.
+_TABLE_PROVIDER = {"bedrock": "aws", "gemini": "google", "vertex": "google", "vertex_ai": "google"}
+# Our token buckets and the table's price keys for them, first key present wins.
+_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("input_tokens", ("input_mtok",)),
+    ("cache_read_tokens", ("cache_read_mtok", "input_mtok")),
+    ("cache_write_tokens", ("cache_write_5m_mtok", "cache_write_mtok", "input_mtok")),
+    ("cache_write_1h_tokens", ("cache_write_1h_mtok", "cache_write_mtok", "input_mtok")),
+    ("output_tokens", ("output_mtok",)),
+)
+_SHORT = {
+    "input_tokens": "in",
+    "cache_read_tokens": "cache_read",
+    "cache_write_tokens": "cache_write",
+    "cache_write_1h_tokens": "cache_write_1h",
+    "output_tokens": "out",
+}
+
+
+@cache
+def table_version() -> str:
+    """The pinned price data's name and version, as recorded in every ``price_ref``."""
+    from importlib.metadata import version
+
+    return f"{PRICE_TABLE} {version('genai-prices')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Unit prices (USD per million tokens) for each bucket of one model on one day.
+
+    A tiered price (long-context rates) keeps its tiers; the tier is chosen per event from the
+    average input of one request, as the provider bills each request on its own.
+    """
+
+    provider: str
+    model_id: str
+    day: date
+    context: str
+    prices: tuple[tuple[str, Decimal | TieredPrices], ...]
+
+    def price(self, event: Event) -> tuple[Decimal, str]:
+        """The exact cost of *event* at these prices, and the ``price_ref`` that explains it."""
+        prompt = (
+            event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
+            + event.cache_write_1h_tokens
+        ) // max(event.requests, 1)  # fmt: skip
+        total = Decimal(0)
+        used: list[str] = []
+        for bucket, unit_price in self.prices:
+            rate = _rate(unit_price, prompt)
+            total += rate * getattr(event, bucket)
+            used.append(f"{_SHORT[bucket]}={rate}")
+        context = f" {self.context}" if self.context else ""
+        ref = (
+            f"{table_version()} {self.provider}/{self.model_id} {self.day.isoformat()}{context}: "
+            f"{' '.join(used)} USD/MTok"
+        )
+        return total / _PER, ref
+
+
+def _rate(price: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
+    if isinstance(price, Decimal):
+        return price
+    rate: Decimal = price.base
+    for tier in price.tiers:
+        if prompt_tokens > tier.start:
+            rate = tier.price
+    return rate
+
+
+class Pricer:
+    """Prices events from the pinned table, caching one quote per model, day and context."""
+
+    def __init__(self) -> None:
+        self._quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
+
+    def apply(self, event: Event) -> Event:
+        """Return *event* with its cost basis: kept if reported, else priced, else unpriced."""
+        if event.cost is not None:
+            return event
+        quote = self.quote(event.provider, event.model, event.occurred_at, event.batch, event.service_tier)
+        if quote is None:
+            return dataclasses.replace(event, cost_source="unpriced", price_ref=None)
+        cost, ref = quote.price(event)
+        return dataclasses.replace(event, cost=cost, cost_source="price_table", price_ref=ref)
+
+    def quote(
+        self, provider: str, model: str, moment: datetime, batch: bool, service_tier: str | None
+    ) -> Quote | None:
+        """The quote for a model at a moment, or ``None`` when the table does not know it."""
+        key = (provider, model, moment.date(), batch, service_tier)
+        if key not in self._quotes:
+            self._quotes[key] = _resolve(*key)
+        return self._quotes[key]
+
+
+def _resolve(provider: str, model: str, day: date, batch: bool, service_tier: str | None) -> Quote | None:
+    from genai_prices import data_snapshot
+
+    # Tables change at day boundaries; pricing at noon keeps one quote valid for the whole day.
+    when = datetime.combine(day, time(12), tzinfo=UTC)
+    context: dict[str, Any] = {}
+    if batch:
+        context["processing"] = "batch"
+    if service_tier:
+        context["service_tier"] = service_tier
+    try:
+        found_provider, info = data_snapshot.get_snapshot().find_provider_model(
+            model, None, _TABLE_PROVIDER.get(provider, provider), None
+        )
+    except LookupError:
+        return None
+    table: ModelPrice = info.get_prices(when, context or None)  # type: ignore[arg-type]
+    prices: list[tuple[str, Decimal | TieredPrices]] = []
+    for bucket, keys in _BUCKETS:
+        value = next((getattr(table, key) for key in keys if getattr(table, key) is not None), None)
+        if value is None:
+            return None
+        prices.append((bucket, value))
+    label = " ".join(f"{name}={value}" for name, value in sorted(context.items()))
+    return Quote(found_provider.id, info.id, day, label, tuple(prices))

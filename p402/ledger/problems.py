@@ -1,0 +1,32 @@
+"""A problem found in input: where it is (file, line, field) and what is wrong with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one field of one input row.
+
+    Attributes:
+        source: the file (or stream) the row came from.
+        line: 1-based line number in that file, or ``None`` for a whole-file problem.
+        field: the field's name, or ``None`` when the row as a whole is wrong.
+        message: what is wrong, in words a controller understands.
+    """
+
+    source: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+    def as_json(self) -> dict[str, object]:
+        """The problem as a JSON object, for ``--json`` output."""
+        return {"source": self.source, "line": self.line, "field": self.field, "message": self.message}
