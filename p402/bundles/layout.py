@@ -1,0 +1,25 @@
+"""The bundle's member names and format identifiers, shared by the writer and the verifier."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EVENTS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "PDF",
+    "RECEIPTS",
+    "SIGNATURE",
+    "VERIFY_TEXT",
+    "XLSX",
+]
+
+FORMAT = "p402-audit-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+EVENTS = "ledger/events.jsonl"
+RECEIPTS = "receipts/receipts.jsonl"
+PDF = "report.pdf"
+XLSX = "report.xlsx"
+VERIFY_TEXT = "VERIFY.txt"

@@ -1,0 +1,75 @@
+"""Write the audit bundle: a deterministic zip of the ledger, receipts, reports and the signed manifest.
+
+The manifest lists every other member's path, size and SHA-256 and is signed (Ed25519, detached,
+raw 64 bytes in ``manifest.json.sig``) over its exact canonical bytes. Members are sorted by
+name with a fixed time and mode, so the same ledger, period and key give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from p402.archive import member_info
+from p402.bundles.canonical import dumps
+from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE
+from p402.bundles.seal import Sealed, file_digest
+from p402.bundles.signing import SigningKey
+
+__all__ = ["write_bundle"]
+
+_ZIP64_FROM = 1 << 31
+
+
+def write_bundle(
+    path: Path,
+    *,
+    sealed: Sealed,
+    members: Mapping[str, bytes],
+    manifest: Mapping[str, Any],
+    key: SigningKey,
+    moment: datetime,
+) -> dict[str, Any]:
+    """Write the bundle at *path* and return the manifest as signed.
+
+    Args:
+        path: the zip to write (replaced if it exists).
+        sealed: the sealed ledger (its spooled events and receipts become members).
+        members: other members, by name (reports, VERIFY.txt).
+        manifest: the manifest's fields other than ``files``.
+        key: the signing key.
+        moment: the fixed time stamped on every member.
+    """
+    files: dict[str, tuple[int, str]] = {
+        name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
+    }
+    files[EVENTS] = file_digest(sealed.events_path)
+    files[RECEIPTS] = file_digest(sealed.receipts_path)
+    listing = [{"path": name, "sha256": digest, "size": size} for name, (size, digest) in sorted(files.items())]
+    signed = {**manifest, "files": listing}
+    manifest_bytes = dumps(signed)
+    contents: dict[str, bytes | Path] = {
+        **members,
+        EVENTS: sealed.events_path,
+        RECEIPTS: sealed.receipts_path,
+        MANIFEST: manifest_bytes,
+        SIGNATURE: key.sign(manifest_bytes),
+    }
+    partial = path.with_name(path.name + ".partial")
+    with zipfile.ZipFile(partial, "w") as archive:
+        for name in sorted(contents):
+            content = contents[name]
+            info = member_info(name, moment)
+            if isinstance(content, bytes):
+                archive.writestr(info, content)
+                continue
+            info.file_size = content.stat().st_size
+            with content.open("rb") as source, archive.open(info, "w", force_zip64=info.file_size >= _ZIP64_FROM) as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+    partial.replace(path)  # a reader never sees half a bundle
+    return signed
