@@ -1,0 +1,101 @@
+"""The report document: the figures of a period plus what the reader needs to trust them.
+
+:class:`ReportContext` says which audit the report belongs to (tenant, period, bundle and key
+ids, price table); :func:`render_html` turns a :class:`~p402.reporting.aggregate.Summary` and a
+context into the HTML that the PDF is printed from. Templates are package data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row, Summary
+from p402.reporting.filters import FILTERS
+
+__all__ = ["ReportContext", "render_html", "top_rows"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    """Who and what a report is about, beyond its figures."""
+
+    tenant: str
+    period: str
+    window_start: str
+    window_end: str
+    bundle_id: str
+    key_id: str
+    merkle_root: str
+    generator: str
+    price_table: str
+    page_size: str = "A4"
+    top_n: int = 15
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("p402", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(FILTERS)
+    return environment
+
+
+@cache
+def _stylesheet() -> str:
+    return (files("p402") / "templates" / "report.css").read_text(encoding="utf-8")
+
+
+def top_rows(breakdown: Breakdown, limit: int) -> list[Row]:
+    """The largest *limit* attributed rows, one "Other" row for the rest, and the unattributed
+    row last. The rows still sum to the breakdown's total: only whole rows are folded."""
+    named = [row for row in breakdown.rows if row.attributed]
+    unattributed = [row for row in breakdown.rows if not row.attributed]
+    shown, rest = named[:limit], named[limit:]
+    if rest:
+        shown.append(
+            Row(
+                label=f"Other ({len(rest)} more, in the XLSX)",
+                attributed=True,
+                events=sum(row.events for row in rest),
+                requests=sum(row.requests for row in rest),
+                tokens=sum(row.tokens for row in rest),
+                cost_units=sum(row.cost_units for row in rest),
+                cost=sum((row.cost for row in rest), Decimal(0)),
+            )
+        )
+    return shown + unattributed
+
+
+def render_html(summary: Summary, context: ReportContext) -> str:
+    """The report as one HTML document (CSS inlined), ready for WeasyPrint."""
+    environment = _environment()
+    sections = [
+        ("department", "Spend by department", "Department"),
+        ("customer", "Spend by customer", "Customer"),
+        ("workflow", "Spend by workflow", "Workflow"),
+        ("model", "Spend by model", "Provider / model"),
+    ]
+    tables = [
+        (title, column, top_rows(summary.breakdowns[name], context.top_n), summary.breakdowns[name].total)
+        for name, title, column in sections
+    ]
+    return environment.get_template("report.html.j2").render(
+        summary=summary,
+        context=context,
+        tables=tables,
+        providers=summary.breakdowns["provider"].rows,
+        unattributed_label=UNATTRIBUTED,
+        # Our own stylesheet, from package data: trusted, and escaping it would break its quotes.
+        css=Markup(_stylesheet()),  # noqa: S704
+    )
