@@ -11,7 +11,6 @@ model, day and context; pricing an event is then a few exact Decimal multiplicat
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -66,10 +65,12 @@ class Quote:
     model_id: str
     day: date
     context: str
-    prices: tuple[tuple[str, Decimal | TieredPrices], ...]
+    prices: tuple[tuple[str, Decimal | TieredPrices | None], ...]
+    """Per bucket; ``None`` where the table has no price (embeddings have no output price)."""
 
-    def price(self, event: Event) -> tuple[Decimal, str]:
-        """The exact cost of *event* at these prices, and the ``price_ref`` that explains it."""
+    def price(self, event: Event) -> tuple[Decimal, str] | None:
+        """The exact cost of *event* at these prices and the ``price_ref`` that explains it, or
+        ``None`` when the event has tokens in a bucket the table has no price for."""
         prompt = (
             event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
             + event.cache_write_1h_tokens
@@ -77,14 +78,18 @@ class Quote:
         total = Decimal(0)
         used: list[str] = []
         for bucket, unit_price in self.prices:
-            rate = _rate(unit_price, prompt)
-            total += rate * getattr(event, bucket)
-            used.append(f"{_SHORT[bucket]}={rate}")
+            tokens = getattr(event, bucket)
+            if unit_price is None:
+                if tokens:
+                    return None
+                continue
+            if tokens:
+                rate = _rate(unit_price, prompt)
+                total += rate * tokens
+                used.append(f"{_SHORT[bucket]}={rate}")
         context = f" {self.context}" if self.context else ""
-        ref = (
-            f"{table_version()} {self.provider}/{self.model_id} {self.day.isoformat()}{context}: "
-            f"{' '.join(used)} USD/MTok"
-        )
+        rates = f"{' '.join(used)} USD/MTok" if used else "no billable tokens"
+        ref = f"{table_version()} {self.provider}/{self.model_id} {self.day.isoformat()}{context}: {rates}"
         return total / _PER, ref
 
 
@@ -108,11 +113,13 @@ class Pricer:
         """Return *event* with its cost basis: kept if reported, else priced, else unpriced."""
         if event.cost is not None:
             return event
-        quote = self.quote(event.provider, event.model, event.occurred_at, event.batch, event.service_tier)
-        if quote is None:
-            return dataclasses.replace(event, cost_source="unpriced", price_ref=None)
-        cost, ref = quote.price(event)
-        return dataclasses.replace(event, cost=cost, cost_source="price_table", price_ref=ref)
+        quote = self.quote(
+            event.provider, event.model, event.occurred_at, event.batch, event.service_tier
+        )
+        priced = None if quote is None else quote.price(event)
+        if priced is None:
+            return event.with_cost(None, "unpriced", None)
+        return event.with_cost(priced[0], "price_table", priced[1])
 
     def quote(
         self, provider: str, model: str, moment: datetime, batch: bool, service_tier: str | None
@@ -124,7 +131,9 @@ class Pricer:
         return self._quotes[key]
 
 
-def _resolve(provider: str, model: str, day: date, batch: bool, service_tier: str | None) -> Quote | None:
+def _resolve(
+    provider: str, model: str, day: date, batch: bool, service_tier: str | None
+) -> Quote | None:
     from genai_prices import data_snapshot
 
     # Tables change at day boundaries; pricing at noon keeps one quote valid for the whole day.
@@ -140,12 +149,12 @@ def _resolve(provider: str, model: str, day: date, batch: bool, service_tier: st
         )
     except LookupError:
         return None
-    table: ModelPrice = info.get_prices(when, context or None)  # type: ignore[arg-type]
-    prices: list[tuple[str, Decimal | TieredPrices]] = []
+    table: ModelPrice = info.get_prices(when, context or None)
+    prices: list[tuple[str, Decimal | TieredPrices | None]] = []
     for bucket, keys in _BUCKETS:
-        value = next((getattr(table, key) for key in keys if getattr(table, key) is not None), None)
-        if value is None:
-            return None
-        prices.append((bucket, value))
+        found = (getattr(table, key) for key in keys if getattr(table, key) is not None)
+        prices.append((bucket, next(found, None)))
+    if prices[0][1] is None:
+        return None  # no input price: the table does not really price this model
     label = " ".join(f"{name}={value}" for name, value in sorted(context.items()))
     return Quote(found_provider.id, info.id, day, label, tuple(prices))
