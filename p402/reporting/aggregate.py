@@ -16,10 +16,13 @@ from decimal import Decimal
 from p402.ledger.events import Event
 from p402.money import allocate_cents, round_cents, to_units
 
-__all__ = ["DIMENSIONS", "UNATTRIBUTED", "Aggregator", "Breakdown", "Row", "Summary"]
+__all__ = ["DIMENSIONS", "NO_CUSTOMER", "UNATTRIBUTED", "Aggregator", "Breakdown", "Row", "Summary"]
 
 UNATTRIBUTED = "Unattributed"
 """The label of the bucket for events a dimension has no value for. Never hidden."""
+NO_CUSTOMER = "No customer (internal use)"
+"""Most AI spend serves no customer: for that dimension an empty value is not a gap."""
+_EMPTY_LABELS = {"customer": NO_CUSTOMER}
 
 DIMENSIONS: dict[str, Callable[[Event], str | None]] = {
     "department": lambda e: e.department,
@@ -52,6 +55,11 @@ class Breakdown:
     dimension: str
     rows: tuple[Row, ...]
     total: Decimal
+
+    @property
+    def empty_is_gap(self) -> bool:
+        """Whether events without a value here are missing attribution (not, say, internal use)."""
+        return self.dimension not in _EMPTY_LABELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +137,21 @@ class Aggregator:
         cells = self._cells[name]
         order = sorted(cells, key=lambda key: (key is None, -cells[key][3], key or ""))
         total, cents = allocate_cents([cells[key][3] for key in order])
-        rows = tuple(
-            Row(key or UNATTRIBUTED, key is not None, *cells[key], cost=amount)
-            for key, amount in zip(order, cents, strict=True)
-        )
-        return Breakdown(name, rows, total)
+        rows = []
+        for key, amount in zip(order, cents, strict=True):
+            events, requests, tokens, units = cells[key]
+            rows.append(
+                Row(
+                    key or _EMPTY_LABELS.get(name, UNATTRIBUTED),
+                    key is not None,
+                    events,
+                    requests,
+                    tokens,
+                    units,
+                    amount,
+                )
+            )
+        return Breakdown(name, tuple(rows), total)
 
     def summary(self) -> Summary:
         """The totals so far."""

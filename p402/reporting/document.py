@@ -86,15 +86,12 @@ def render_html(summary: Summary, context: ReportContext) -> str:
         ("workflow", "Spend by workflow", "Workflow"),
         ("model", "Spend by model", "Provider / model"),
     ]
-    tables = [
-        (title, column, top_rows(summary.breakdowns[name], context.top_n), summary.breakdowns[name].total)
-        for name, title, column in sections
-    ]
+    tables = [(title, column, summary.breakdowns[name]) for name, title, column in sections]
     return environment.get_template("report.html.j2").render(
         summary=summary,
         context=context,
         tables=tables,
-        providers=summary.breakdowns["provider"].rows,
+        top=lambda breakdown: top_rows(breakdown, context.top_n),
         unattributed_label=UNATTRIBUTED,
         # Our own stylesheet, from package data: trusted, and escaping it would break its quotes.
         css=Markup(_stylesheet()),  # noqa: S704
