@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime
 
 __all__ = ["member_info", "repack"]
 
 
 def member_info(name: str, moment: datetime) -> zipfile.ZipInfo:
     """A zip header for *name* with a fixed time, mode 0644 and Unix origin, deflated."""
-    stamp = max(moment.replace(tzinfo=None), datetime(1980, 1, 1))  # zip dates start in 1980
+    stamp = max(moment.astimezone(UTC), datetime(1980, 1, 1, tzinfo=UTC))  # zip dates start in 1980
     info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED
     info.create_system = 3

@@ -46,7 +46,7 @@ def parse_amount(value: object) -> Decimal:
     Raises:
         ValueError: the value is a float, not a finite number, or finer than 10^-12.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError("must be a decimal string, not a binary float")
     if isinstance(value, Decimal):
         amount = value

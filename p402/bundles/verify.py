@@ -85,7 +85,13 @@ class Verification:
 def _unsafe(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
     path = PurePosixPath(name)
-    if not name or name.startswith("/") or "\\" in name or ":" in path.parts[0] or ".." in path.parts:
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or ":" in path.parts[0]
+        or ".." in path.parts
+    ):
         return "unsafe member name"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
@@ -97,7 +103,9 @@ def _unsafe(info: zipfile.ZipInfo) -> str | None:
 def _check_archive(archive: zipfile.ZipFile, limits: Limits, problems: list[str]) -> None:
     infos = archive.infolist()
     if len(infos) > limits.max_members:
-        problems.append(f"archive: {len(infos)} members, more than the limit of {limits.max_members}")
+        problems.append(
+            f"archive: {len(infos)} members, more than the limit of {limits.max_members}"
+        )
     seen: set[str] = set()
     total = 0
     for info in infos:
@@ -107,10 +115,16 @@ def _check_archive(archive: zipfile.ZipFile, limits: Limits, problems: list[str]
         if reason := _unsafe(info):
             problems.append(f"{info.filename!r}: {reason}")
         total += info.file_size
-        if info.file_size > 1 << 20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            problems.append(f"{info.filename}: compression ratio over {limits.max_ratio} (zip bomb?)")
+        if info.file_size > 1 << 20 and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            problems.append(
+                f"{info.filename}: compression ratio over {limits.max_ratio} (zip bomb?)"
+            )
     if total > limits.max_total_bytes:
-        problems.append(f"archive: unpacks to {total} bytes, more than the limit of {limits.max_total_bytes}")
+        problems.append(
+            f"archive: unpacks to {total} bytes, more than the limit of {limits.max_total_bytes}"
+        )
 
 
 def _read_small(archive: zipfile.ZipFile, name: str) -> bytes:
@@ -139,7 +153,9 @@ def _check_manifest(data: bytes, problems: list[str]) -> dict[str, Any] | None:
 def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> None:
     listed = {entry["path"]: entry for entry in manifest.get("files", [])}
     present = set(archive.namelist()) - {MANIFEST, SIGNATURE}
-    problems.extend(f"{name}: listed in the manifest but missing" for name in sorted(set(listed) - present))
+    problems.extend(
+        f"{name}: listed in the manifest but missing" for name in sorted(set(listed) - present)
+    )
     problems.extend(f"{name}: not listed in the manifest" for name in sorted(present - set(listed)))
     for name in sorted(set(listed) & present):
         digest = hashlib.sha256()
@@ -163,13 +179,48 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         yield number, line.rstrip(b"\n")
 
 
-def _check_ledger(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> list[bytes]:
-    window = manifest["period"]
-    start, end = datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"])
-    leaves: list[bytes] = []
-    ids: set[str] = set()
-    units, unpriced = 0, 0
+@dataclass(slots=True)
+class _LedgerTally:
+    """What the ledger's lines add up to, as they are read."""
+
+    start: datetime
+    end: datetime
+    tenant: str
+    leaves: list[bytes] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    units: int = 0
+    unpriced: int = 0
     previous: tuple[datetime, bytes] | None = None
+
+    def check(self, where: str, record: Any, problems: list[str]) -> None:
+        """Count one parsed line and note what is wrong with it."""
+        moment = datetime.fromisoformat(record["occurred_at"])
+        key = (moment, record["event_id"].encode())
+        if record["tenant"] != self.tenant:
+            problems.append(f"{where}: event of tenant {record['tenant']!r}")
+        if not self.start <= moment < self.end:
+            problems.append(f"{where}: occurred_at outside the period")
+        if self.previous is not None and key <= self.previous:
+            problems.append(f"{where}: out of order or repeated")
+        if record["event_id"] in self.ids:
+            problems.append(f"{where}: event_id {record['event_id']!r} appears twice")
+        self.ids.add(record["event_id"])
+        self.previous = key
+        if record["cost"] is None:
+            self.unpriced += 1
+        else:
+            self.units += to_units(parse_amount(record["cost"]))
+
+
+def _check_ledger(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
+) -> list[bytes]:
+    window = manifest["period"]
+    tally = _LedgerTally(
+        datetime.fromisoformat(window["start"]),
+        datetime.fromisoformat(window["end"]),
+        manifest["tenant"],
+    )
     with archive.open(EVENTS) as handle:
         for number, line in _lines(handle):
             where = f"{EVENTS}:{number}"
@@ -177,35 +228,28 @@ def _check_ledger(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: 
                 record = loads(line)
                 if dumps_record(record) != line:
                     raise CanonicalError("not in canonical JSON form")
-                moment = datetime.fromisoformat(record["occurred_at"])
-                key = (moment, record["event_id"].encode())
-                if record["tenant"] != manifest["tenant"]:
-                    problems.append(f"{where}: event of tenant {record['tenant']!r}")
-                if not start <= moment < end:
-                    problems.append(f"{where}: occurred_at outside the period")
-                if previous is not None and key <= previous:
-                    problems.append(f"{where}: out of order or repeated")
-                if record["event_id"] in ids:
-                    problems.append(f"{where}: event_id {record['event_id']!r} appears twice")
-                ids.add(record["event_id"])
-                previous = key
-                if record["cost"] is None:
-                    unpriced += 1
-                else:
-                    units += to_units(parse_amount(record["cost"]))
+                tally.check(where, record, problems)
             except (CanonicalError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 problems.append(f"{where}: not a canonical event ({exc})")
-            leaves.append(leaf_hash(line))
+            tally.leaves.append(leaf_hash(line))
+    _check_totals(tally, manifest, problems)
+    return tally.leaves
+
+
+def _check_totals(tally: _LedgerTally, manifest: dict[str, Any], problems: list[str]) -> None:
     events, totals, merkle = manifest["events"], manifest["totals"], manifest["merkle"]
-    if len(leaves) != events["count"] or len(leaves) != merkle["size"]:
-        problems.append(f"{EVENTS}: {len(leaves)} events, the manifest says {events['count']}")
-    if format_amount(from_units(units)) != totals["cost"] or str(round_cents(units)) != totals["cost_rounded"]:
-        problems.append(f"{EVENTS}: costs sum to {format_amount(from_units(units))}, the manifest says {totals['cost']}")
-    if unpriced != totals["unpriced_events"]:
-        problems.append(f"{EVENTS}: {unpriced} unpriced events, the manifest says {totals['unpriced_events']}")
-    if root(leaves).hex() != merkle["root"]:
+    count = len(tally.leaves)
+    if count != events["count"] or count != merkle["size"]:
+        problems.append(f"{EVENTS}: {count} events, the manifest says {events['count']}")
+    exact = format_amount(from_units(tally.units))
+    if exact != totals["cost"] or str(round_cents(tally.units)) != totals["cost_rounded"]:
+        problems.append(f"{EVENTS}: costs sum to {exact}, the manifest says {totals['cost']}")
+    if tally.unpriced != totals["unpriced_events"]:
+        problems.append(
+            f"{EVENTS}: {tally.unpriced} unpriced events, the manifest says {totals['unpriced_events']}"
+        )
+    if root(tally.leaves).hex() != merkle["root"]:
         problems.append(f"{EVENTS}: Merkle root does not match the manifest")
-    return leaves
 
 
 def _check_receipts(archive: zipfile.ZipFile, leaves: list[bytes], problems: list[str]) -> None:
@@ -216,7 +260,11 @@ def _check_receipts(archive: zipfile.ZipFile, leaves: list[bytes], problems: lis
             index = number - 1
             try:
                 receipt = loads(line)
-                expected = receipt_line(receipt["event_id"], index, leaves[index]) if index < len(leaves) else b""
+                expected = (
+                    receipt_line(receipt["event_id"], index, leaves[index])
+                    if index < len(leaves)
+                    else b""
+                )
             except (CanonicalError, KeyError, TypeError) as exc:
                 problems.append(f"{RECEIPTS}:{number}: not a receipt ({exc})")
                 continue
@@ -226,40 +274,42 @@ def _check_receipts(archive: zipfile.ZipFile, leaves: list[bytes], problems: lis
         problems.append(f"{RECEIPTS}: {count} receipts for {len(leaves)} events")
 
 
+def _authenticate(
+    archive: zipfile.ZipFile, key: PublicKey, limits: Limits, problems: list[str]
+) -> dict[str, Any] | None:
+    """The manifest, if the archive is safe and the manifest is the key's and canonical."""
+    _check_archive(archive, limits, problems)
+    names = set(archive.namelist())
+    problems.extend(f"{name}: missing" for name in (MANIFEST, SIGNATURE) if name not in names)
+    if problems:
+        return None
+    try:
+        manifest_bytes = _read_small(archive, MANIFEST)
+        signature = _read_small(archive, SIGNATURE)
+    except (CanonicalError, zipfile.BadZipFile, OSError) as exc:
+        problems.append(f"{MANIFEST}: cannot be read ({exc})")
+        return None
+    if not key.verify(signature, manifest_bytes):
+        problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
+        return None
+    return _check_manifest(manifest_bytes, problems)
+
+
 def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -> Verification:
     """Verify the bundle at *path* against a trusted public key. Never raises for a bad bundle:
     the problems are in the result."""
     result = Verification(str(path), key.key_id)
-    problems = result.problems
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        problems.append(f"{path.name}: not a readable zip archive ({exc})")
+        result.problems.append(f"{path.name}: not a readable zip archive ({exc})")
         return result
     with archive:
-        _check_archive(archive, limits or Limits(), problems)
-        names = set(archive.namelist())
-        for required in (MANIFEST, SIGNATURE):
-            if required not in names:
-                problems.append(f"{required}: missing")
-        if problems:
+        result.manifest = _authenticate(archive, key, limits or Limits(), result.problems)
+        if result.manifest is None:
             return result
-        try:
-            manifest_bytes = _read_small(archive, MANIFEST)
-            signature = _read_small(archive, SIGNATURE)
-        except (CanonicalError, zipfile.BadZipFile, OSError) as exc:
-            problems.append(f"{MANIFEST}: cannot be read ({exc})")
-            return result
-        if not key.verify(signature, manifest_bytes):
-            problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
-            return result
-        manifest = _check_manifest(manifest_bytes, problems)
-        if manifest is None:
-            return result
-        result.manifest = manifest
-        _check_members(archive, manifest, problems)
-        if problems:
-            return result
-        leaves = _check_ledger(archive, manifest, problems)
-        _check_receipts(archive, leaves, problems)
+        _check_members(archive, result.manifest, result.problems)
+        if not result.problems:
+            leaves = _check_ledger(archive, result.manifest, result.problems)
+            _check_receipts(archive, leaves, result.problems)
     return result

@@ -1,0 +1,137 @@
+"""The audit: one pass over a period of the ledger into reports and a signed bundle.
+
+ledger → (aggregate + seal, in the same pass) → PDF and XLSX → manifest → signed zip.
+The bundle depends only on the ledger, the period and the key: times written into it come
+from the data (the last event), never from the clock, so a re-run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from p402 import __version__
+from p402.bundles.canonical import dumps
+from p402.bundles.instructions import verify_text
+from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT, XLSX
+from p402.bundles.seal import Sealer
+from p402.bundles.signing import SigningKey
+from p402.bundles.writer import write_bundle
+from p402.ledger.events import format_time
+from p402.ledger.pricing import table_version
+from p402.ledger.store import Ledger
+from p402.money import format_amount, from_units, round_cents
+from p402.period import Period
+from p402.reporting.aggregate import Aggregator, Summary
+from p402.reporting.document import ReportContext, render_html
+from p402.reporting.pdf import render_pdf
+from p402.reporting.xlsx import render_xlsx
+
+__all__ = ["AuditResult", "bundle_name", "run_audit"]
+
+Step = Callable[[str, int, int], None]
+"""Progress: called with a stage name, the work done so far and the total (0 if unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """What an audit produced."""
+
+    bundle: Path
+    summary: Summary
+    manifest: dict[str, object]
+
+
+def bundle_name(tenant: str, period: Period) -> str:
+    """The bundle's file name: ``p402-audit-<tenant>-<period>.zip``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{tenant}-{period.label}")
+    return f"p402-audit-{safe}.zip"
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    return
+
+
+def run_audit(
+    ledger: Ledger,
+    *,
+    tenant: str,
+    period: Period,
+    key: SigningKey,
+    out_dir: Path,
+    step: Step = _noop,
+) -> AuditResult:
+    """Audit the tenant's period and write the bundle into *out_dir*."""
+    total = ledger.count(tenant, period)
+    aggregator = Aggregator()
+    with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
+        sealer = Sealer(Path(scratch))
+        for done, event in enumerate(ledger.stream(tenant, period), start=1):
+            aggregator.add(event)
+            sealer.add(event.to_json())
+            if done % 2_000 == 0 or done == total:
+                step("Reading the ledger", done, total)
+        sealed = sealer.finish()
+        summary = aggregator.summary()
+        moment = summary.last or period.start
+        bundle_id = hashlib.sha256(dumps([tenant, period.label, sealed.root.hex()])).hexdigest()[
+            :16
+        ]
+        manifest: dict[str, object] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generator": f"p402 {__version__}",
+            "bundle_id": bundle_id,
+            "tenant": tenant,
+            "period": {
+                "label": period.label,
+                "start": format_time(period.start),
+                "end": format_time(period.end),
+            },
+            "data_through": format_time(moment),
+            "events": {"count": sealed.count, "file": EVENTS},
+            "totals": {
+                "currency": "USD",
+                "cost": format_amount(from_units(sealed.cost_units)),
+                "cost_rounded": str(round_cents(sealed.cost_units)),
+                "unpriced_events": sealed.unpriced,
+            },
+            "merkle": {
+                "tree": "RFC 9162",
+                "hash": "SHA-256",
+                "size": sealed.count,
+                "root": sealed.root.hex(),
+            },
+            "price_table": table_version(),
+            "key_id": key.public.key_id,
+        }
+        context = ReportContext(
+            tenant=tenant,
+            period=period.label,
+            window_start=format_time(period.start),
+            window_end=format_time(period.end),
+            bundle_id=bundle_id,
+            key_id=key.public.key_id,
+            merkle_root=sealed.root.hex(),
+            generator=f"p402 {__version__}",
+            price_table=table_version(),
+        )
+        step("Rendering the PDF", 0, 0)
+        pdf = render_pdf(render_html(summary, context))
+        step("Writing the XLSX", 0, 0)
+        xlsx = render_xlsx(summary, context, sealed.records(), moment=moment)
+        step("Signing the bundle", 0, 0)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / bundle_name(tenant, period)
+        signed = write_bundle(
+            path,
+            sealed=sealed,
+            members={PDF: pdf, XLSX: xlsx, VERIFY_TEXT: verify_text(manifest)},
+            manifest=manifest,
+            key=key,
+            moment=moment,
+        )
+    return AuditResult(path, summary, signed)
