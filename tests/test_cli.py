@@ -1,0 +1,118 @@
+"""The command line as a user meets it: instant help, one-line errors, exit codes, summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+P402 = str(Path(sys.executable).parent / "p402")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([P402, *args], capture_output=True, text=True, cwd=cwd, check=False,
+                          env={**os.environ, "P402_DATABASE_URL": ""})  # fmt: skip
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for needle in needles:
+        assert needle in last, result.stderr
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from p402.cli import cli; "
+        "heavy = {'weasyprint', 'openpyxl', 'sqlalchemy', 'pandas', 'cryptography', 'genai_prices'}; "
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+    assert "audit" in run("--help").stdout
+
+
+def test_keys_create_protects_the_private_key(tmp_path: Path) -> None:
+    result = run("keys", "create", "--out", str(tmp_path / "keys"))
+    assert result.returncode == 0
+    private = tmp_path / "keys" / "p402-signing.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert "Key id:" in result.stdout
+    assert_one_line_error(run("keys", "create", "--out", str(tmp_path / "keys")), "already exists")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+
+
+def test_import_problems_are_listed_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"provider": "openai"}\nnot json\n', encoding="utf-8")
+    result = run("import", "events", str(bad), "--db", str(tmp_path / "l.db"))
+    assert result.returncode == 1
+    assert f"{bad}:1: model: is required" in result.stderr
+    assert f"{bad}:2: not valid JSON" in result.stderr
+    assert_one_line_error(result, "nothing was imported", "--skip-invalid")
+    as_json = run("import", "events", str(bad), "--db", str(tmp_path / "l.db"), "--json")
+    assert json.loads(as_json.stdout)["problems"][0]["line"] == 1
+
+
+def test_import_summary(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        json.dumps({"occurred_at": "2026-10-01T00:00:00Z", "provider": "openai", "model": "gpt-4o",
+                    "input_tokens": 10, "prompt": "secret"}) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    first = run("import", "events", str(good), "--db", str(tmp_path / "l.db"), "--tenant", "acme")
+    assert "1 new" in first.stdout and "Dropped 1 content field" in first.stdout
+    again = run("import", "events", str(good), "--db", str(tmp_path / "l.db"), "--tenant", "acme")
+    assert "0 new, 1 already in the ledger" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["audit", "--period", "2026-13", "--key", "k"], ["month must be 01 to 12"]),
+        (["audit", "--period", "October"], ["not a month"]),
+        (["audit", "--period", "2026-10"], ["--key is required", "p402 keys create"]),
+        (["audit", "--period", "2026-10", "--key", "missing.key"], ["cannot read key missing.key"]),
+        (["audit", "--period", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02", "--key", "k"],
+         ["not both"]),
+        (["import", "events", "missing.jsonl"], ["missing.jsonl: no such file"]),
+        (["import", "events", "x.jsonl", "--db", "mysql://x/y"], ["unsupported database"]),
+    ],
+)  # fmt: skip
+def test_user_errors_are_one_line(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    assert_one_line_error(run(*args, cwd=tmp_path), *needles)
+
+
+def test_verify_exit_codes(tmp_path: Path) -> None:
+    from p402.audit import run_audit
+    from p402.bundles.signing import create_keys, load_signing_key
+    from p402.ledger.store import Ledger
+    from tests.conftest import PERIOD, TENANT, small_events
+
+    create_keys(tmp_path / "keys")
+    create_keys(tmp_path / "other")
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    ledger.add(small_events())
+    key = load_signing_key(tmp_path / "keys" / "p402-signing.key")
+    bundle = run_audit(
+        ledger, tenant=TENANT, period=PERIOD, key=key, out_dir=tmp_path / "out"
+    ).bundle
+    ledger.close()
+    good = run("verify", str(bundle), "--key", str(tmp_path / "keys" / "p402-signing.pub"))
+    assert good.returncode == 0 and good.stdout.startswith("valid:")
+    wrong = run("verify", str(bundle), "--key", str(tmp_path / "other" / "p402-signing.pub"))
+    assert wrong.returncode == 1
+    assert_one_line_error(wrong, "invalid:", "manifest.json.sig")
+    as_json = run(
+        "verify", str(bundle), "--key", str(tmp_path / "other" / "p402-signing.pub"), "--json"
+    )
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["valid"] is False
