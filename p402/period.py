@@ -35,7 +35,9 @@ def _month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
-def parse_period(text: str | None = None, *, start: date | None = None, end: date | None = None) -> Period:
+def parse_period(
+    text: str | None = None, *, start: date | None = None, end: date | None = None
+) -> Period:
     """Parse ``YYYY-MM`` or ``YYYY-Qn``, or build a period from explicit dates.
 
     Args:
@@ -58,11 +60,15 @@ def parse_period(text: str | None = None, *, start: date | None = None, end: dat
         year, month = int(match[1]), int(match[2])
         if not 1 <= month <= 12:
             raise ConfigError(f"period {text!r}: month must be 01 to 12")
-        return Period(f"{year:04d}-{month:02d}", _month_start(year, month), _month_start(year, month + 1))
+        return Period(
+            f"{year:04d}-{month:02d}", _month_start(year, month), _month_start(year, month + 1)
+        )
     if match := _QUARTER.match(text.strip()):
         year, quarter = int(match[1]), int(match[2])
         first_month = 3 * (quarter - 1) + 1
         return Period(
-            f"{year:04d}-Q{quarter}", _month_start(year, first_month), _month_start(year, first_month + 3)
+            f"{year:04d}-Q{quarter}",
+            _month_start(year, first_month),
+            _month_start(year, first_month + 3),
         )
     raise ConfigError(f"period {text!r} is not a month (2026-10) or a quarter (2026-Q3)")

@@ -50,7 +50,10 @@ def write_bundle(
     }
     files[EVENTS] = file_digest(sealed.events_path)
     files[RECEIPTS] = file_digest(sealed.receipts_path)
-    listing = [{"path": name, "sha256": digest, "size": size} for name, (size, digest) in sorted(files.items())]
+    listing = [
+        {"path": name, "sha256": digest, "size": size}
+        for name, (size, digest) in sorted(files.items())
+    ]
     signed = {**manifest, "files": listing}
     manifest_bytes = dumps(signed)
     contents: dict[str, bytes | Path] = {
@@ -69,7 +72,10 @@ def write_bundle(
                 archive.writestr(info, content)
                 continue
             info.file_size = content.stat().st_size
-            with content.open("rb") as source, archive.open(info, "w", force_zip64=info.file_size >= _ZIP64_FROM) as target:
+            with (
+                content.open("rb") as source,
+                archive.open(info, "w", force_zip64=info.file_size >= _ZIP64_FROM) as target,
+            ):
                 shutil.copyfileobj(source, target, 1 << 20)
     partial.replace(path)  # a reader never sees half a bundle
     return signed

@@ -82,7 +82,11 @@ def _jsonl_rows(path: Path, progress: Progress | None) -> Iterator[tuple[int, An
                 yield number, None, Problem(str(path), number, None, f"not valid JSON: {exc}")
                 continue
             if not isinstance(record, dict):
-                yield number, None, Problem(str(path), number, None, "each line must be a JSON object")
+                yield (
+                    number,
+                    None,
+                    Problem(str(path), number, None, "each line must be a JSON object"),
+                )
                 continue
             yield number, record, None
 
@@ -102,14 +106,24 @@ def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any,
             for record in reader:
                 line, start = reader.line_num, line + 1
                 if None in record:
-                    yield start, None, Problem(str(path), start, None, "has more cells than the header")
+                    yield (
+                        start,
+                        None,
+                        Problem(str(path), start, None, "has more cells than the header"),
+                    )
                     continue
                 yield start, record, None
         except (UnicodeDecodeError, csv.Error) as exc:
-            yield reader.line_num, None, Problem(str(path), reader.line_num, None, f"cannot be read: {exc}")
+            yield (
+                reader.line_num,
+                None,
+                Problem(str(path), reader.line_num, None, f"cannot be read: {exc}"),
+            )
 
 
-def read_rows(path: Path, progress: Progress | None = None) -> Iterator[tuple[int, Any, Problem | None]]:
+def read_rows(
+    path: Path, progress: Progress | None = None
+) -> Iterator[tuple[int, Any, Problem | None]]:
     """The rows of a JSONL or CSV file as ``(line, record, problem)``, streamed.
 
     The format comes from the suffix: ``.csv`` is CSV, anything else JSON Lines.
@@ -156,7 +170,8 @@ def import_files(
                             batch.clear()
                         continue
                     summary.problems.extend(
-                        Problem(str(path), line, name, message) for name, message in checked.problems
+                        Problem(str(path), line, name, message)
+                        for name, message in checked.problems
                     )
                 else:
                     summary.problems.append(problem)

@@ -25,8 +25,15 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
     def as_json(self) -> dict[str, object]:
         """The problem as a JSON object, for ``--json`` output."""
-        return {"source": self.source, "line": self.line, "field": self.field, "message": self.message}
+        return {
+            "source": self.source,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+        }

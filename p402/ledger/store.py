@@ -64,7 +64,10 @@ events_table = Table(
     Column("requests", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in TOKEN_FIELDS),
     Column("cost_units", BigInteger, nullable=True),
-    *(Column(name, Text if name == "price_ref" else String(200), nullable=True) for name in _text_columns),
+    *(
+        Column(name, Text if name == "price_ref" else String(200), nullable=True)
+        for name in _text_columns
+    ),
     Column("batch", Boolean, nullable=False),
     Column("tags", Text, nullable=False),
     Column("retention_until_us", BigInteger, nullable=True),
@@ -101,7 +104,9 @@ def _row(item: Event) -> dict[str, Any]:
     row["occurred_at_us"] = _micros(item.occurred_at)
     row["cost_units"] = None if item.cost is None else to_units(item.cost)
     row["tags"] = orjson.dumps(dict(item.tags), option=orjson.OPT_SORT_KEYS).decode()
-    row["retention_until_us"] = None if item.retention_until is None else _micros(item.retention_until)
+    row["retention_until_us"] = (
+        None if item.retention_until is None else _micros(item.retention_until)
+    )
     return row
 
 
@@ -130,7 +135,9 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert: Any = (
-            postgresql.insert(events_table) if engine.dialect.name == "postgresql" else sqlite.insert(events_table)
+            postgresql.insert(events_table)
+            if engine.dialect.name == "postgresql"
+            else sqlite.insert(events_table)
         ).on_conflict_do_nothing(index_elements=["tenant", "event_id"])
 
     @classmethod
@@ -138,14 +145,19 @@ class Ledger:
         """Open (and create if needed) the ledger at a path or URL; see :func:`database_url`."""
         url = database_url(target)
         if not url.startswith(("sqlite", "postgresql")):
-            raise StoreError(f"unsupported database URL {url.split('://')[0]}://", hint="use a file path or postgresql://")
+            raise StoreError(
+                f"unsupported database URL {url.split('://')[0]}://",
+                hint="use a file path or postgresql://",
+            )
         try:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _on_sqlite_connect)
             metadata.create_all(engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the ledger at {engine.url!r}: {exc.__class__.__name__}: {exc.args[0]}") from None
+            raise StoreError(
+                f"cannot open the ledger at {engine.url!r}: {exc.__class__.__name__}: {exc.args[0]}"
+            ) from None
         return cls(engine)
 
     def close(self) -> None:
@@ -159,7 +171,9 @@ class Ledger:
             with self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
-            raise StoreError(f"the ledger could not be written: {exc.__class__.__name__}: {exc}") from None
+            raise StoreError(
+                f"the ledger could not be written: {exc.__class__.__name__}: {exc}"
+            ) from None
 
     def insert(self, connection: Connection, batch: Sequence[Event]) -> None:
         """Insert events; ones whose ``(tenant, event_id)`` is already stored are left as they are."""
@@ -177,9 +191,13 @@ class Ledger:
                     batch.clear()
             self.insert(connection, batch)
 
-    def count(self, tenant: str, period: Period | None = None, *, connection: Connection | None = None) -> int:
+    def count(
+        self, tenant: str, period: Period | None = None, *, connection: Connection | None = None
+    ) -> int:
         """How many events the tenant has, in the period if one is given."""
-        query = select(func.count()).select_from(events_table).where(events_table.c.tenant == tenant)
+        query = (
+            select(func.count()).select_from(events_table).where(events_table.c.tenant == tenant)
+        )
         if period is not None:
             query = query.where(
                 events_table.c.occurred_at_us >= _micros(period.start),
@@ -206,6 +224,8 @@ class Ledger:
             .order_by(events_table.c.occurred_at_us, self._byte_order(events_table.c.event_id))
         )
         with self.engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=chunk).execute(query)
+            result = connection.execution_options(stream_results=True, yield_per=chunk).execute(
+                query
+            )
             for row in result:
                 yield _event(row)
