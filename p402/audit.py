@@ -20,11 +20,10 @@ from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT
 from p402.bundles.seal import Sealer
 from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
-from p402.ledger.events import format_time
 from p402.ledger.pricing import table_version
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, round_cents
-from p402.period import Period
+from p402.period import Period, format_time
 from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.document import ReportContext, render_html
 from p402.reporting.pdf import render_pdf

@@ -266,9 +266,9 @@ def verify(*, bundle: Path, key_path: Path, as_json: bool) -> None:
             sys.exit(1)
         return
     if not outcome.valid:
-        for problem in outcome.problems[1:]:
-            click.echo(f"  {problem}", err=True)
-        raise BundleInvalid(f"invalid: {outcome.problems[0]}")
+        more = len(outcome.problems) - 1
+        suffix = f" (and {more} more; --json lists them all)" if more else ""
+        raise BundleInvalid(f"invalid: {outcome.problems[0]}{suffix}")
     manifest = outcome.manifest or {}
     click.echo(
         f"valid: {bundle.name}: {manifest['events']['count']:,} events of tenant {manifest['tenant']!r}, "

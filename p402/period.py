@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from p402.errors import ConfigError
 
-__all__ = ["Period", "parse_period"]
+__all__ = ["Period", "format_time", "parse_period"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
@@ -72,3 +72,11 @@ def parse_period(
             _month_start(year, first_month + 3),
         )
     raise ConfigError(f"period {text!r} is not a month (2026-10) or a quarter (2026-Q3)")
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``; microseconds only when there are any. The canonical form of
+    every time in the ledger, the manifest and the reports."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"

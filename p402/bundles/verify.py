@@ -2,54 +2,57 @@
 
 Checks, in order, and reports every problem found (each names the member):
 
-1. the archive is safe to read: unique, relative, plain-file member names, within size limits;
+1. the file is a zip and nothing else, and safe to read: unique, relative, plain, unencrypted
+   members within size limits (see :mod:`p402.bundles._zipcheck`);
 2. ``manifest.json.sig`` is the trusted key's Ed25519 signature of ``manifest.json``;
-3. the manifest is canonical JSON of the known format;
+3. the manifest is canonical JSON of the known format and shape, naming that key;
 4. the zip holds exactly the members the manifest lists, each with its size and SHA-256;
-5. the ledger's lines are canonical, ordered, unique, inside the period and of the tenant; their
-   count, total cost and Merkle root (RFC 9162) are what the manifest signs;
-6. each receipt names its event's id, leaf index and leaf hash.
+5. the ledger's lines are canonical events (canonical text in every field too), ordered,
+   unique, inside the period and of the tenant; their count, total cost and Merkle root
+   (RFC 9162) are what the manifest signs;
+6. each receipt names its event's id, leaf index and leaf hash; VERIFY.txt states the
+   manifest's figures.
 
-Nothing is extracted to disk; members are streamed.
+Nothing is extracted to disk; members are streamed. Whatever the bytes, the outcome is a
+:class:`Verification`: a hostile bundle never makes this module raise.
 """
 
 from __future__ import annotations
 
 import hashlib
-import stat
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
+from p402.bundles._manifest import manifest_problems
+from p402.bundles._zipcheck import (
+    Limits,
+    MemberError,
+    check_archive,
+    check_framing,
+    member_chunks,
+    member_lines,
+    read_member,
+)
 from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
-from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, MANIFEST, RECEIPTS, SIGNATURE
+from p402.bundles.instructions import verify_text
+from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE, VERIFY_TEXT
 from p402.bundles.merkle import leaf_hash, root
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PublicKey
 from p402.errors import P402Error
-from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
+from p402.money import CURRENCY, format_amount, from_units, parse_amount, round_cents, to_units
+from p402.period import format_time
 
 __all__ = ["BundleInvalid", "Limits", "Verification", "verify_bundle"]
-
-_MANIFEST_LIMIT = 64 << 20
 
 
 class BundleInvalid(P402Error):
     """The bundle failed verification."""
 
     exit_code = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """How much a bundle may unpack to before it is refused as a zip bomb."""
-
-    max_members: int = 64
-    max_total_bytes: int = 32 << 30
-    max_ratio: int = 200
 
 
 @dataclass(slots=True)
@@ -82,76 +85,48 @@ class Verification:
         }
 
 
-def _unsafe(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    path = PurePosixPath(name)
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or ":" in path.parts[0]
-        or ".." in path.parts
-    ):
-        return "unsafe member name"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
-    if info.is_dir():
-        return "is a directory"
-    return None
-
-
-def _check_archive(archive: zipfile.ZipFile, limits: Limits, problems: list[str]) -> None:
-    infos = archive.infolist()
-    if len(infos) > limits.max_members:
-        problems.append(
-            f"archive: {len(infos)} members, more than the limit of {limits.max_members}"
-        )
-    seen: set[str] = set()
-    total = 0
-    for info in infos:
-        if info.filename in seen:
-            problems.append(f"{info.filename}: appears more than once")
-        seen.add(info.filename)
-        if reason := _unsafe(info):
-            problems.append(f"{info.filename!r}: {reason}")
-        total += info.file_size
-        if info.file_size > 1 << 20 and info.file_size > limits.max_ratio * max(
-            info.compress_size, 1
-        ):
-            problems.append(
-                f"{info.filename}: compression ratio over {limits.max_ratio} (zip bomb?)"
-            )
-    if total > limits.max_total_bytes:
-        problems.append(
-            f"archive: unpacks to {total} bytes, more than the limit of {limits.max_total_bytes}"
-        )
-
-
-def _read_small(archive: zipfile.ZipFile, name: str) -> bytes:
-    with archive.open(name) as handle:
-        data = handle.read(_MANIFEST_LIMIT + 1)
-    if len(data) > _MANIFEST_LIMIT:
-        raise CanonicalError(f"larger than {_MANIFEST_LIMIT} bytes")
-    return data
-
-
-def _check_manifest(data: bytes, problems: list[str]) -> dict[str, Any] | None:
+def _check_manifest(data: bytes, key: PublicKey, problems: list[str]) -> dict[str, Any] | None:
     try:
         manifest = loads(data)
     except CanonicalError as exc:
         problems.append(f"{MANIFEST}: {exc}")
         return None
-    if not isinstance(manifest, dict) or dumps(manifest) != data:
+    if dumps(manifest) != data:
         problems.append(f"{MANIFEST}: not in canonical JSON form (RFC 8785)")
         return None
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        problems.append(f"{MANIFEST}: not a {FORMAT} version {FORMAT_VERSION} manifest")
+    if found := manifest_problems(manifest):
+        problems.extend(found)
         return None
-    return manifest
+    if manifest["key_id"] != key.key_id:
+        problems.append(
+            f"{MANIFEST}: names key {manifest['key_id'][:16]}, signed by {key.key_id[:16]}"
+        )
+    return dict(manifest)
+
+
+def _authenticate(
+    archive: zipfile.ZipFile, key: PublicKey, limits: Limits, problems: list[str]
+) -> dict[str, Any] | None:
+    """The manifest, if the archive is safe and the manifest is the key's, canonical and sound."""
+    check_archive(archive, limits, problems)
+    names = set(archive.namelist())
+    problems.extend(f"{name}: missing" for name in (MANIFEST, SIGNATURE) if name not in names)
+    if problems:
+        return None
+    try:
+        manifest_bytes = read_member(archive, MANIFEST, limits.max_small_member)
+        signature = read_member(archive, SIGNATURE, 1024)
+    except MemberError as exc:
+        problems.append(str(exc))
+        return None
+    if not key.verify(signature, manifest_bytes):
+        problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
+        return None
+    return _check_manifest(manifest_bytes, key, problems)
 
 
 def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> None:
-    listed = {entry["path"]: entry for entry in manifest.get("files", [])}
+    listed = {entry["path"]: entry for entry in manifest["files"]}
     present = set(archive.namelist()) - {MANIFEST, SIGNATURE}
     problems.extend(
         f"{name}: listed in the manifest but missing" for name in sorted(set(listed) - present)
@@ -161,22 +136,16 @@ def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems:
         digest = hashlib.sha256()
         size = 0
         try:
-            with archive.open(name) as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            problems.append(f"{name}: cannot be read ({exc})")
+            for chunk in member_chunks(archive, name):
+                digest.update(chunk)
+                size += len(chunk)
+        except MemberError as exc:
+            problems.append(str(exc))
             continue
         if size != listed[name]["size"]:
             problems.append(f"{name}: {size} bytes, the manifest says {listed[name]['size']}")
         if digest.hexdigest() != listed[name]["sha256"]:
             problems.append(f"{name}: SHA-256 does not match the manifest")
-
-
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(handle, start=1):
-        yield number, line.rstrip(b"\n")
 
 
 @dataclass(slots=True)
@@ -187,63 +156,88 @@ class _LedgerTally:
     end: datetime
     tenant: str
     leaves: list[bytes] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     units: int = 0
     unpriced: int = 0
     previous: tuple[datetime, bytes] | None = None
 
-    def check(self, where: str, record: Any, problems: list[str]) -> None:
+    def check(self, where: str, record: dict[str, Any], problems: list[str]) -> None:
         """Count one parsed line and note what is wrong with it."""
         moment = datetime.fromisoformat(record["occurred_at"])
-        key = (moment, record["event_id"].encode())
+        event_id = record["event_id"]
+        if not isinstance(event_id, str):
+            raise TypeError("event_id must be a string")
+        if format_time(moment) != record["occurred_at"]:
+            problems.append(f"{where}: occurred_at is not in canonical UTC form")
         if record["tenant"] != self.tenant:
             problems.append(f"{where}: event of tenant {record['tenant']!r}")
+        if record["currency"] != CURRENCY:
+            problems.append(f"{where}: currency {record['currency']!r}")
         if not self.start <= moment < self.end:
             problems.append(f"{where}: occurred_at outside the period")
+        key = (moment, event_id.encode())
         if self.previous is not None and key <= self.previous:
             problems.append(f"{where}: out of order or repeated")
-        if record["event_id"] in self.ids:
-            problems.append(f"{where}: event_id {record['event_id']!r} appears twice")
-        self.ids.add(record["event_id"])
+        if event_id in self.seen:
+            problems.append(f"{where}: event_id {event_id!r} appears twice")
+        self.seen.add(event_id)
         self.previous = key
         if record["cost"] is None:
             self.unpriced += 1
-        else:
-            self.units += to_units(parse_amount(record["cost"]))
+            return
+        cost = parse_amount(record["cost"])
+        if format_amount(cost) != record["cost"]:
+            problems.append(f"{where}: cost is not in canonical decimal form")
+        self.units += to_units(cost)
 
 
 def _check_ledger(
     archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
-) -> list[bytes]:
+) -> _LedgerTally:
     window = manifest["period"]
     tally = _LedgerTally(
         datetime.fromisoformat(window["start"]),
         datetime.fromisoformat(window["end"]),
         manifest["tenant"],
     )
-    with archive.open(EVENTS) as handle:
-        for number, line in _lines(handle):
-            where = f"{EVENTS}:{number}"
-            try:
-                record = loads(line)
-                if dumps_record(record) != line:
-                    raise CanonicalError("not in canonical JSON form")
-                tally.check(where, record, problems)
-            except (CanonicalError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                problems.append(f"{where}: not a canonical event ({exc})")
-            tally.leaves.append(leaf_hash(line))
+    for number, line in member_lines(archive, EVENTS):
+        where = f"{EVENTS}:{number}"
+        event_id = ""
+        try:
+            record = loads(line)
+            if not isinstance(record, dict) or dumps_record(record) != line:
+                raise CanonicalError("not in canonical JSON form")
+            event_id = record["event_id"]
+            tally.check(where, record, problems)
+        except (CanonicalError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            problems.append(f"{where}: not a canonical event ({exc})")
+        tally.leaves.append(leaf_hash(line))
+        tally.ids.append(event_id if isinstance(event_id, str) else "")
     _check_totals(tally, manifest, problems)
-    return tally.leaves
+    return tally
 
 
 def _check_totals(tally: _LedgerTally, manifest: dict[str, Any], problems: list[str]) -> None:
     events, totals, merkle = manifest["events"], manifest["totals"], manifest["merkle"]
     count = len(tally.leaves)
-    if count != events["count"] or count != merkle["size"]:
-        problems.append(f"{EVENTS}: {count} events, the manifest says {events['count']}")
-    exact = format_amount(from_units(tally.units))
-    if exact != totals["cost"] or str(round_cents(tally.units)) != totals["cost_rounded"]:
-        problems.append(f"{EVENTS}: costs sum to {exact}, the manifest says {totals['cost']}")
+    if count != events["count"]:
+        problems.append(
+            f"{EVENTS}: {count} events, the manifest's event count says {events['count']}"
+        )
+    if count != merkle["size"]:
+        problems.append(
+            f"{EVENTS}: {count} events, the manifest's Merkle tree size says {merkle['size']}"
+        )
+    exact, rounded = format_amount(from_units(tally.units)), str(round_cents(tally.units))
+    if exact != totals["cost"]:
+        problems.append(
+            f"{EVENTS}: costs sum to {exact}, the manifest's total says {totals['cost']}"
+        )
+    if rounded != totals["cost_rounded"]:
+        problems.append(
+            f"{EVENTS}: costs round to {rounded}, the manifest's rounded total says {totals['cost_rounded']}"
+        )
     if tally.unpriced != totals["unpriced_events"]:
         problems.append(
             f"{EVENTS}: {tally.unpriced} unpriced events, the manifest says {totals['unpriced_events']}"
@@ -252,47 +246,33 @@ def _check_totals(tally: _LedgerTally, manifest: dict[str, Any], problems: list[
         problems.append(f"{EVENTS}: Merkle root does not match the manifest")
 
 
-def _check_receipts(archive: zipfile.ZipFile, leaves: list[bytes], problems: list[str]) -> None:
+def _check_receipts(archive: zipfile.ZipFile, tally: _LedgerTally, problems: list[str]) -> None:
     count = 0
-    with archive.open(RECEIPTS) as handle:
-        for number, line in _lines(handle):
-            count += 1
-            index = number - 1
-            try:
-                receipt = loads(line)
-                expected = (
-                    receipt_line(receipt["event_id"], index, leaves[index])
-                    if index < len(leaves)
-                    else b""
-                )
-            except (CanonicalError, KeyError, TypeError) as exc:
-                problems.append(f"{RECEIPTS}:{number}: not a receipt ({exc})")
-                continue
-            if line != expected:
-                problems.append(f"{RECEIPTS}:{number}: does not match event {index} of the ledger")
-    if count != len(leaves):
-        problems.append(f"{RECEIPTS}: {count} receipts for {len(leaves)} events")
+    for number, line in member_lines(archive, RECEIPTS):
+        count += 1
+        index = number - 1
+        if index >= len(tally.leaves):
+            problems.append(f"{RECEIPTS}:{number}: a receipt for no event of the ledger")
+            continue
+        if line != receipt_line(tally.ids[index], index, tally.leaves[index]):
+            problems.append(f"{RECEIPTS}:{number}: does not match event {index} of the ledger")
+    if count != len(tally.leaves):
+        problems.append(f"{RECEIPTS}: {count} receipts for {len(tally.leaves)} events")
 
 
-def _authenticate(
-    archive: zipfile.ZipFile, key: PublicKey, limits: Limits, problems: list[str]
-) -> dict[str, Any] | None:
-    """The manifest, if the archive is safe and the manifest is the key's and canonical."""
-    _check_archive(archive, limits, problems)
-    names = set(archive.namelist())
-    problems.extend(f"{name}: missing" for name in (MANIFEST, SIGNATURE) if name not in names)
-    if problems:
-        return None
+def _check_contents(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
+) -> None:
     try:
-        manifest_bytes = _read_small(archive, MANIFEST)
-        signature = _read_small(archive, SIGNATURE)
-    except (CanonicalError, zipfile.BadZipFile, OSError) as exc:
-        problems.append(f"{MANIFEST}: cannot be read ({exc})")
-        return None
-    if not key.verify(signature, manifest_bytes):
-        problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
-        return None
-    return _check_manifest(manifest_bytes, problems)
+        tally = _check_ledger(archive, manifest, problems)
+        _check_receipts(archive, tally, problems)
+        listed = {entry["path"] for entry in manifest["files"]}
+        if VERIFY_TEXT in listed and read_member(archive, VERIFY_TEXT, 1 << 20) != verify_text(
+            manifest
+        ):
+            problems.append(f"{VERIFY_TEXT}: does not state the manifest's figures")
+    except MemberError as exc:
+        problems.append(str(exc))
 
 
 def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -> Verification:
@@ -301,15 +281,14 @@ def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -
     result = Verification(str(path), key.key_id)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         result.problems.append(f"{path.name}: not a readable zip archive ({exc})")
         return result
     with archive:
+        check_framing(path, result.problems)
         result.manifest = _authenticate(archive, key, limits or Limits(), result.problems)
-        if result.manifest is None:
-            return result
-        _check_members(archive, result.manifest, result.problems)
-        if not result.problems:
-            leaves = _check_ledger(archive, result.manifest, result.problems)
-            _check_receipts(archive, leaves, result.problems)
+        if result.manifest is not None:
+            _check_members(archive, result.manifest, result.problems)
+            if not result.problems:
+                _check_contents(archive, result.manifest, result.problems)
     return result

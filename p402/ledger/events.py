@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from p402.money import CURRENCY, MAX_EVENT_COST, format_amount, parse_amount
+from p402.period import format_time
 
 __all__ = [
     "ATTRIBUTION_FIELDS",
@@ -31,7 +32,6 @@ __all__ = [
     "TOKEN_FIELDS",
     "Event",
     "Validated",
-    "format_time",
     "is_content_field",
     "validate",
 ]
@@ -99,13 +99,6 @@ def is_content_field(name: str) -> bool:
     """Whether a field name carries (or may carry) prompt or completion content."""
     lowered = name.lower()
     return lowered in CONTENT_FIELDS or lowered.endswith(_CONTENT_SUFFIXES)
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``; microseconds only when there are any. Canonical form."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,109 @@
+"""The manifest's shape: every field the verifier relies on, with its type and canonical text.
+
+A manifest can be signed and canonical and still be malformed (a signer bug, or an attacker
+holding the key). Checking the shape first lets every later check read fields without guarding
+each access.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, MANIFEST, RECEIPTS
+from p402.money import format_amount, parse_amount
+from p402.period import format_time
+
+__all__ = ["manifest_problems"]
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_CENTS = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def _get(manifest: dict[str, Any], path: str) -> Any:
+    value: Any = manifest
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _is_time(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and format_time(datetime.fromisoformat(text)) == text
+    except ValueError:
+        return False
+
+
+def _is_amount(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and format_amount(parse_amount(text)) == text
+    except ValueError:
+        return False
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_FIELDS: tuple[tuple[str, Any, str], ...] = (
+    ("tenant", lambda v: isinstance(v, str) and bool(v), "a tenant id"),
+    ("period.label", lambda v: isinstance(v, str), "a period label"),
+    ("period.start", _is_time, "an RFC 3339 UTC time"),
+    ("period.end", _is_time, "an RFC 3339 UTC time"),
+    ("events.count", _is_count, "a count"),
+    ("events.file", lambda v: v == EVENTS, f"{EVENTS!r}"),
+    ("totals.currency", lambda v: v == "USD", "'USD'"),
+    ("totals.cost", _is_amount, "an exact decimal string"),
+    (
+        "totals.cost_rounded",
+        lambda v: isinstance(v, str) and bool(_CENTS.match(v)),
+        "an amount in cents",
+    ),
+    ("totals.unpriced_events", _is_count, "a count"),
+    ("merkle.size", _is_count, "a count"),
+    ("merkle.root", lambda v: isinstance(v, str) and bool(_HEX64.match(v)), "64 hex digits"),
+    ("key_id", lambda v: isinstance(v, str) and bool(_HEX64.match(v)), "64 hex digits"),
+)
+
+
+def _file_problems(files: Any) -> list[str]:
+    if not isinstance(files, list):
+        return [f"{MANIFEST}: files must be a list"]
+    problems: list[str] = []
+    for index, entry in enumerate(files):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and _is_count(entry.get("size"))
+            and isinstance(entry.get("sha256"), str)
+            and _HEX64.match(entry["sha256"])
+        ):
+            problems.append(f"{MANIFEST}: files[{index}] must have a path, a size and a SHA-256")
+    paths = [entry.get("path") for entry in files if isinstance(entry, dict)]
+    if len(set(paths)) != len(paths):
+        problems.append(f"{MANIFEST}: a file is listed twice")
+    problems.extend(
+        f"{MANIFEST}: does not list {name}" for name in (EVENTS, RECEIPTS) if name not in paths
+    )
+    return problems
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Everything wrong with the manifest's shape (empty when it can be relied on)."""
+    if not isinstance(manifest, dict):
+        return [f"{MANIFEST}: not a JSON object"]
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        return [f"{MANIFEST}: not a {FORMAT} version {FORMAT_VERSION} manifest"]
+    problems = [
+        f"{MANIFEST}: {path} must be {what}"
+        for path, check, what in _FIELDS
+        if not check(_get(manifest, path))
+    ]
+    problems.extend(_file_problems(manifest.get("files")))
+    period = manifest.get("period", {})
+    if not problems and datetime.fromisoformat(period["start"]) >= datetime.fromisoformat(
+        period["end"]
+    ):
+        problems.append(f"{MANIFEST}: period ends before it starts")
+    return problems
