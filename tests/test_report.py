@@ -84,6 +84,9 @@ def test_xlsx_reads_back_and_ties_out(summary: Summary) -> None:
         assert sheet.freeze_panes == "A2"
     events = list(book["Events"].iter_rows(min_row=2, values_only=True))
     assert len(events) == summary.events
+    first = next(book["Events"].iter_rows(min_row=2, max_row=2))
+    assert isinstance(first[1].value, datetime) and first[1].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert first[12].number_format == "0.000000000000"
     exact = sum(to_units(Decimal(str(r[12]))) for r in events if r[12] is not None)
     assert exact == summary.cost_units
 

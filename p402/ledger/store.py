@@ -110,13 +110,20 @@ def _row(item: Event) -> dict[str, Any]:
     return row
 
 
+# Columns read back as they are, by position in the SELECT of :meth:`Ledger.stream`.
+_AS_STORED = tuple((i, name) for i, name in enumerate(_COLUMNS) if name in Event.__slots__)
+_AT = {name: i for i, name in enumerate(_COLUMNS)}
+_NO_TAGS = "{}"
+
+
 def _event(row: Any) -> Event:
-    values = row._mapping
-    fields = {name: values[name] for name in _COLUMNS if name in Event.__slots__}
-    fields["occurred_at"] = _moment(values["occurred_at_us"])
-    fields["cost"] = None if values["cost_units"] is None else from_units(values["cost_units"])
-    fields["tags"] = tuple(sorted(orjson.loads(values["tags"]).items()))
-    until = values["retention_until_us"]
+    fields = {name: row[i] for i, name in _AS_STORED}
+    fields["occurred_at"] = _moment(row[_AT["occurred_at_us"]])
+    units = row[_AT["cost_units"]]
+    fields["cost"] = None if units is None else from_units(units)
+    tags = row[_AT["tags"]]
+    fields["tags"] = () if tags == _NO_TAGS else tuple(sorted(orjson.loads(tags).items()))
+    until = row[_AT["retention_until_us"]]
     fields["retention_until"] = None if until is None else _moment(until)
     return Event(**fields)
 

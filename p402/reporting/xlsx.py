@@ -126,17 +126,24 @@ def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -
             "Every event is in the bundle: ledger/events.jsonl."
         ])  # fmt: skip
         return
+    from openpyxl.cell import WriteOnlyCell
+
     _header(sheet, [name for name, _ in _EVENT_COLUMNS], [width for _, width in _EVENT_COLUMNS])
+    # One style object per formatted column, shared by its cells: setting number_format cell by
+    # cell costs a style-table lookup each time.
+    time_style = _styled(sheet, None, number_format="yyyy-mm-dd hh:mm:ss")._style
+    cost_style = _styled(sheet, None, number_format=EXACT_FORMAT)._style
+    names = [name for name, _ in _EVENT_COLUMNS]
+    at_time, at_cost = names.index("occurred_at"), names.index("cost")
     for record in records:
-        values: list[Any] = []
-        for name, _ in _EVENT_COLUMNS:
-            value = record[name]
-            if name == "occurred_at":
-                value = _styled(sheet, datetime.fromisoformat(value).replace(tzinfo=None),
-                                number_format="yyyy-mm-dd hh:mm:ss")  # fmt: skip
-            elif name == "cost" and value is not None:
-                value = _styled(sheet, Decimal(value), number_format=EXACT_FORMAT)
-            values.append(value)
+        values: list[Any] = [record[name] for name in names]
+        moment = WriteOnlyCell(sheet, datetime.fromisoformat(values[at_time]).replace(tzinfo=None))
+        moment._style = time_style
+        values[at_time] = moment
+        if values[at_cost] is not None:
+            cost = WriteOnlyCell(sheet, Decimal(values[at_cost]))
+            cost._style = cost_style
+            values[at_cost] = cost
         sheet.append(values)
     sheet.auto_filter.ref = f"A1:Z{total + 1}"
 
