@@ -137,11 +137,14 @@ def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -
     at_time, at_cost = names.index("occurred_at"), names.index("cost")
     for record in records:
         values: list[Any] = [record[name] for name in names]
-        moment = WriteOnlyCell(sheet, datetime.fromisoformat(values[at_time]).replace(tzinfo=None))
+        # Typed Any: openpyxl's stubs know neither _style nor Decimal values (which it writes exactly).
+        moment: Any = WriteOnlyCell(
+            sheet, datetime.fromisoformat(values[at_time]).replace(tzinfo=None)
+        )
         moment._style = time_style
         values[at_time] = moment
         if values[at_cost] is not None:
-            cost = WriteOnlyCell(sheet, Decimal(values[at_cost]))
+            cost: Any = WriteOnlyCell(sheet, Decimal(values[at_cost]))  # type: ignore[arg-type]
             cost._style = cost_style
             values[at_cost] = cost
         sheet.append(values)
