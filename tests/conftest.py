@@ -15,12 +15,23 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from p402.audit import AuditResult, run_audit
 from p402.bundles.signing import SigningKey, create_keys
 from p402.ledger.events import Event
 from p402.ledger.store import Ledger
 from p402.period import Period, parse_period
+
+# Speed is measured by benchmarks/, never asserted in tests: no deadlines, no "too slow" checks
+# (a 2-core CI machine is busy). Under CI the examples are derandomized, so a run reproduces.
+settings.register_profile(
+    "p402",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+)
+settings.load_profile("p402")
 
 POSTGRES_URL = os.environ.get("P402_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("P402_REQUIRE_POSTGRES") == "1"
