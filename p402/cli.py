@@ -85,7 +85,7 @@ def import_events(
     """Import canonical events from JSON Lines or CSV FILES (all or nothing)."""
     from p402.ledger.importer import ImportRejected, import_files
     from p402.ledger.store import Ledger
-    from p402.money import format_amount, from_units
+    from p402.money import format_amount, from_units, round_cents
     from p402.progress import progress_bar
 
     ledger = Ledger.open(db)
@@ -123,7 +123,7 @@ def import_events(
     click.echo(
         f"Imported {summary.rows:,} rows into tenant {tenant!r}: {summary.new:,} new, "
         f"{summary.duplicates:,} already in the ledger, {summary.skipped:,} skipped as invalid, "
-        f"{summary.unpriced:,} unpriced; ${cost} in the files."
+        f"{summary.unpriced:,} unpriced; ${round_cents(summary.cost_units):,} in the files."
     )
     if summary.content_fields_dropped:
         click.echo(
@@ -200,6 +200,8 @@ def audit(
         if not key_path.exists():
             create_keys(key_dir)
     key = load_signing_key(key_path)
+    if public_path is None:
+        public_path = _matching_public_key(key_path, key.public.key_id)
     ledger = Ledger.open(db or (str(out_dir / "demo-ledger.db") if demo else None))
     try:
         with progress_bar() as bar:
@@ -215,6 +217,17 @@ def audit(
     finally:
         ledger.close()
     _report_audit(result, key_path, public_path, as_json)
+
+
+def _matching_public_key(key_path: Path, key_id: str) -> Path | None:
+    """The ``.pub`` beside a private key, if it is that key's public half."""
+    from p402.bundles.signing import load_public_key
+
+    sibling = key_path.with_suffix(".pub")
+    try:
+        return sibling if sibling.is_file() and load_public_key(sibling).key_id == key_id else None
+    except P402Error:
+        return None
 
 
 def _counted(items: Any, report: Any) -> Any:
