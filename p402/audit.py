@@ -112,6 +112,7 @@ def run_audit(
             period=period.label,
             window_start=format_time(period.start),
             window_end=format_time(period.end),
+            as_of=format_time(moment),
             bundle_id=bundle_id,
             key_id=key.public.key_id,
             merkle_root=sealed.root.hex(),

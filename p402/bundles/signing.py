@@ -34,13 +34,13 @@ class KeyFileError(P402Error):
     """A key file is missing, is not an Ed25519 key, or would be overwritten."""
 
 
-def _der(public: Any) -> bytes:
+def _spki(public: Any, *, pem: bool) -> bytes:
+    """The public key as SubjectPublicKeyInfo, in PEM or DER."""
     from cryptography.hazmat.primitives import serialization
 
-    der: bytes = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return der
+    encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
+    data: bytes = public.public_bytes(encoding, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +62,7 @@ class PublicKey:
 
     def pem(self) -> bytes:
         """The key as SubjectPublicKeyInfo PEM."""
-        from cryptography.hazmat.primitives import serialization
-
-        pem: bytes = self.key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return pem
+        return _spki(self.key, pem=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +79,7 @@ class SigningKey:
 
 
 def _public(key: Any) -> PublicKey:
-    return PublicKey(key, hashlib.sha256(_der(key)).hexdigest())
+    return PublicKey(key, hashlib.sha256(_spki(key, pem=False)).hexdigest())
 
 
 def generate() -> SigningKey:

@@ -29,6 +29,8 @@ class ReportContext:
     period: str
     window_start: str
     window_end: str
+    as_of: str
+    """The time the ledger data runs to (the last event): the report's date, fixed by the data."""
     bundle_id: str
     key_id: str
     merkle_root: str
