@@ -101,3 +101,26 @@ def test_content_never_reaches_the_bundle(
         parts = {part: workbook.read(part) for part in workbook.namelist()}
     assert any(b"gpt-4o" in data for data in parts.values())
     assert not any(secret.encode() in data for data in parts.values())
+
+
+def test_verify_text_commands_run_as_written(small_bundle: AuditResult, tmp_path: Path) -> None:
+    """An auditor copies the stock-tools commands from VERIFY.txt into a shell: they must work."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("openssl") and shutil.which("sha256sum") and shutil.which("unzip")):
+        import pytest
+
+        pytest.skip("needs openssl, sha256sum and unzip")
+    text = members(small_bundle)["VERIFY.txt"].decode()
+    block = text.split("2. With stock tools only")[1].split("\n\n", 1)[1].split("\n\n")[0]
+    script = block  # as pasted: indentation and all
+    work = tmp_path / "auditor"
+    work.mkdir()
+    shutil.copy(small_bundle.bundle, work / "THIS-BUNDLE.zip")
+    shutil.copy(tmp_path / "keys" / "p402-signing.pub", work / "p402-signing.pub")
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Signature Verified Successfully" in run.stdout
+    assert run.stdout.count(": OK") == 5

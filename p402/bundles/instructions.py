@@ -33,8 +33,8 @@ Do not trust a key that came inside this bundle.
      openssl pkeyutl -verify -pubin -inkey ../p402-signing.pub -rawin \\
          -in {manifest} -sigfile {signature}
      # every other file is listed in the manifest with its size and SHA-256:
-     python3 -c 'import json; m = json.load(open("{manifest}"))
-     for f in m["files"]: print(f["sha256"] + "  " + f["path"])' | sha256sum --check
+     python3 -c 'import json; [print(f["sha256"], f["path"]) for f in json.load(open("{manifest}"))["files"]]' \\
+         | sed 's/ /  /' | sha256sum --check
 
    {events} holds one event per line in canonical JSON (RFC 8785). Leaf i of the Merkle
    tree is SHA-256(0x00 || line i without its newline); an inner node is
