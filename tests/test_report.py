@@ -115,3 +115,38 @@ def test_pdf_text_carries_the_key_figures(summary: Summary) -> None:
     assert "Unattributed" in text
     assert f"Page 2 of {len(reader.pages)}" in text
     assert render_pdf(render_html(summary, CONTEXT)) == pdf  # same HTML, same bytes
+
+
+def test_xlsx_read_by_libreoffice_ties_out(summary: Summary, tmp_path: Path) -> None:
+    """A second, independent reader: LibreOffice converts every sheet to CSV; the totals tie."""
+    import csv
+    import shutil
+    import subprocess
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("P402_REQUIRE_LIBREOFFICE") == "1":
+            pytest.fail("P402_REQUIRE_LIBREOFFICE=1 but soffice is not installed")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    book = tmp_path / "report.xlsx"
+    book.write_bytes(render_xlsx(summary, CONTEXT, records(), moment=MOMENT))
+    # 44,34,76,1: comma, quote, UTF-8, from line 1; the trailing -1 exports every sheet.
+    filters = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
+    subprocess.run(
+        [soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--convert-to", filters,
+         "--outdir", str(tmp_path), str(book)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+    def sheet(title: str) -> list[list[str]]:
+        with (tmp_path / f"report-{title}.csv").open(encoding="utf-8") as handle:
+            return list(csv.reader(handle))
+
+    assert {row[0]: row[1] for row in sheet("Summary")}["Total spend (USD)"] == str(summary.total)
+    for title in SHEETS.values():
+        *rows, total = sheet(title)[1:]
+        assert Decimal(total[4]) == summary.total
+        assert sum(Decimal(row[4]) for row in rows) == summary.total
+    events = sheet("Events")[1:]
+    assert len(events) == summary.events
+    assert sum(to_units(Decimal(row[12])) for row in events if row[12]) == summary.cost_units
