@@ -26,11 +26,17 @@ class P402Error(Exception):
     """
 
     exit_code = 2
+    bare = False
+    """Printed without the ``error:`` prefix (a verdict such as ``invalid: ...``)."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details or []
+        """Lines printed before the message: each problem, when there are several."""
 
     def one_line(self) -> str:
         """The message and the hint on a single line, for a terminal."""

@@ -72,7 +72,7 @@ def test_import_summary(tmp_path: Path) -> None:
     first = run("import", "events", str(good), "--db", str(tmp_path / "l.db"), "--tenant", "acme")
     assert "1 new" in first.stdout and "Dropped 1 content field" in first.stdout
     again = run("import", "events", str(good), "--db", str(tmp_path / "l.db"), "--tenant", "acme")
-    assert "0 new, 1 already in the ledger" in again.stdout
+    assert "0 new events, 1 already in the ledger" in again.stdout
 
 
 @pytest.mark.parametrize(

@@ -80,14 +80,64 @@ def test_unknown_model_or_unpriced_bucket_stays_unpriced() -> None:
         assert priced.cost is None and priced.cost_source == "unpriced" and priced.price_ref is None
 
 
-def test_reported_cost_is_kept() -> None:
-    reported = event("openai", "gpt-4o", input_tokens=10).with_cost(
-        Decimal("0.5"), "provider", None
+def test_reported_cost_is_kept_with_the_list_price_beside_it() -> None:
+    reported = event("openai", "gpt-4o", input_tokens=1_000_000).with_cost(
+        Decimal("2.3"), "provider", None
     )
-    assert Pricer().apply(reported) is reported
+    priced = Pricer().apply(reported)
+    assert (priced.cost, priced.cost_source, priced.price_ref) == (Decimal("2.3"), "provider", None)
+    assert priced.list_cost == Decimal("2.5")  # gpt-4o list: $2.50 per million input tokens
 
 
 def test_zero_tokens_cost_zero_and_say_so() -> None:
     priced = Pricer().apply(event("openai", "gpt-4o"))
     assert priced.cost == 0
     assert priced.price_ref is not None and priced.price_ref.endswith("no billable tokens")
+
+
+def test_batch_gets_the_published_discount_only_where_the_table_has_no_batch_price() -> None:
+    early = Pricer().apply(event("openai", "gpt-4o", input_tokens=1_000_000, batch=True))
+    assert early.cost == Decimal(
+        "1.25"
+    )  # half of $2.50: the table has no gpt-4o batch price on 5 Oct
+    assert early.price_ref is not None and "published batch discount 50 %" in early.price_ref
+    late = Pricer().apply(
+        event("openai", "gpt-4o", input_tokens=1_000_000, batch=True).evolve(
+            occurred_at=datetime(2026, 10, 20, tzinfo=UTC)
+        )
+    )
+    assert late.cost == Decimal(
+        "1.25"
+    )  # the table's own batch price from 14 Oct: no double discount
+    assert late.price_ref is not None and "published batch discount" not in late.price_ref
+
+
+def test_negotiated_rates_override_the_table_from_their_date() -> None:
+    from datetime import date
+
+    from p402.config import PriceOverride
+
+    contract = PriceOverride("acme 2026", "openai", "gpt-4o*", (("input", Decimal(2)), ("output", Decimal(8))),
+                             date(2026, 10, 1))  # fmt: skip
+    older = PriceOverride(
+        "acme 2025", "openai", "gpt-4o*", (("input", Decimal("2.2")), ("output", Decimal(9)))
+    )
+    pricer = Pricer([older, contract])
+    now = pricer.apply(
+        event("openai", "gpt-4o-2024-08-06", input_tokens=1_000_000, output_tokens=1_000_000)
+    )
+    assert (now.cost, now.cost_source, now.list_cost) == (Decimal(10), "override", Decimal("12.5"))
+    assert now.price_ref is not None and now.price_ref.startswith(
+        "override 'acme 2026' from 2026-10-01"
+    )
+    before = pricer.apply(
+        event("openai", "gpt-4o", input_tokens=1_000_000).evolve(
+            occurred_at=datetime(2026, 9, 30, tzinfo=UTC)
+        )
+    )
+    assert (before.cost, before.price_ref is not None and "acme 2025" in before.price_ref) == (
+        Decimal("2.2"),
+        True,
+    )
+    other = pricer.apply(event("anthropic", "claude-sonnet-4-5", input_tokens=1_000_000))
+    assert other.cost_source == "price_table"

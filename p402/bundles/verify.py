@@ -53,6 +53,7 @@ class BundleInvalid(P402Error):
     """The bundle failed verification."""
 
     exit_code = 1
+    bare = True
 
 
 @dataclass(slots=True)

@@ -1,21 +1,22 @@
-"""The ledger: parse, validate, price and store economic events.
+"""The ledger: parse, validate, price, attribute and store economic events.
 
 Usage::
 
     from p402.ledger import Ledger, import_files
 
     ledger = Ledger.open("p402-ledger.db")          # or a postgresql:// URL
-    summary = import_files(ledger, ["events.jsonl"], tenant="acme")
+    summary = import_files(ledger, ["usage.json"], tenant="acme", fmt="anthropic-usage")
     for event in ledger.stream("acme", period):     # streamed, in a fixed order
         ...
+
+Names are imported on first use, so reading the list of formats does not load the database
+layer.
 """
 
 from __future__ import annotations
 
-from p402.ledger.events import FIELDS, Event, validate
-from p402.ledger.importer import ImportRejected, ImportSummary, import_files
-from p402.ledger.problems import Problem
-from p402.ledger.store import Ledger, StoreError
+import importlib
+from typing import Any
 
 __all__ = [
     "FIELDS",
@@ -28,3 +29,21 @@ __all__ = [
     "import_files",
     "validate",
 ]
+
+_HOMES = {
+    "FIELDS": "events",
+    "Event": "events",
+    "validate": "events",
+    "ImportRejected": "importer",
+    "ImportSummary": "importer",
+    "import_files": "importer",
+    "Problem": "problems",
+    "Ledger": "store",
+    "StoreError": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'p402.ledger' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"p402.ledger.{_HOMES[name]}"), name)

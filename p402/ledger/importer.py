@@ -1,34 +1,31 @@
-"""Import canonical events from JSON Lines or CSV files: read → validate → price → store.
+"""Import files into the ledger: read (any format) → validate → price → attribute → store.
 
-All or nothing: every problem in every file is collected (file, line, field), and a file set
-with problems imports nothing unless ``skip_invalid`` is asked for, in which case the good rows
-are imported and the bad ones counted. Re-importing the same rows changes nothing: events are
-idempotent on ``(tenant, event_id)``. Files are streamed; memory does not grow with their size.
+All or nothing: every problem in every file is collected (file, line or JSON path, field),
+and a file set with problems imports nothing unless ``skip_invalid`` is asked for, in which
+case the good rows are imported and the bad ones counted. Re-importing the same rows changes
+nothing: events are idempotent on ``(tenant, event_id)``, invoice lines on their line id.
+Files are streamed; memory does not grow with their size.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import orjson
-
+from p402.config import Config
 from p402.errors import P402Error
+from p402.ledger.attribution import Attributor
 from p402.ledger.events import Event, validate
+from p402.ledger.formats import Format, Progress, SourceRow, get_format
+from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import Problem
 from p402.ledger.store import Ledger
 from p402.money import to_units
 
-__all__ = ["ImportRejected", "ImportSummary", "import_files", "read_rows"]
+__all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files"]
 
-Progress = Callable[[int], None]
-"""Called with the number of bytes read since the last call."""
 _BATCH = 5_000
 
 
@@ -56,80 +53,90 @@ class ImportSummary:
     duplicates: int = 0
     skipped: int = 0
     unpriced: int = 0
+    unpriced_tokens: int = 0
     content_fields_dropped: int = 0
     cost_units: int = 0
+    invoice_lines: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
-def _has_float(record: dict[str, Any]) -> bool:
-    return any(isinstance(value, float) for value in record.values())
+class Pipeline:
+    """validate → price → attribute, for one tenant and source; the same for every entry point."""
+
+    def __init__(self, *, tenant: str, source: str, config: Config | None = None) -> None:
+        config = config or Config()
+        self.tenant, self.source = tenant, source
+        self.pricer = Pricer(config.prices)
+        self.attributor = Attributor(config.rules)
+
+    def event(
+        self, raw: dict[str, object]
+    ) -> tuple[Event | None, list[tuple[str | None, str]], int]:
+        """The stored form of one raw row, or its problems; and how many content fields were dropped."""
+        checked = validate(raw, tenant=self.tenant, source=self.source)
+        if checked.event is None:
+            return None, checked.problems, len(checked.dropped_content)
+        return (
+            self.attributor.apply(self.pricer.apply(checked.event)),
+            [],
+            len(checked.dropped_content),
+        )
 
 
-def _jsonl_rows(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any, Problem | None]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if progress:
-                progress(len(line))
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-                # orjson reads numbers as binary floats; an amount written as a JSON number is
-                # read again as an exact Decimal, from the very digits in the file.
-                if isinstance(record, dict) and _has_float(record):
-                    record = json.loads(line, parse_float=Decimal)
-            except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield number, None, Problem(str(path), number, None, f"not valid JSON: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield (
-                    number,
-                    None,
-                    Problem(str(path), number, None, "each line must be a JSON object"),
-                )
-                continue
-            yield number, record, None
+def _problems(path: Path, row: SourceRow, found: list[tuple[str | None, str]]) -> list[Problem]:
+    return [Problem(str(path), row.line, name, message, row.path) for name, message in found]
 
 
-def _decoded(handle: Any, progress: Progress | None) -> Iterator[str]:
-    for line in handle:
-        if progress:
-            progress(len(line))
-        yield line.decode("utf-8-sig")
+class _Run:
+    """One import: counts, problems and the batches waiting to be written."""
 
+    def __init__(
+        self, ledger: Ledger, fmt: Format, pipeline: Pipeline, summary: ImportSummary
+    ) -> None:
+        self.ledger, self.fmt, self.pipeline, self.summary = ledger, fmt, pipeline, summary
+        self.events: list[Event] = []
+        self.lines: list[InvoiceLine] = []
 
-def _csv_rows(path: Path, progress: Progress | None) -> Iterator[tuple[int, Any, Problem | None]]:
-    with path.open("rb") as handle:
-        reader = csv.DictReader(_decoded(handle, progress))
-        line = 1
-        try:
-            for record in reader:
-                line, start = reader.line_num, line + 1
-                if None in record:
-                    yield (
-                        start,
-                        None,
-                        Problem(str(path), start, None, "has more cells than the header"),
-                    )
-                    continue
-                yield start, record, None
-        except (UnicodeDecodeError, csv.Error) as exc:
-            yield (
-                reader.line_num,
-                None,
-                Problem(str(path), reader.line_num, None, f"cannot be read: {exc}"),
+    def take(self, path: Path, row: SourceRow) -> None:
+        summary = self.summary
+        summary.rows += 1
+        if row.problems or row.record is None:
+            summary.problems.extend(_problems(path, row, row.problems or [(None, "no record")]))
+            summary.skipped += 1
+            return
+        if self.fmt.kind == "invoice_lines":
+            line, found = validate_invoice_line(
+                row.record, tenant=self.pipeline.tenant, source=self.pipeline.source
             )
+            if line is None:
+                summary.problems.extend(_problems(path, row, found))
+                summary.skipped += 1
+            else:
+                self.lines.append(line)
+            return
+        item, found, dropped = self.pipeline.event(row.record)
+        summary.content_fields_dropped += dropped
+        if item is None:
+            summary.problems.extend(_problems(path, row, found))
+            summary.skipped += 1
+            return
+        if item.cost is None:
+            summary.unpriced += 1
+            summary.unpriced_tokens += (
+                item.input_tokens + item.cache_read_tokens + item.cache_write_tokens
+            )
+            summary.unpriced_tokens += item.cache_write_1h_tokens + item.output_tokens
+        else:
+            summary.cost_units += to_units(item.cost)
+        self.events.append(item)
 
-
-def read_rows(
-    path: Path, progress: Progress | None = None
-) -> Iterator[tuple[int, Any, Problem | None]]:
-    """The rows of a JSONL or CSV file as ``(line, record, problem)``, streamed.
-
-    The format comes from the suffix: ``.csv`` is CSV, anything else JSON Lines.
-    """
-    reader = _csv_rows if path.suffix.lower() == ".csv" else _jsonl_rows
-    return reader(path, progress)
+    def flush(self, connection: object, *, final: bool = False) -> None:
+        if len(self.events) >= _BATCH or (final and self.events):
+            self.ledger.insert(connection, self.events)  # type: ignore[arg-type]
+            self.events.clear()
+        if len(self.lines) >= _BATCH or (final and self.lines):
+            self.ledger.insert_invoice_lines(connection, self.lines)  # type: ignore[arg-type]
+            self.lines.clear()
 
 
 def import_files(
@@ -137,49 +144,39 @@ def import_files(
     paths: Sequence[Path],
     *,
     tenant: str,
+    fmt: str = "events",
     skip_invalid: bool = False,
     progress: Progress | None = None,
+    config: Config | None = None,
 ) -> ImportSummary:
-    """Import canonical event files into the tenant's ledger, all or nothing.
+    """Import files of one format into the tenant's ledger, all or nothing.
 
     Raises:
         ImportRejected: a file has problems and *skip_invalid* is false; nothing was stored.
+        ConfigError: the format name is unknown.
         P402Error: a file cannot be opened.
     """
+    reader = get_format(fmt)
     for path in paths:
         if not path.is_file():
             raise P402Error(f"{path}: no such file")
     summary = ImportSummary(files=len(paths))
-    pricer = Pricer()
+    run = _Run(
+        ledger, reader, Pipeline(tenant=tenant, source=f"import:{fmt}", config=config), summary
+    )
     with ledger.transaction() as connection:
-        before = ledger.count(tenant, connection=connection)
-        batch: list[Event] = []
+        events_before = ledger.count(tenant, connection=connection)
+        lines_before = ledger.count_invoice_lines(tenant, connection=connection)
         for path in paths:
-            for line, record, problem in read_rows(path, progress):
-                summary.rows += 1
-                if problem is None:
-                    checked = validate(record, tenant=tenant, source="import:events")
-                    summary.content_fields_dropped += len(checked.dropped_content)
-                    if checked.event is not None:
-                        item = pricer.apply(checked.event)
-                        summary.unpriced += item.cost is None
-                        summary.cost_units += 0 if item.cost is None else to_units(item.cost)
-                        batch.append(item)
-                        if len(batch) >= _BATCH:
-                            ledger.insert(connection, batch)
-                            batch.clear()
-                        continue
-                    summary.problems.extend(
-                        Problem(str(path), line, name, message)
-                        for name, message in checked.problems
-                    )
-                else:
-                    summary.problems.append(problem)
-                summary.skipped += 1
+            for row in reader.read(path, progress):
+                run.take(path, row)
+                run.flush(connection)
         if summary.problems and not skip_invalid:
             # Raising inside the transaction rolls back every batch already sent.
             raise ImportRejected(summary.problems, summary.rows)
-        ledger.insert(connection, batch)
-        summary.new = ledger.count(tenant, connection=connection) - before
+        run.flush(connection, final=True)
+        new_lines = ledger.count_invoice_lines(tenant, connection=connection) - lines_before
+        summary.new = ledger.count(tenant, connection=connection) - events_before + new_lines
+        summary.invoice_lines = new_lines
     summary.duplicates = summary.rows - summary.skipped - summary.new
     return summary

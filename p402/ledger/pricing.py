@@ -11,12 +11,15 @@ model, day and context; pricing an event is then a few exact Decimal multiplicat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from fnmatch import fnmatchcase
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from p402.config import PriceOverride
 from p402.ledger.events import Event
 
 if TYPE_CHECKING:
@@ -67,6 +70,10 @@ class Quote:
     context: str
     prices: tuple[tuple[str, Decimal | TieredPrices | None], ...]
     """Per bucket; ``None`` where the table has no price (embeddings have no output price)."""
+    factor: Decimal = Decimal(1)
+    """Applied to every rate: 0.5 for a published batch discount the table does not carry."""
+    label: str | None = None
+    """What the quote is, for ``price_ref``; the table's name and version when ``None``."""
 
     def price(self, event: Event) -> tuple[Decimal, str] | None:
         """The exact cost of *event* at these prices and the ``price_ref`` that explains it, or
@@ -84,12 +91,13 @@ class Quote:
                     return None
                 continue
             if tokens:
-                rate = _rate(unit_price, prompt)
+                rate = _rate(unit_price, prompt) * self.factor
                 total += rate * tokens
-                used.append(f"{_SHORT[bucket]}={rate}")
+                used.append(f"{_SHORT[bucket]}={rate.normalize():f}")
         context = f" {self.context}" if self.context else ""
         rates = f"{' '.join(used)} USD/MTok" if used else "no billable tokens"
-        ref = f"{table_version()} {self.provider}/{self.model_id} {self.day.isoformat()}{context}: {rates}"
+        origin = self.label or f"{table_version()} {self.provider}/{self.model_id}"
+        ref = f"{origin} {self.day.isoformat()}{context}: {rates}"
         return total / _PER, ref
 
 
@@ -104,31 +112,94 @@ def _rate(price: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
 
 
 class Pricer:
-    """Prices events from the pinned table, caching one quote per model, day and context."""
+    """Prices events: negotiated overrides first, else the pinned table at the event's date.
 
-    def __init__(self) -> None:
+    A cost the source reported is kept; every priced event also carries the table's price of
+    the same tokens as ``list_cost``, so reported and negotiated costs can be compared with
+    list. Quotes are cached per provider, model, day and context.
+    """
+
+    def __init__(self, overrides: Sequence[PriceOverride] = ()) -> None:
+        self._overrides = tuple(overrides)
         self._quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
+        self._override_quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
 
     def apply(self, event: Event) -> Event:
-        """Return *event* with its cost basis: kept if reported, else priced, else unpriced."""
-        if event.cost is not None:
-            return event
-        quote = self.quote(
-            event.provider, event.model, event.occurred_at, event.batch, event.service_tier
+        """Return *event* with its cost basis: reported, negotiated, listed, or unpriced."""
+        key = (
+            event.provider,
+            event.model,
+            event.occurred_at.date(),
+            event.batch,
+            event.service_tier,
         )
-        priced = None if quote is None else quote.price(event)
-        if priced is None:
+        table = self.quote(*key[:2], event.occurred_at, *key[3:])
+        listed = None if table is None else table.price(event)
+        list_cost = None if listed is None else listed[0]
+        if event.cost is not None:
+            return (
+                event
+                if event.list_cost is not None or list_cost is None
+                else event.evolve(list_cost=list_cost)
+            )
+        if key not in self._override_quotes:
+            self._override_quotes[key] = self._override(key, table)
+        override = self._override_quotes[key]
+        negotiated = None if override is None else override.price(event)
+        if negotiated is not None:
+            return event.with_cost(negotiated[0], "override", negotiated[1], list_cost)
+        if listed is None:
             return event.with_cost(None, "unpriced", None)
-        return event.with_cost(priced[0], "price_table", priced[1])
+        return event.with_cost(listed[0], "price_table", listed[1], list_cost)
 
     def quote(
         self, provider: str, model: str, moment: datetime, batch: bool, service_tier: str | None
     ) -> Quote | None:
-        """The quote for a model at a moment, or ``None`` when the table does not know it."""
+        """The table's quote for a model at a moment, or ``None`` when the table does not know it."""
         key = (provider, model, moment.date(), batch, service_tier)
         if key not in self._quotes:
             self._quotes[key] = _resolve(*key)
         return self._quotes[key]
+
+    def _override(
+        self, key: tuple[str, str, date, bool, str | None], table: Quote | None
+    ) -> Quote | None:
+        provider, model, day, batch, _ = key
+        found: PriceOverride | None = None
+        for rule in self._overrides:
+            if rule.provider != provider or not fnmatchcase(model, rule.model):
+                continue
+            if rule.effective_from is not None and rule.effective_from > day:
+                continue
+            if found is None or (rule.effective_from or date.min) > (
+                found.effective_from or date.min
+            ):
+                found = rule
+        if found is None:
+            return None
+        rates = dict(found.rates)
+        from_table = dict(table.prices) if table is not None else {}
+        prices: list[tuple[str, Decimal | TieredPrices | None]] = []
+        for bucket, name in _OVERRIDE_BUCKETS:
+            # A bucket the contract does not name is billed at the table's rate, else at input.
+            prices.append((bucket, rates.get(name, from_table.get(bucket) or rates["input"])))
+        since = f" from {found.effective_from.isoformat()}" if found.effective_from else ""
+        context = "batch" if batch else ""
+        return Quote(
+            provider, model, day, context, tuple(prices), label=f"override {found.name!r}{since}"
+        )
+
+
+_OVERRIDE_BUCKETS = (
+    ("input_tokens", "input"),
+    ("cache_read_tokens", "cache_read"),
+    ("cache_write_tokens", "cache_write"),
+    ("cache_write_1h_tokens", "cache_write_1h"),
+    ("output_tokens", "output"),
+)
+# Providers that bill batch jobs at a published 50 % of list, applied when the table has no
+# batch price of its own for the day.
+_BATCH_DISCOUNT = {"openai": Decimal("0.5"), "anthropic": Decimal("0.5")}
 
 
 def _resolve(
@@ -150,11 +221,20 @@ def _resolve(
     except LookupError:
         return None
     table: ModelPrice = info.get_prices(when, context or None)
+    factor = Decimal(1)
+    label = " ".join(f"{name}={value}" for name, value in sorted(context.items()))
+    if (
+        batch
+        and provider in _BATCH_DISCOUNT
+        and table
+        == info.get_prices(when, {k: v for k, v in context.items() if k != "processing"} or None)
+    ):
+        factor = _BATCH_DISCOUNT[provider]
+        label = f"{label} (published batch discount {100 - int(factor * 100)} %: the table has no batch price)"
     prices: list[tuple[str, Decimal | TieredPrices | None]] = []
     for bucket, keys in _BUCKETS:
         found = (getattr(table, key) for key in keys if getattr(table, key) is not None)
         prices.append((bucket, next(found, None)))
     if prices[0][1] is None:
         return None  # no input price: the table does not really price this model
-    label = " ".join(f"{name}={value}" for name, value in sorted(context.items()))
-    return Quote(found_provider.id, info.id, day, label, tuple(prices))
+    return Quote(found_provider.id, info.id, day, label, tuple(prices), factor)

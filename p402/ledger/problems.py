@@ -13,7 +13,8 @@ class Problem:
 
     Attributes:
         source: the file (or stream) the row came from.
-        line: 1-based line number in that file, or ``None`` for a whole-file problem.
+        line: 1-based line number in that file, or ``None`` (a whole-file problem, or a record
+            inside a JSON document, located by ``path``).
         field: the field's name, or ``None`` when the row as a whole is wrong.
         message: what is wrong, in words a controller understands.
     """
@@ -22,9 +23,13 @@ class Problem:
     line: int | None
     field: str | None
     message: str
+    path: str | None = None
+    """Where the record sits inside a JSON document (``data[0].results[3]``), when it does."""
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
+        if self.path:
+            where = f"{where}: {self.path}"
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
@@ -34,6 +39,7 @@ class Problem:
         return {
             "source": self.source,
             "line": self.line,
+            "path": self.path,
             "field": self.field,
             "message": self.message,
         }

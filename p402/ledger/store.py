@@ -1,9 +1,10 @@
-"""The ledger store: events in SQL through SQLAlchemy Core, exact and tenant-scoped.
+"""The ledger store: events and invoice lines in SQL through SQLAlchemy, exact and tenant-scoped.
 
-SQLite in a local file by default, PostgreSQL (psycopg 3) by URL. Money is stored as integer
-units of 10^-12 USD (``BIGINT``), times as integer microseconds since the epoch (UTC), so both
-databases hold exactly the same values and sort them the same way. Inserts are idempotent on
-``(tenant, event_id)``. Reads stream in a fixed order and always name a tenant.
+SQLite in a local file by default, PostgreSQL (psycopg 3) by URL. Inserts are idempotent on
+``(tenant, event_id)``: a re-import never double counts and never rewrites. Rows go to the
+driver as tuples (SQLite ``executemany``; PostgreSQL ``COPY`` into a staging table, then one
+``INSERT ... ON CONFLICT DO NOTHING``). Reads stream in a fixed, bytewise order and always name
+a tenant.
 """
 
 from __future__ import annotations
@@ -11,70 +12,34 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Connection,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from p402.errors import P402Error
-from p402.ledger.events import ATTRIBUTION_FIELDS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
-from p402.money import from_units, to_units
+from p402.ledger.events import Event
+from p402.ledger.invoices import InvoiceLine
+from p402.ledger.schema import (
+    EVENT_COLUMNS,
+    SCHEMA_VERSION,
+    event_from_row,
+    event_row,
+    events_table,
+    invoice_line_row,
+    invoice_lines_table,
+    meta_table,
+    metadata,
+    micros,
+)
 from p402.period import Period
 
 __all__ = ["DEFAULT_DATABASE", "Ledger", "StoreError", "database_url"]
 
 DEFAULT_DATABASE = "p402-ledger.db"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
-
-metadata = MetaData()
-_text_columns = (
-    "provider", "model", "operation", "currency", "cost_source", "price_ref",
-    *ATTRIBUTION_FIELDS, "attribution_rule", *SOURCE_ID_FIELDS, "service_tier",
-    "policy_decision", "policy", "outcome", "evidence_status", "source",
-)  # fmt: skip
-events_table = Table(
-    "events",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("tenant", String(64), nullable=False),
-    Column("event_id", String(200), nullable=False),
-    Column("occurred_at_us", BigInteger, nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    *(Column(name, BigInteger, nullable=False) for name in TOKEN_FIELDS),
-    Column("cost_units", BigInteger, nullable=True),
-    *(
-        Column(name, Text if name == "price_ref" else String(200), nullable=True)
-        for name in _text_columns
-    ),
-    Column("batch", Boolean, nullable=False),
-    Column("tags", Text, nullable=False),
-    Column("retention_until_us", BigInteger, nullable=True),
-    UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
-    Index("ix_events_tenant_time", "tenant", "occurred_at_us", "event_id"),
-)
-_COLUMNS = tuple(column.name for column in events_table.columns if column.name != "id")
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
 
 class StoreError(P402Error):
@@ -91,43 +56,6 @@ def database_url(target: str | None) -> str:
     return f"sqlite:///{Path(target).expanduser()}"
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def _row(item: Event) -> dict[str, Any]:
-    row = {name: getattr(item, name) for name in _COLUMNS if hasattr(item, name)}
-    row["occurred_at_us"] = _micros(item.occurred_at)
-    row["cost_units"] = None if item.cost is None else to_units(item.cost)
-    row["tags"] = orjson.dumps(dict(item.tags), option=orjson.OPT_SORT_KEYS).decode()
-    row["retention_until_us"] = (
-        None if item.retention_until is None else _micros(item.retention_until)
-    )
-    return row
-
-
-# Columns read back as they are, by position in the SELECT of :meth:`Ledger.stream`.
-_AS_STORED = tuple((i, name) for i, name in enumerate(_COLUMNS) if name in Event.__slots__)
-_AT = {name: i for i, name in enumerate(_COLUMNS)}
-_NO_TAGS = "{}"
-
-
-def _event(row: Any) -> Event:
-    fields = {name: row[i] for i, name in _AS_STORED}
-    fields["occurred_at"] = _moment(row[_AT["occurred_at_us"]])
-    units = row[_AT["cost_units"]]
-    fields["cost"] = None if units is None else from_units(units)
-    tags = row[_AT["tags"]]
-    fields["tags"] = () if tags == _NO_TAGS else tuple(sorted(orjson.loads(tags).items()))
-    until = row[_AT["retention_until_us"]]
-    fields["retention_until"] = None if until is None else _moment(until)
-    return Event(**fields)
-
-
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers stream while an import writes; NORMAL is durable at each commit in WAL.
@@ -136,16 +64,39 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _check_version(engine: Engine) -> None:
+    with engine.begin() as connection:
+        found = connection.execute(
+            select(meta_table.c.value).where(meta_table.c.key == "schema")
+        ).scalar()
+        if found is None:
+            has_events = connection.execute(
+                select(func.count()).select_from(events_table)
+            ).scalar_one()
+            if has_events:
+                found = "1"  # written before versions were recorded
+            else:
+                connection.execute(
+                    meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION))
+                )
+                return
+    if found != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"this ledger has schema version {found}; this p402 reads version {SCHEMA_VERSION}",
+            hint="export it with the p402 that wrote it and import into a new ledger",
+        )
+
+
 class Ledger:
     """The event store of one database, shared by every tenant in it, read per tenant."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert: Any = (
-            postgresql.insert(events_table)
-            if engine.dialect.name == "postgresql"
-            else sqlite.insert(events_table)
-        ).on_conflict_do_nothing(index_elements=["tenant", "event_id"])
+        self.dialect = engine.dialect.name
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        self._insert_lines: Any = dialect.insert(invoice_lines_table).on_conflict_do_nothing(
+            index_elements=["tenant", "line_id"]
+        )
 
     @classmethod
     def open(cls, target: str | None = None) -> Ledger:
@@ -161,6 +112,7 @@ class Ledger:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _on_sqlite_connect)
             metadata.create_all(engine)
+            _check_version(engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the ledger at {engine.url!r}: {exc.__class__.__name__}: {exc.args[0]}"
@@ -184,8 +136,34 @@ class Ledger:
 
     def insert(self, connection: Connection, batch: Sequence[Event]) -> None:
         """Insert events; ones whose ``(tenant, event_id)`` is already stored are left as they are."""
-        if batch:
-            connection.execute(self._insert, [_row(item) for item in batch])
+        if not batch:
+            return
+        rows = [event_row(item) for item in batch]
+        if self.dialect == "postgresql":
+            self._copy(connection, rows)
+            return
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
+        connection.exec_driver_sql(
+            f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({marks}) ON CONFLICT (tenant, event_id) DO NOTHING",
+            rows,
+        )
+
+    def _copy(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # COPY cannot skip conflicts: rows land in a per-transaction staging table first.
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY events_staging ({_COLUMN_LIST}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
+                "ON CONFLICT (tenant, event_id) DO NOTHING"
+            )
+            cursor.execute("TRUNCATE events_staging")
 
     def add(self, items: Iterable[Event], *, batch_size: int = 5_000) -> None:
         """Insert many events in one transaction, in batches."""
@@ -198,6 +176,11 @@ class Ledger:
                     batch.clear()
             self.insert(connection, batch)
 
+    def insert_invoice_lines(self, connection: Connection, lines: Sequence[InvoiceLine]) -> None:
+        """Insert billed lines; ones already stored (same tenant and line id) are left as they are."""
+        if lines:
+            connection.execute(self._insert_lines, [invoice_line_row(line) for line in lines])
+
     def count(
         self, tenant: str, period: Period | None = None, *, connection: Connection | None = None
     ) -> int:
@@ -207,9 +190,21 @@ class Ledger:
         )
         if period is not None:
             query = query.where(
-                events_table.c.occurred_at_us >= _micros(period.start),
-                events_table.c.occurred_at_us < _micros(period.end),
+                events_table.c.occurred_at_us >= micros(period.start),
+                events_table.c.occurred_at_us < micros(period.end),
             )
+        return self._scalar(query, connection)
+
+    def count_invoice_lines(self, tenant: str, *, connection: Connection | None = None) -> int:
+        """How many billed lines the tenant has."""
+        query = (
+            select(func.count())
+            .select_from(invoice_lines_table)
+            .where(invoice_lines_table.c.tenant == tenant)
+        )
+        return self._scalar(query, connection)
+
+    def _scalar(self, query: Any, connection: Connection | None) -> int:
         if connection is not None:
             return int(connection.execute(query).scalar_one())
         with self.engine.connect() as own:
@@ -217,22 +212,46 @@ class Ledger:
 
     def _byte_order(self, column: Any) -> Any:
         # PostgreSQL sorts text by locale; bundles must list events in the same order on every store.
-        return column.collate("C") if self.engine.dialect.name == "postgresql" else column
+        return column.collate("C") if self.dialect == "postgresql" else column
 
-    def stream(self, tenant: str, period: Period, *, chunk: int = 5_000) -> Iterator[Event]:
-        """The tenant's events in the period, oldest first (ties by event_id), never all in memory."""
-        query = (
-            select(*(events_table.c[name] for name in _COLUMNS))
-            .where(
-                events_table.c.tenant == tenant,
-                events_table.c.occurred_at_us >= _micros(period.start),
-                events_table.c.occurred_at_us < _micros(period.end),
-            )
-            .order_by(events_table.c.occurred_at_us, self._byte_order(events_table.c.event_id))
+    def stream(
+        self, tenant: str, period: Period | None = None, *, chunk: int = 5_000
+    ) -> Iterator[Event]:
+        """The tenant's events (in the period, if given), oldest first, ties by event_id bytewise;
+        never all in memory."""
+        for _, item in self.stream_with_ids(tenant, period, chunk=chunk):
+            yield item
+
+    def stream_with_ids(
+        self, tenant: str, period: Period | None = None, *, chunk: int = 5_000
+    ) -> Iterator[tuple[int, Event]]:
+        """Like :meth:`stream`, with each event's row id (for :meth:`update_attribution`)."""
+        table = events_table
+        query = select(table.c.id, *(table.c[name] for name in EVENT_COLUMNS)).where(
+            table.c.tenant == tenant
         )
+        if period is not None:
+            query = query.where(
+                table.c.occurred_at_us >= micros(period.start),
+                table.c.occurred_at_us < micros(period.end),
+            )
+        query = query.order_by(table.c.occurred_at_us, self._byte_order(table.c.event_id))
         with self.engine.connect() as connection:
-            result = connection.execution_options(stream_results=True, yield_per=chunk).execute(
-                query
+            # Options on the statement: Connection.execution_options would change the connection.
+            result = connection.execute(
+                query, execution_options={"stream_results": True, "yield_per": chunk}
             )
             for row in result:
-                yield _event(row)
+                yield row[0], event_from_row(row[1:])
+
+    def update_attribution(self, connection: Connection, changes: Sequence[dict[str, Any]]) -> None:
+        """Set attribution fields by row id: each change maps ``row_id`` and the fields to set."""
+        if not changes:
+            return
+        names = [key for key in changes[0] if key != "row_id"]
+        # Column names come from the event schema, never from input.
+        assert set(names) <= set(EVENT_COLUMNS)
+        assignments = ", ".join(f"{name} = :{name}" for name in names)
+        connection.execute(
+            text(f"UPDATE events SET {assignments} WHERE id = :row_id"), list(changes)
+        )

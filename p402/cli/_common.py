@@ -1,0 +1,62 @@
+"""What every command shares: the group, the common options, and how a command finds its
+ledger, tenant and configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from p402 import __version__
+
+if TYPE_CHECKING:
+    from p402.config import Config
+
+__all__ = [
+    "cli",
+    "config_option",
+    "db_option",
+    "echo_json",
+    "json_option",
+    "resolve",
+    "tenant_option",
+]
+
+db_option = click.option(
+    "--db", envvar="P402_DATABASE_URL", default=None, metavar="PATH|URL",
+    help="Ledger database: a SQLite file path or a postgresql:// URL. "
+    "[env P402_DATABASE_URL; default ./p402-ledger.db]",
+)  # fmt: skip
+tenant_option = click.option(
+    "--tenant", envvar="P402_TENANT", default=None,
+    help="Tenant id. [env P402_TENANT; default: [tenant] id of the configuration, else 'default']",
+)  # fmt: skip
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), envvar="P402_CONFIG",
+    default=None, help="Configuration file. [env P402_CONFIG; default ./p402.toml when present]",
+)  # fmt: skip
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def echo_json(value: Any) -> None:
+    """Print *value* as indented JSON on stdout."""
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def resolve(
+    config_path: Path | None, tenant: str | None, fallback: str = "default"
+) -> tuple[Config, str]:
+    """The configuration, and the tenant: the option, else the configuration's, else *fallback*."""
+    from p402.config import load_config
+
+    config = load_config(config_path)
+    chosen = tenant or (config.tenant.id if config.tenant else None) or fallback
+    return config, chosen
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="p402")
+def cli() -> None:
+    """p402: AI spend audit. Attribute every AI call, report it, ship signed evidence."""

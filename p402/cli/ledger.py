@@ -1,0 +1,171 @@
+"""Ledger commands: ``import``, ``attribute`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from p402.cli._common import (
+    cli,
+    config_option,
+    db_option,
+    echo_json,
+    json_option,
+    resolve,
+    tenant_option,
+)
+from p402.ledger.formats import MODULES
+
+__all__ = ["attribute", "demo_command", "import_command"]
+
+_PROBLEMS_SHOWN = 200
+
+
+def _show_problems(problems: list[Any], as_json: bool, *, prefix: str = "") -> None:
+    if as_json:
+        echo_json({"imported": False, "problems": [p.as_json() for p in problems]})
+        return
+    for problem in problems[:_PROBLEMS_SHOWN]:
+        click.echo(f"{prefix}{problem}", err=True)
+    if len(problems) > _PROBLEMS_SHOWN:
+        click.echo(
+            f"... and {len(problems) - _PROBLEMS_SHOWN:,} more (--json lists them all)", err=True
+        )
+
+
+@cli.command("import")
+@click.argument("format_name", metavar="FORMAT", type=click.Choice(list(MODULES)))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@db_option
+@tenant_option
+@config_option
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows of files with problems.")
+@json_option
+def import_command(
+    *, format_name: str, files: tuple[Path, ...], db: str | None, tenant: str | None, config_path: Path | None,
+    skip_invalid: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Import FILES of one FORMAT into the ledger, all or nothing.
+
+    FORMAT is `events` (p402's canonical JSON Lines or CSV) or a provider's own export:
+    openai-usage, openai-usage-csv, openai-costs, anthropic-usage, anthropic-costs,
+    bedrock-logs, gemini, openrouter, litellm, otel. Events are priced and attributed by the
+    configuration's prices and rules; cost exports are kept as invoice lines.
+    """
+    from p402.ledger.importer import ImportRejected, import_files
+    from p402.ledger.store import Ledger
+    from p402.progress import progress_bar
+
+    config, tenant = resolve(config_path, tenant)
+    ledger = Ledger.open(db)
+    size = sum(path.stat().st_size for path in files if path.is_file())
+    try:
+        with progress_bar() as bar:
+            summary = import_files(
+                ledger, list(files), tenant=tenant, fmt=format_name, skip_invalid=skip_invalid, config=config,
+                progress=lambda n: bar.advance("Importing", n, size),
+            )  # fmt: skip
+    except ImportRejected as rejected:
+        _show_problems(rejected.problems, as_json)
+        raise
+    finally:
+        ledger.close()
+    _report_import(summary, tenant, as_json)
+
+
+def _report_import(summary: Any, tenant: str, as_json: bool) -> None:
+    from p402.money import format_amount, from_units, round_cents
+
+    if as_json:
+        echo_json({
+            "imported": True, "rows": summary.rows, "new": summary.new, "duplicates": summary.duplicates,
+            "skipped": summary.skipped, "unpriced": summary.unpriced, "unpriced_tokens": summary.unpriced_tokens,
+            "invoice_lines": summary.invoice_lines, "cost": format_amount(from_units(summary.cost_units)),
+            "content_fields_dropped": summary.content_fields_dropped,
+            "problems": [p.as_json() for p in summary.problems],
+        })  # fmt: skip
+        return
+    _show_problems(summary.problems, False, prefix="skipped ")
+    what = "invoice lines" if summary.invoice_lines else "events"
+    click.echo(
+        f"Imported {summary.rows:,} rows into tenant {tenant!r}: {summary.new:,} new {what}, "
+        f"{summary.duplicates:,} already in the ledger, {summary.skipped:,} skipped as invalid; "
+        f"${round_cents(summary.cost_units):,} of events."
+    )
+    if summary.unpriced:
+        click.echo(
+            f"{summary.unpriced:,} events ({summary.unpriced_tokens:,} tokens) have no known price and no "
+            "cost: add a [[prices]] entry to price them."
+        )
+    if summary.content_fields_dropped:
+        click.echo(
+            f"Dropped {summary.content_fields_dropped:,} content fields (prompts, messages...): never stored."
+        )
+
+
+@cli.command()
+@db_option
+@tenant_option
+@config_option
+@click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
+@json_option
+def attribute(
+    *, db: str | None, tenant: str | None, config_path: Path | None, dry_run: bool, as_json: bool
+) -> None:
+    """Re-apply the configuration's attribution rules to every stored event, history included."""
+    from p402.ledger.reattribute import reattribute
+    from p402.ledger.store import Ledger
+    from p402.money import round_cents
+    from p402.progress import progress_bar
+
+    config, tenant = resolve(config_path, tenant)
+    ledger = Ledger.open(db)
+    total = ledger.count(tenant)
+    try:
+        with progress_bar() as bar:
+            outcome = reattribute(
+                ledger, tenant=tenant, rules=config.rules, dry_run=dry_run,
+                progress=lambda n: bar.advance("Re-attributing", n, total),
+            )  # fmt: skip
+    finally:
+        ledger.close()
+    moves = sorted(outcome.moves.items(), key=lambda item: -item[1][1])
+    if as_json:
+        echo_json({
+            "tenant": tenant, "events": outcome.events, "changed": outcome.changed, "dry_run": dry_run,
+            "rules_version": config.rules_version, "fields": outcome.fields,
+            "department_moves": [
+                {"from": old, "to": new, "events": events, "cost": str(round_cents(units))}
+                for (old, new), (events, units) in moves
+            ],
+        })  # fmt: skip
+        return
+    verb = "would change" if dry_run else "changed"
+    click.echo(
+        f"{len(config.rules)} rules over {outcome.events:,} events of tenant {tenant!r}: {verb} {outcome.changed:,}."
+    )
+    for (old, new), (events, units) in moves:
+        click.echo(
+            f"  {old or 'Unattributed'} -> {new or 'Unattributed'}: {events:,} events, ${round_cents(units):,}"
+        )
+
+
+@cli.command("demo")
+@click.option(
+    "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=Path("demo-events.jsonl"),
+    show_default=True,
+)  # fmt: skip
+@click.option("--count", type=click.IntRange(1, 10_000_000), default=50_000, show_default=True)
+@click.option("--tenant", default=None, help="Tenant id written into the events (default 'demo').")
+def demo_command(*, out_file: Path, count: int, tenant: str | None) -> None:
+    """Write the demo organisation's events as canonical JSON Lines, ready to import."""
+    import orjson
+
+    from p402.ledger import demo as demo_org
+
+    with out_file.open("wb") as handle:
+        for item in demo_org.generate(tenant=tenant or demo_org.DEMO_TENANT, count=count):
+            handle.write(orjson.dumps(item.to_json()) + b"\n")
+    click.echo(f"Wrote {count:,} demo events of {demo_org.DEMO_PERIOD} to {out_file}")

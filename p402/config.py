@@ -1,0 +1,322 @@
+"""``p402.toml``: the tenant, attribution rules, negotiated prices, invoices and journal accounts.
+
+One file, validated as a whole: every unknown key, wrong type or bad value is reported with its
+line, so a typo never silently changes a report. ``--config`` names it; otherwise
+``./p402.toml`` is read when present, and a missing file means no rules and no overrides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from p402.errors import ConfigError
+
+__all__ = ["Config", "Invoice", "PriceOverride", "Rule", "TenantConfig", "load_config"]
+
+DEFAULT_PATH = Path("p402.toml")
+RULE_FIELDS = ("owner", "department", "employee", "customer", "workflow", "project", "feature")
+MATCH_FIELDS = (
+    "provider",
+    "model",
+    "api_key_id",
+    "provider_project_id",
+    "workspace_id",
+    "user_id",
+    *RULE_FIELDS,
+)
+PRICE_BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantConfig:
+    """The ``[tenant]`` table."""
+
+    id: str
+    name: str | None = None
+    retention_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One attribution rule: when every ``match`` holds (exact value or glob), ``set`` fields.
+
+    ``match`` keys are event fields (see ``MATCH_FIELDS``) or ``tag.<name>``.
+    """
+
+    name: str
+    match: tuple[tuple[str, str], ...]
+    set: tuple[tuple[str, str], ...]
+    override: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """A negotiated rate, USD per million tokens per bucket, for a provider and a model glob."""
+
+    name: str
+    provider: str
+    model: str
+    rates: tuple[tuple[str, Decimal], ...]
+    effective_from: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An invoice total, per provider and month, for reconciliation."""
+
+    provider: str
+    period: str
+    amount: Decimal
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration. The empty one is valid: no rules, no overrides."""
+
+    tenant: TenantConfig | None = None
+    rules: tuple[Rule, ...] = ()
+    prices: tuple[PriceOverride, ...] = ()
+    invoices: tuple[Invoice, ...] = ()
+    journal: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def rules_version(self) -> str:
+        """A short hash of the rules, recorded with an audit so a reader knows which rules ran."""
+        text = repr([(r.name, r.match, r.set, r.override) for r in self.rules]).encode()
+        return hashlib.sha256(text).hexdigest()[:16]
+
+
+class _Reader:
+    """Collects every problem of a file, each with the line where the key stands."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.lines = path, text.splitlines()
+        self.problems: list[str] = []
+
+    def line_of(self, key: str, after: int = 0) -> int | None:
+        pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
+        for number, line in enumerate(self.lines[after:], start=after + 1):
+            if pattern.search(line.split("#", 1)[0]):
+                return number
+        return None
+
+    def table_line(self, name: str, index: int) -> int:
+        headers = [n for n, line in enumerate(self.lines, start=1) if line.strip() == f"[[{name}]]"]
+        return headers[index] if index < len(headers) else 0
+
+    def error(self, message: str, key: str | None = None, after: int = 0) -> None:
+        line = self.line_of(key, after) if key else None
+        where = f"{self.path}:{line}" if line else str(self.path)
+        self.problems.append(f"{where}: {message}")
+
+    def keys(
+        self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str, after: int = 0
+    ) -> None:
+        for key in table:
+            if key not in allowed:
+                self.error(
+                    f"unknown key {key!r} in {where} (known: {', '.join(allowed)})", key, after
+                )
+
+
+def _text(
+    reader: _Reader, table: Mapping[str, Any], key: str, where: str, after: int, *, required: bool
+) -> str | None:
+    value = table.get(key)
+    if value is None:
+        if required:
+            reader.error(f"{where} needs {key}", None, after)
+        return None
+    if not isinstance(value, str) or not value.strip():
+        reader.error(f"{where}: {key} must be a non-empty string", key, after)
+        return None
+    return value.strip()
+
+
+def _decimal(reader: _Reader, value: Any, key: str, where: str, after: int) -> Decimal | None:
+    if isinstance(value, float | bool):
+        reader.error(
+            f'{where}: {key} must be a quoted decimal ("2.50"): TOML floats are binary', key, after
+        )
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        reader.error(f"{where}: {key} = {value!r} is not a decimal", key, after)
+        return None
+    if not amount.is_finite() or amount < 0:
+        reader.error(f"{where}: {key} must be a decimal of at least 0", key, after)
+        return None
+    return amount
+
+
+def _tenant(reader: _Reader, data: Mapping[str, Any]) -> TenantConfig | None:
+    table = data.get("tenant")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        reader.error("[tenant] must be a table", "tenant")
+        return None
+    reader.keys(table, ("id", "name", "retention_days"), "[tenant]")
+    tenant_id = _text(reader, table, "id", "[tenant]", 0, required=True)
+    days = table.get("retention_days")
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
+        reader.error(
+            "[tenant]: retention_days must be a whole number of days, at least 1", "retention_days"
+        )
+        days = None
+    return (
+        TenantConfig(tenant_id, _text(reader, table, "name", "[tenant]", 0, required=False), days)
+        if tenant_id
+        else None
+    )
+
+
+def _pairs(
+    reader: _Reader, value: Any, key: str, where: str, *, after: int, allowed: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not value:
+        reader.error(
+            f'{where}: {key} must be a non-empty table like {{ department = "Sales" }}', key, after
+        )
+        return ()
+    pairs = []
+    for name, item in value.items():
+        if name not in allowed and not (
+            key == "match" and name.startswith("tag.") and len(name) > 4
+        ):
+            reader.error(f"{where}: {key} cannot use {name!r} (use one of: {', '.join(allowed)}"
+                         f"{', tag.<name>' if key == 'match' else ''})", name, after)  # fmt: skip
+        elif not isinstance(item, str) or not item:
+            reader.error(f"{where}: {key}.{name} must be a non-empty string", name, after)
+        else:
+            pairs.append((name, item))
+    return tuple(pairs)
+
+
+def _rules(reader: _Reader, data: Mapping[str, Any]) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    names: set[str] = set()
+    for index, table in enumerate(data.get("rules", [])):
+        after = reader.table_line("rules", index)
+        where = f"[[rules]] #{index + 1}"
+        reader.keys(table, ("name", "match", "set", "override"), where, after)
+        name = _text(reader, table, "name", where, after, required=True) or f"rule {index + 1}"
+        if name in names:
+            reader.error(f"{where}: another rule is already called {name!r}", "name", after)
+        names.add(name)
+        match = _pairs(
+            reader, table.get("match"), "match", where, after=after, allowed=MATCH_FIELDS
+        )
+        sets = _pairs(reader, table.get("set"), "set", where, after=after, allowed=RULE_FIELDS)
+        override = table.get("override", False)
+        if not isinstance(override, bool):
+            reader.error(f"{where}: override must be true or false", "override", after)
+            override = False
+        rules.append(Rule(name, match, sets, override))
+    return tuple(rules)
+
+
+def _prices(reader: _Reader, data: Mapping[str, Any]) -> tuple[PriceOverride, ...]:
+    prices: list[PriceOverride] = []
+    for index, table in enumerate(data.get("prices", [])):
+        after = reader.table_line("prices", index)
+        where = f"[[prices]] #{index + 1}"
+        reader.keys(
+            table, ("name", "provider", "model", *PRICE_BUCKETS, "effective_from"), where, after
+        )
+        provider = _text(reader, table, "provider", where, after, required=True)
+        model = _text(reader, table, "model", where, after, required=True)
+        rates = tuple(
+            (bucket, rate) for bucket in PRICE_BUCKETS if bucket in table
+            if (rate := _decimal(reader, table[bucket], bucket, where, after)) is not None
+        )  # fmt: skip
+        if not any(bucket == "input" for bucket, _ in rates) or not any(
+            bucket == "output" for bucket, _ in rates
+        ):
+            reader.error(
+                f"{where} needs at least input and output (USD per million tokens)", None, after
+            )
+        start = table.get("effective_from")
+        if start is not None and not isinstance(start, date):
+            reader.error(
+                f"{where}: effective_from must be a date like 2026-10-01", "effective_from", after
+            )
+            start = None
+        if provider and model:
+            name = str(table.get("name") or f"{provider}/{model}")
+            prices.append(PriceOverride(name, provider.lower(), model, rates, start))
+    return tuple(prices)
+
+
+def _invoices(reader: _Reader, data: Mapping[str, Any]) -> tuple[Invoice, ...]:
+    invoices: list[Invoice] = []
+    for index, table in enumerate(data.get("invoices", [])):
+        after = reader.table_line("invoices", index)
+        where = f"[[invoices]] #{index + 1}"
+        reader.keys(table, ("provider", "period", "amount", "currency"), where, after)
+        provider = _text(reader, table, "provider", where, after, required=True)
+        period = _text(reader, table, "period", where, after, required=True)
+        amount = _decimal(reader, table.get("amount", ""), "amount", where, after)
+        currency = (_text(reader, table, "currency", where, after, required=False) or "USD").upper()
+        if currency != "USD":
+            reader.error(f"{where}: only USD invoices are supported", "currency", after)
+        if period and not re.fullmatch(r"\d{4}-\d{2}", period):
+            reader.error(f"{where}: period must be a month like 2026-10", "period", after)
+        if provider and period and amount is not None:
+            invoices.append(Invoice(provider.lower(), period, amount, currency))
+    return tuple(invoices)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read and check the configuration; ``./p402.toml`` when *path* is None and it exists.
+
+    Raises:
+        ConfigError: the file is missing (when named), not TOML, or has problems (all listed).
+    """
+    if path is None:
+        if not DEFAULT_PATH.is_file():
+            return Config()
+        path = DEFAULT_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    reader = _Reader(path, text)
+    reader.keys(data, ("tenant", "rules", "prices", "invoices", "journal"), "the file")
+    for key in ("rules", "prices", "invoices"):
+        if not isinstance(data.get(key, []), list):
+            reader.error(f"{key} must be written [[{key}]]", key)
+            data[key] = []
+    config = Config(
+        tenant=_tenant(reader, data), rules=_rules(reader, data), prices=_prices(reader, data),
+        invoices=_invoices(reader, data), journal=dict(data.get("journal", {})), path=str(path),
+    )  # fmt: skip
+    if reader.problems:
+        raise ConfigProblems(reader.problems)
+    return config
+
+
+class ConfigProblems(ConfigError):
+    """The configuration file has problems; all of them are listed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        noun = "problem" if len(problems) == 1 else "problems"
+        path = problems[0].split(":", 1)[0]
+        super().__init__(f"{len(problems)} {noun} in {path}; nothing was done", details=problems)
+        self.problems = problems

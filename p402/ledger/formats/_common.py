@@ -1,0 +1,206 @@
+"""What every provider format shares: the row it yields, and careful readers for provider fields.
+
+A format turns the provider's own records into *canonical raw rows*: plain dicts in the field
+names of :data:`p402.ledger.events.FIELDS` (strings, ints, ``Decimal``, dicts of strings), which
+the one validator then checks like any other input. Formats never copy content: they pick the
+metadata fields they know, by name, and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from p402.ledger.events import is_content_field
+from p402.period import format_time
+
+__all__ = [
+    "Format",
+    "Progress",
+    "SourceRow",
+    "decimal_text",
+    "json_documents",
+    "stable_id",
+    "tags_from",
+    "time_from",
+    "whole",
+]
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes read since the last call."""
+
+
+@dataclass(slots=True)
+class SourceRow:
+    """One record of a provider file, turned into a canonical raw row (or not, with problems).
+
+    Attributes:
+        line: 1-based line in the file, for line-based formats (CSV, JSON Lines).
+        path: JSON path of the record in its document (``data[0].results[3]``), for JSON pages;
+            with *line* too when a JSON Lines file holds pages.
+        record: the canonical raw row, or ``None`` when the record is a problem or carries
+            nothing to import (an empty usage bucket).
+        problems: ``(field, message)`` pairs, with the *provider's* field name.
+    """
+
+    line: int | None
+    path: str | None
+    record: dict[str, Any] | None
+    problems: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """An import format: its name on the command line, what it yields and how to read a file.
+
+    ``kind = "events"`` rows are canonical events; ``kind = "invoice_lines"`` rows are billed
+    amounts kept for reconciliation (see :mod:`p402.ledger.invoices`).
+    """
+
+    name: str
+    kind: Literal["events", "invoice_lines"]
+    description: str
+    read: Callable[[Path, Progress | None], Iterator[SourceRow]]
+
+
+def stable_id(fmt: str, *parts: object) -> str:
+    """A stable event id from the identity of a source record, so re-import finds the same one.
+
+    *parts* are what makes the record unique in the provider's data (bucket start, grouping
+    values, model...). ``None`` and ``""`` stay distinct.
+    """
+    identity = orjson.dumps([fmt, *[None if p is None else str(p) for p in parts]])
+    return f"{fmt}:{hashlib.sha256(identity).hexdigest()[:32]}"
+
+
+def whole(
+    value: Any, name: str, problems: list[tuple[str | None, str]], *, default: int = 0
+) -> int:
+    """A non-negative whole number from a provider field: ``12``, ``"12"``, ``12.0`` or ``"12.0"``
+    (dashboard CSVs write counts as decimals). ``None`` and ``""`` give *default*."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        problems.append((name, f"must be a whole number, got {value!r}"))
+        return default
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        problems.append((name, f"must be a whole number, got {value!r}"))
+        return default
+    if not number.is_finite() or number != number.to_integral_value() or number < 0:
+        problems.append((name, f"must be a whole number of at least 0, got {value!r}"))
+        return default
+    return int(number)
+
+
+def decimal_text(value: Any, name: str, problems: list[tuple[str | None, str]]) -> Decimal | None:
+    """An exact amount from a provider field (a JSON number already read as Decimal, or text)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        problems.append((name, f"must be a number, got {value!r}"))
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        problems.append((name, f"must be a number, got {value!r}"))
+        return None
+    if not amount.is_finite():
+        problems.append((name, f"must be a finite number, got {value!r}"))
+        return None
+    return amount
+
+
+def time_from(value: Any, name: str, problems: list[tuple[str | None, str]]) -> str | None:
+    """RFC 3339 UTC text from unix seconds (int, float or digits) or from an RFC 3339 string."""
+    if value is None or value == "":
+        problems.append((name, "is required"))
+        return None
+    try:
+        numeric = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+        if numeric or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip())):
+            moment = datetime.fromtimestamp(float(value), tz=UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                problems.append((name, f"{value!r} has no UTC offset"))
+                return None
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        problems.append((name, f"{value!r} is not a time (unix seconds or RFC 3339)"))
+        return None
+    return format_time(moment)
+
+
+_TAG_KEY = re.compile(r"[^A-Za-z0-9_.:/-]")
+
+
+def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str, str]:
+    """Caller metadata as canonical tags: string, number and boolean values of at most 256
+    characters, names made safe (at most 64 of ``A-Za-z0-9_.:/-``). Content-named keys and
+    nested or long values are left out: tags are metadata, never a way in for content."""
+    tags: dict[str, str] = {}
+    for key, value in (values or {}).items():
+        if not isinstance(key, str) or is_content_field(key.rsplit(".", 1)[-1]):
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | Decimal | float):
+            text = str(value)
+        else:
+            continue
+        name = _TAG_KEY.sub("_", f"{prefix}{key}")[:64]
+        if text and len(text) <= 256 and "\n" not in text:
+            tags[name] = text
+    return tags
+
+
+def json_documents(
+    path: Path, progress: Progress | None
+) -> Iterator[tuple[int | None, Any, str | None]]:
+    """The JSON documents of a file, as ``(line, document, error)``.
+
+    A file is one JSON document (an API page, or an array of pages), or JSON Lines (one
+    document a line, streamed). Numbers with a fraction are read as exact ``Decimal``.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+        handle.seek(0)
+        stripped = head.lstrip()
+        if stripped.startswith(b"[") or (stripped.startswith(b"{") and b"\n{" not in head.strip()):
+            data = handle.read()
+            if progress:
+                progress(len(data))
+            try:
+                yield None, _loads(data), None
+            except ValueError as exc:
+                yield None, None, f"not valid JSON: {exc}"
+            return
+        for number, line in enumerate(handle, start=1):
+            if progress:
+                progress(len(line))
+            if not line.strip():
+                continue
+            try:
+                yield number, _loads(line), None
+            except ValueError as exc:
+                yield number, None, f"not valid JSON: {exc}"
+
+
+def _loads(data: bytes) -> Any:
+    import json
+
+    try:
+        return json.loads(data, parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise ValueError(str(exc)) from None

@@ -1,0 +1,72 @@
+"""The canonical format: p402's own events, as JSON Lines or CSV in the public field names."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from p402.ledger.formats._common import Format, Progress, SourceRow
+
+__all__ = ["FORMATS"]
+
+
+def _has_float(record: dict[str, Any]) -> bool:
+    return any(isinstance(value, float) for value in record.values())
+
+
+def _jsonl(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if progress:
+                progress(len(line))
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+                # orjson reads numbers as binary floats; an amount written as a JSON number is
+                # read again as an exact Decimal, from the very digits in the file.
+                if isinstance(record, dict) and _has_float(record):
+                    record = json.loads(line, parse_float=Decimal)
+            except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield SourceRow(number, None, None, [(None, f"not valid JSON: {exc}")])
+                continue
+            if not isinstance(record, dict):
+                yield SourceRow(number, None, None, [(None, "each line must be a JSON object")])
+                continue
+            yield SourceRow(number, None, record)
+
+
+def _decoded(handle: Any, progress: Progress | None) -> Iterator[str]:
+    for line in handle:
+        if progress:
+            progress(len(line))
+        yield line.decode("utf-8-sig")
+
+
+def _csv(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_decoded(handle, progress))
+        line = 1
+        try:
+            for record in reader:
+                line, start = reader.line_num, line + 1
+                if None in record:
+                    yield SourceRow(start, None, None, [(None, "has more cells than the header")])
+                    continue
+                yield SourceRow(start, None, dict(record))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            yield SourceRow(reader.line_num, None, None, [(None, f"cannot be read: {exc}")])
+
+
+def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
+    """Canonical events from JSON Lines, or from CSV when the file name ends in ``.csv``."""
+    return _csv(path, progress) if path.suffix.lower() == ".csv" else _jsonl(path, progress)
+
+
+FORMATS = (Format("events", "events", "p402 canonical events, JSON Lines or CSV", read),)

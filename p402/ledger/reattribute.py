@@ -1,0 +1,103 @@
+"""Re-apply the attribution rules to every stored event of a tenant, history included.
+
+Reads only the columns rules look at (never whole events), decides each event's attribution
+from what its *source* gave plus the current rules, writes back only the rows that change,
+and reports what moved: events and cost between departments, before → after.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from p402.config import Rule
+from p402.ledger.attribution import Attributor
+from p402.ledger.events import ATTRIBUTION_FIELDS
+from p402.ledger.schema import events_table
+from p402.ledger.store import Ledger
+
+__all__ = ["Reattribution", "reattribute"]
+
+_WRITTEN = (*ATTRIBUTION_FIELDS, "attribution_rule")
+_BATCH = 5_000
+
+
+@dataclass(slots=True)
+class Reattribution:
+    """What re-applying the rules changed (or would change, on a dry run)."""
+
+    events: int = 0
+    changed: int = 0
+    moves: dict[tuple[str | None, str | None], list[int]] = field(default_factory=dict)
+    """(department before, after) → [events, cost units], for events whose department moved."""
+    fields: dict[str, int] = field(default_factory=dict)
+    """How many events changed in each attribution field."""
+
+
+def _query(attributor: Attributor) -> Any:
+    table = events_table
+    needed = {key for key in attributor.keys if not key.startswith("tag.")} - set(_WRITTEN)
+    columns = [table.c.id, table.c.cost_units, table.c.tags, table.c.source_attribution]
+    columns += [table.c[name] for name in _WRITTEN] + [table.c[name] for name in sorted(needed)]
+    return columns, sorted(needed)
+
+
+def reattribute(
+    ledger: Ledger,
+    *,
+    tenant: str,
+    rules: tuple[Rule, ...],
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Reattribution:
+    """Re-apply *rules* to all of the tenant's events; write the changes unless *dry_run*."""
+    attributor = Attributor(rules)
+    columns, needed = _query(attributor)
+    query = select(*columns).where(events_table.c.tenant == tenant).order_by(events_table.c.id)
+    outcome = Reattribution()
+    moves: defaultdict[tuple[str | None, str | None], list[int]] = defaultdict(lambda: [0, 0])
+    fields: defaultdict[str, int] = defaultdict(int)
+    pending: list[dict[str, Any]] = []
+    wants_tags = any(key.startswith("tag.") for key in attributor.keys)
+    with ledger.transaction() as connection:
+        rows = connection.execute(
+            query, execution_options={"stream_results": True, "yield_per": _BATCH}
+        )
+        for row in rows:
+            outcome.events += 1
+            row_id, units, tags, source = row[0], row[1] or 0, row[2], row[3]
+            current = dict(zip(_WRITTEN, row[4 : 4 + len(_WRITTEN)], strict=True))
+            given = (
+                orjson.loads(source)
+                if source
+                else {k: v for k, v in current.items() if v is not None}
+            )
+            values = dict(zip(needed, row[4 + len(_WRITTEN) :], strict=True))
+            if wants_tags and tags != "{}":
+                values.update({f"tag.{k}": v for k, v in orjson.loads(tags).items()})
+            decided = dict(attributor.decide_values(values, given))
+            if decided == current:
+                continue
+            outcome.changed += 1
+            for key in _WRITTEN:
+                fields[key] += decided[key] != current[key]
+            if decided["department"] != current["department"]:
+                move = moves[(current["department"], decided["department"])]
+                move[0] += 1
+                move[1] += units
+            pending.append({"row_id": row_id, **decided})
+            if len(pending) >= _BATCH and not dry_run:
+                ledger.update_attribution(connection, pending)
+                pending.clear()
+            if progress and outcome.events % _BATCH == 0:
+                progress(_BATCH)
+        if not dry_run:
+            ledger.update_attribution(connection, pending)
+    outcome.moves = dict(moves)
+    outcome.fields = {key: count for key, count in fields.items() if count}
+    return outcome

@@ -1,0 +1,189 @@
+"""The ledger's tables, and how events and invoice lines become rows and back.
+
+Money is integer units of 10^-12 USD (``BIGINT``) and times are integer microseconds since the
+epoch (UTC) on every store, so SQLite and PostgreSQL hold the same values and sort them the
+same way. ``SCHEMA_VERSION`` changes whenever a table does; a ledger of another version is
+refused with a clear message rather than failing on a missing column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from p402.ledger.events import ATTRIBUTION_FIELDS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
+from p402.ledger.invoices import InvoiceLine
+from p402.money import from_units, to_units
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "SCHEMA_VERSION",
+    "event_from_row",
+    "event_row",
+    "events_table",
+    "invoice_line_row",
+    "invoice_lines_table",
+    "meta_table",
+    "metadata",
+    "micros",
+    "moment",
+]
+
+SCHEMA_VERSION = 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
+SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
+"""What ``source_attribution`` records: the attribution the source gave, before any rule."""
+
+metadata = MetaData()
+meta_table = Table(
+    "p402_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+_text_columns = (
+    "provider", "model", "operation", "currency", "cost_source", "price_ref",
+    *ATTRIBUTION_FIELDS, "attribution_rule", *SOURCE_ID_FIELDS, "service_tier",
+    "policy_decision", "policy", "outcome", "evidence_status", "source",
+)  # fmt: skip
+events_table = Table(
+    "events",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in TOKEN_FIELDS),
+    Column("cost_units", BigInteger, nullable=True),
+    Column("list_cost_units", BigInteger, nullable=True),
+    *(
+        Column(name, Text if name == "price_ref" else String(200), nullable=True)
+        for name in _text_columns
+    ),
+    Column("batch", Boolean, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("retention_until_us", BigInteger, nullable=True),
+    Column("source_attribution", Text, nullable=True),
+    UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
+    Index("ix_events_tenant_time", "tenant", "occurred_at_us", "event_id"),
+)
+EVENT_COLUMNS = tuple(column.name for column in events_table.columns if column.name != "id")
+
+invoice_lines_table = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("line_id", String(200), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=False),
+    Column("amount_units", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    *(
+        Column(name, String(200), nullable=True)
+        for name in (
+            "description",
+            "project_id",
+            "workspace_id",
+            "api_key_id",
+            "model",
+            "token_type",
+            "service_tier",
+        )
+    ),
+    Column("source", String(64), nullable=False),
+    UniqueConstraint("tenant", "line_id", name="uq_invoice_lines_tenant_line_id"),
+    Index("ix_invoice_lines_tenant_time", "tenant", "start_us"),
+)
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch, UTC."""
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def moment(value: int) -> datetime:
+    """The aware UTC time of *value* microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _units(amount: Any) -> int | None:
+    return None if amount is None else to_units(amount)
+
+
+def _attribution_json(item: Event) -> str:
+    pairs = item.source_attribution
+    if pairs is None:
+        pairs = tuple(
+            (key, getattr(item, key)) for key in SOURCE_KEYS if getattr(item, key) is not None
+        )
+    return orjson.dumps(dict(pairs), option=orjson.OPT_SORT_KEYS).decode()
+
+
+_PLAIN = tuple(name for name in EVENT_COLUMNS if name in Event.__slots__ and name not in ("tags",))
+
+
+def event_row(item: Event) -> tuple[Any, ...]:
+    """The event as a row tuple in :data:`EVENT_COLUMNS` order (for a driver's executemany)."""
+    values = {name: getattr(item, name) for name in _PLAIN}
+    values["occurred_at_us"] = micros(item.occurred_at)
+    values["cost_units"] = _units(item.cost)
+    values["list_cost_units"] = _units(item.list_cost)
+    values["tags"] = (
+        orjson.dumps(dict(item.tags), option=orjson.OPT_SORT_KEYS).decode() if item.tags else "{}"
+    )
+    until = item.retention_until
+    values["retention_until_us"] = None if until is None else micros(until)
+    values["source_attribution"] = _attribution_json(item)
+    return tuple(values[name] for name in EVENT_COLUMNS)
+
+
+_AS_STORED = tuple((i, name) for i, name in enumerate(EVENT_COLUMNS) if name in Event.__slots__)
+_AT = {name: i for i, name in enumerate(EVENT_COLUMNS)}
+
+
+def event_from_row(row: Any) -> Event:
+    """An :class:`Event` from a row selected in :data:`EVENT_COLUMNS` order."""
+    fields = {name: row[i] for i, name in _AS_STORED}
+    fields["occurred_at"] = moment(row[_AT["occurred_at_us"]])
+    for name in ("cost", "list_cost"):
+        units = row[_AT[f"{name}_units"]]
+        fields[name] = None if units is None else from_units(units)
+    tags = row[_AT["tags"]]
+    fields["tags"] = () if tags == "{}" else tuple(sorted(orjson.loads(tags).items()))
+    until = row[_AT["retention_until_us"]]
+    fields["retention_until"] = None if until is None else moment(until)
+    source = row[_AT["source_attribution"]]
+    given = None if source is None else tuple(sorted(orjson.loads(source).items()))
+    current = tuple(sorted((key, fields[key]) for key in SOURCE_KEYS if fields[key] is not None))
+    # None: no rule changed anything, the fields are the source's (as for an event never attributed)
+    fields["source_attribution"] = None if given == current else given
+    return Event(**fields)
+
+
+def invoice_line_row(line: InvoiceLine) -> dict[str, Any]:
+    """The invoice line as a row mapping for :data:`invoice_lines_table`."""
+    return {
+        "tenant": line.tenant, "line_id": line.line_id, "provider": line.provider,
+        "start_us": micros(line.start), "end_us": micros(line.end), "amount_units": to_units(line.amount),
+        "currency": line.currency, "description": line.description, "project_id": line.project_id,
+        "workspace_id": line.workspace_id, "api_key_id": line.api_key_id, "model": line.model,
+        "token_type": line.token_type, "service_tier": line.service_tier, "source": line.source,
+    }  # fmt: skip

@@ -1,0 +1,95 @@
+"""Attribution rules: first match wins, source values win unless a rule overrides, and
+re-applying the rules to history is exact and reported."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from p402.config import Rule
+from p402.ledger.attribution import Attributor
+from p402.ledger.events import Event
+from p402.ledger.reattribute import reattribute
+from p402.ledger.store import Ledger
+from tests.conftest import PERIOD
+
+BASE = Event(event_id="e", tenant="acme", occurred_at=datetime(2026, 10, 2, tzinfo=UTC), provider="openai",
+             model="gpt-4o", cost=Decimal("1.5"), cost_source="provider")  # fmt: skip
+SUPPORT = Rule(
+    "support key",
+    (("api_key_id", "key_support*"),),
+    (("department", "Support"), ("workflow", "triage")),
+)
+CORE = Rule("core team", (("tag.team", "core"),), (("department", "Engineering"),), override=True)
+FALLBACK = Rule("anthropic", (("provider", "anthropic"),), (("department", "Research"),))
+
+
+def test_first_matching_rule_sets_empty_fields_and_is_recorded() -> None:
+    event = Attributor([SUPPORT, FALLBACK]).apply(
+        dataclasses.replace(BASE, api_key_id="key_support_7")
+    )
+    assert (event.department, event.workflow, event.attribution_rule) == (
+        "Support",
+        "triage",
+        "support key",
+    )
+
+
+def test_the_source_wins_unless_the_rule_overrides() -> None:
+    mine = dataclasses.replace(BASE, api_key_id="key_support_7", department="Sales")
+    kept = Attributor([SUPPORT]).apply(mine)
+    assert (kept.department, kept.workflow) == ("Sales", "triage")
+    tagged = dataclasses.replace(BASE, department="Sales", tags=(("team", "core"),))
+    assert Attributor([CORE]).apply(tagged).department == "Engineering"
+
+
+def test_globs_exact_values_and_missing_fields() -> None:
+    rules = Attributor([SUPPORT])
+    assert rules.apply(dataclasses.replace(BASE, api_key_id="key_sales_1")).department is None
+    assert rules.apply(BASE).department is None  # no api_key_id at all never matches
+    exact = Attributor([Rule("x", (("model", "gpt-4o"),), (("feature", "chat"),))])
+    assert exact.apply(BASE).feature == "chat"
+    assert exact.apply(dataclasses.replace(BASE, model="gpt-4o-mini")).feature is None
+
+
+def test_only_the_first_match_applies() -> None:
+    both = dataclasses.replace(BASE, api_key_id="key_support_1", tags=(("team", "core"),))
+    assert Attributor([SUPPORT, CORE]).apply(both).department == "Support"
+    assert Attributor([CORE, SUPPORT]).apply(both).department == "Engineering"
+
+
+def test_reattributing_history_moves_spend_and_reports_it(ledger: Ledger) -> None:
+    items = [
+        dataclasses.replace(BASE, event_id=f"s{n}", api_key_id="key_support_1") for n in range(3)
+    ] + [dataclasses.replace(BASE, event_id="own", api_key_id="key_support_2", department="Sales")]
+    ledger.add(items)
+    first = reattribute(ledger, tenant="acme", rules=(SUPPORT,))
+    assert (first.events, first.changed) == (4, 4)  # 3 departments set, 1 workflow set
+    assert first.moves == {(None, "Support"): [3, 3 * 1_500_000_000_000]}
+    assert {e.event_id: e.department for e in ledger.stream("acme", PERIOD)} == {
+        "s0": "Support", "s1": "Support", "s2": "Support", "own": "Sales",
+    }  # fmt: skip
+    again = reattribute(ledger, tenant="acme", rules=(SUPPORT,))
+    assert again.changed == 0  # repeatable
+    dry = reattribute(ledger, tenant="acme", rules=(), dry_run=True)
+    assert dry.moves == {("Support", None): [3, 3 * 1_500_000_000_000]} and dry.changed == 4
+    assert {e.department for e in ledger.stream("acme", PERIOD)} == {
+        "Support",
+        "Sales",
+    }  # dry: unchanged
+    back = reattribute(ledger, tenant="acme", rules=())
+    assert back.changed == 4
+    restored = {
+        e.event_id: (e.department, e.workflow, e.attribution_rule)
+        for e in ledger.stream("acme", PERIOD)
+    }
+    assert restored == {"s0": (None, None, None), "s1": (None, None, None), "s2": (None, None, None),
+                        "own": ("Sales", None, None)}  # fmt: skip
+
+
+def test_reattribution_stays_inside_its_tenant(ledger: Ledger) -> None:
+    ledger.add([dataclasses.replace(BASE, api_key_id="key_support_1")])
+    ledger.add([dataclasses.replace(BASE, tenant="globex", api_key_id="key_support_1")])
+    reattribute(ledger, tenant="acme", rules=(SUPPORT,))
+    assert [e.department for e in ledger.stream("globex", PERIOD)] == [None]
