@@ -22,7 +22,7 @@ from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import Problem
 from p402.ledger.store import Ledger
-from p402.money import to_units
+from p402.money import MAX_EVENT_COST, to_units
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files"]
 
@@ -74,13 +74,17 @@ class Pipeline:
     ) -> tuple[Event | None, list[tuple[str | None, str]], int]:
         """The stored form of one raw row, or its problems; and how many content fields were dropped."""
         checked = validate(raw, tenant=self.tenant, source=self.source)
+        dropped = len(checked.dropped_content)
         if checked.event is None:
-            return None, checked.problems, len(checked.dropped_content)
-        return (
-            self.attributor.apply(self.pricer.apply(checked.event)),
-            [],
-            len(checked.dropped_content),
-        )
+            return None, checked.problems, dropped
+        priced = self.pricer.apply(checked.event)
+        for name in ("cost", "list_cost"):
+            amount = getattr(priced, name)
+            if amount is not None and amount > MAX_EVENT_COST:
+                # Only absurd token counts get here; stored units would overflow 64 bits.
+                message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
+                return None, [(None, message)], dropped
+        return self.attributor.apply(priced), [], dropped
 
 
 def _problems(path: Path, row: SourceRow, found: list[tuple[str | None, str]]) -> list[Problem]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from p402.money import CURRENCY, UNIT_SCALE
+from p402.money import CURRENCY, MAX_EVENT_COST, UNIT_SCALE
 
 __all__ = ["INVOICE_FIELDS", "InvoiceLine", "validate_invoice_line"]
 
@@ -85,6 +85,10 @@ def validate_invoice_line(
     except InvalidOperation:
         problems.append(("amount", f"{raw.get('amount')!r} is not a decimal amount"))
         amount = Decimal(0)
+    if abs(amount) > MAX_EVENT_COST:
+        problems.append(
+            ("amount", f"{amount} is beyond the {MAX_EVENT_COST} a single line may hold")
+        )
     currency = str(raw.get("currency") or CURRENCY).upper()
     if currency != CURRENCY:
         problems.append(("currency", f"only {CURRENCY} is supported, got {currency!r}"))

@@ -96,7 +96,13 @@ def whole(
     except InvalidOperation:
         problems.append((name, f"must be a whole number, got {value!r}"))
         return default
-    if not number.is_finite() or number != number.to_integral_value() or number < 0:
+    # Bound the size first: to_integral_value of "1e99999999" builds a hundred-million-digit number.
+    if (
+        not number.is_finite()
+        or number.adjusted() > 18
+        or number != number.to_integral_value()
+        or number < 0
+    ):
         problems.append((name, f"must be a whole number of at least 0, got {value!r}"))
         return default
     return int(number)
@@ -175,8 +181,8 @@ def json_documents(
     """
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
-        handle.seek(0)
-        stripped = head.lstrip()
+        handle.seek(3 if head.startswith(b"\xef\xbb\xbf") else 0)  # a UTF-8 byte order mark
+        stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
         if stripped.startswith(b"[") or (stripped.startswith(b"{") and b"\n{" not in head.strip()):
             data = handle.read()
             if progress:
@@ -204,3 +210,5 @@ def _loads(data: bytes) -> Any:
         return json.loads(data, parse_float=Decimal)
     except UnicodeDecodeError as exc:
         raise ValueError(str(exc)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
