@@ -13,8 +13,9 @@ import pytest
 
 from p402.errors import ConfigError
 from p402.ledger.demo import DEMO_PERIOD, DEMO_TENANT, generate
-from p402.ledger.events import TOKEN_FIELDS, Event, validate
+from p402.ledger.events import TOKEN_FIELDS, Event
 from p402.ledger.pricing import Pricer
+from p402.ledger.validation import validate
 from p402.money import parse_amount
 from p402.period import parse_period
 

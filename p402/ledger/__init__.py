@@ -33,7 +33,7 @@ __all__ = [
 _HOMES = {
     "FIELDS": "events",
     "Event": "events",
-    "validate": "events",
+    "validate": "validation",
     "ImportRejected": "importer",
     "ImportSummary": "importer",
     "import_files": "importer",

@@ -16,12 +16,13 @@ from pathlib import Path
 from p402.config import Config
 from p402.errors import P402Error
 from p402.ledger.attribution import Attributor
-from p402.ledger.events import Event, validate
+from p402.ledger.events import Event
 from p402.ledger.formats import Format, Progress, SourceRow, get_format
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import Problem
 from p402.ledger.store import Ledger
+from p402.ledger.validation import validate
 from p402.money import MAX_EVENT_COST, to_units
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files"]

@@ -75,30 +75,41 @@ class Quote:
     label: str | None = None
     """What the quote is, for ``price_ref``; the table's name and version when ``None``."""
 
-    def price(self, event: Event) -> tuple[Decimal, str] | None:
-        """The exact cost of *event* at these prices and the ``price_ref`` that explains it, or
-        ``None`` when the event has tokens in a bucket the table has no price for."""
+    def rates(self, event: Event) -> tuple[tuple[str, Decimal], ...] | None:
+        """The unit price of each bucket *event* has tokens in, or ``None`` when one of them
+        has no price in the table."""
         prompt = (
             event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
             + event.cache_write_1h_tokens
         ) // max(event.requests, 1)  # fmt: skip
-        total = Decimal(0)
-        used: list[str] = []
+        used: list[tuple[str, Decimal]] = []
         for bucket, unit_price in self.prices:
-            tokens = getattr(event, bucket)
-            if unit_price is None:
-                if tokens:
+            if getattr(event, bucket):
+                if unit_price is None:
                     return None
-                continue
-            if tokens:
-                rate = _rate(unit_price, prompt) * self.factor
-                total += rate * tokens
-                used.append(f"{_SHORT[bucket]}={rate.normalize():f}")
+                used.append((bucket, _rate(unit_price, prompt) * self.factor))
+        return tuple(used)
+
+    def reference(self, rates: tuple[tuple[str, Decimal], ...]) -> str:
+        """The ``price_ref`` for these rates: what the figure was computed from."""
         context = f" {self.context}" if self.context else ""
-        rates = f"{' '.join(used)} USD/MTok" if used else "no billable tokens"
+        used = " ".join(f"{_SHORT[bucket]}={rate.normalize():f}" for bucket, rate in rates)
+        text = f"{used} USD/MTok" if used else "no billable tokens"
         origin = self.label or f"{table_version()} {self.provider}/{self.model_id}"
-        ref = f"{origin} {self.day.isoformat()}{context}: {rates}"
-        return total / _PER, ref
+        return f"{origin} {self.day.isoformat()}{context}: {text}"
+
+    def price(self, event: Event) -> tuple[Decimal, str] | None:
+        """The exact cost of *event* at these prices and the ``price_ref`` that explains it, or
+        ``None`` when the event has tokens in a bucket the table has no price for."""
+        rates = self.rates(event)
+        if rates is None:
+            return None
+        return _cost(event, rates), self.reference(rates)
+
+
+def _cost(event: Event, rates: tuple[tuple[str, Decimal], ...]) -> Decimal:
+    total = sum((rate * getattr(event, bucket) for bucket, rate in rates), Decimal(0))
+    return total / _PER
 
 
 def _rate(price: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
@@ -123,6 +134,7 @@ class Pricer:
         self._overrides = tuple(overrides)
         self._quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
         self._override_quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
+        self._references: dict[tuple[int, tuple[tuple[str, Decimal], ...]], str] = {}
 
     def apply(self, event: Event) -> Event:
         """Return *event* with its cost basis: reported, negotiated, listed, or unpriced."""
@@ -134,23 +146,32 @@ class Pricer:
             event.service_tier,
         )
         table = self.quote(*key[:2], event.occurred_at, *key[3:])
-        listed = None if table is None else table.price(event)
+        listed = None if table is None else self._priced(table, event)
         list_cost = None if listed is None else listed[0]
         if event.cost is not None:
-            return (
-                event
-                if event.list_cost is not None or list_cost is None
-                else event.evolve(list_cost=list_cost)
-            )
+            if event.list_cost is not None or list_cost is None:
+                return event
+            return event.evolve(list_cost=list_cost)
         if key not in self._override_quotes:
             self._override_quotes[key] = self._override(key, table)
         override = self._override_quotes[key]
-        negotiated = None if override is None else override.price(event)
+        negotiated = None if override is None else self._priced(override, event)
         if negotiated is not None:
             return event.with_cost(negotiated[0], "override", negotiated[1], list_cost)
         if listed is None:
             return event.with_cost(None, "unpriced", None)
         return event.with_cost(listed[0], "price_table", listed[1], list_cost)
+
+    def _priced(self, quote: Quote, event: Event) -> tuple[Decimal, str] | None:
+        rates = quote.rates(event)
+        if rates is None:
+            return None
+        # The same quote and rates give the same reference text: build it once.
+        ref_key = (id(quote), rates)
+        reference = self._references.get(ref_key)
+        if reference is None:
+            reference = self._references[ref_key] = quote.reference(rates)
+        return _cost(event, rates), reference
 
     def quote(
         self, provider: str, model: str, moment: datetime, batch: bool, service_tier: str | None

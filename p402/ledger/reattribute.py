@@ -90,7 +90,9 @@ def reattribute(
                 move = moves[(current["department"], decided["department"])]
                 move[0] += 1
                 move[1] += units
-            pending.append({"row_id": row_id, **decided})
+            # The first time a rule changes a row, what the source said is recorded beside it.
+            source = source or orjson.dumps(given, option=orjson.OPT_SORT_KEYS).decode()
+            pending.append({"row_id": row_id, **decided, "source_attribution": source})
             if len(pending) >= _BATCH and not dry_run:
                 ledger.update_attribution(connection, pending)
                 pending.clear()

@@ -9,6 +9,7 @@ refused with a clear message rather than failing on a missing column.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -65,18 +66,19 @@ events_table = Table(
     "events",
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
+    # Values read straight off the event first, computed ones after: see event_row.
     Column("tenant", String(64), nullable=False),
     Column("event_id", String(200), nullable=False),
-    Column("occurred_at_us", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in TOKEN_FIELDS),
-    Column("cost_units", BigInteger, nullable=True),
-    Column("list_cost_units", BigInteger, nullable=True),
     *(
         Column(name, Text if name == "price_ref" else String(200), nullable=True)
         for name in _text_columns
     ),
     Column("batch", Boolean, nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("cost_units", BigInteger, nullable=True),
+    Column("list_cost_units", BigInteger, nullable=True),
     Column("tags", Text, nullable=False),
     Column("retention_until_us", BigInteger, nullable=True),
     Column("source_attribution", Text, nullable=True),
@@ -124,35 +126,36 @@ def moment(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _units(amount: Any) -> int | None:
-    return None if amount is None else to_units(amount)
-
-
-def _attribution_json(item: Event) -> str:
+def _attribution_json(item: Event) -> str | None:
+    # NULL when no rule touched the event: its attribution fields are the source's.
     pairs = item.source_attribution
-    if pairs is None:
-        pairs = tuple(
-            (key, getattr(item, key)) for key in SOURCE_KEYS if getattr(item, key) is not None
-        )
-    return orjson.dumps(dict(pairs), option=orjson.OPT_SORT_KEYS).decode()
+    return (
+        None if pairs is None else orjson.dumps(dict(pairs), option=orjson.OPT_SORT_KEYS).decode()
+    )
 
 
-_PLAIN = tuple(name for name in EVENT_COLUMNS if name in Event.__slots__ and name not in ("tags",))
+_PLAIN = EVENT_COLUMNS[: EVENT_COLUMNS.index("occurred_at_us")]
+_plain_values = attrgetter(*_PLAIN)
+assert EVENT_COLUMNS[len(_PLAIN) :] == (
+    "occurred_at_us", "cost_units", "list_cost_units", "tags", "retention_until_us", "source_attribution",
+)  # fmt: skip
 
 
 def event_row(item: Event) -> tuple[Any, ...]:
     """The event as a row tuple in :data:`EVENT_COLUMNS` order (for a driver's executemany)."""
-    values = {name: getattr(item, name) for name in _PLAIN}
-    values["occurred_at_us"] = micros(item.occurred_at)
-    values["cost_units"] = _units(item.cost)
-    values["list_cost_units"] = _units(item.list_cost)
-    values["tags"] = (
+    until = item.retention_until
+    tags = (
         orjson.dumps(dict(item.tags), option=orjson.OPT_SORT_KEYS).decode() if item.tags else "{}"
     )
-    until = item.retention_until
-    values["retention_until_us"] = None if until is None else micros(until)
-    values["source_attribution"] = _attribution_json(item)
-    return tuple(values[name] for name in EVENT_COLUMNS)
+    return (
+        *_plain_values(item),
+        micros(item.occurred_at),
+        None if item.cost is None else to_units(item.cost),
+        None if item.list_cost is None else to_units(item.list_cost),
+        tags,
+        None if until is None else micros(until),
+        _attribution_json(item),
+    )
 
 
 _AS_STORED = tuple((i, name) for i, name in enumerate(EVENT_COLUMNS) if name in Event.__slots__)

@@ -1,0 +1,318 @@
+"""The one gate: a raw row (from any importer, the meter API or the proxy) becomes an
+:class:`~p402.ledger.events.Event`, or a list of problems, field by field.
+
+Content goes first: any field named like a prompt, message or completion is dropped before
+anything else reads the row. Unknown fields are problems (a typo never vanishes silently).
+Each field present is checked by the checker of its kind, looked up in one table, so a row
+pays only for the fields it carries: the importer runs this a million times a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import orjson
+
+from p402.ledger.events import (
+    ATTRIBUTION_FIELDS,
+    COST_SOURCES,
+    EVIDENCE_STATUSES,
+    FIELDS,
+    POLICY_DECISIONS,
+    SOURCE_ID_FIELDS,
+    TOKEN_FIELDS,
+    Event,
+    is_content_field,
+)
+from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
+
+__all__ = ["Validated", "derive_event_id", "validate"]
+
+Problems = list[tuple[str | None, str]]
+
+_KNOWN: Final = frozenset(FIELDS)
+_MAX_ID = 200
+_MAX_TAGS = 32
+_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_WORD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_INVALID: Final = object()
+"""What a checker returns after recording a problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """What :func:`validate` found: the event (``None`` if any problem), the problems as
+    ``(field, message)`` pairs, and the names of content fields that were dropped."""
+
+    event: Event | None
+    problems: Problems
+    dropped_content: tuple[str, ...]
+
+
+Checker = Callable[[str, Any, Problems], Any]
+
+
+_MEMO_LIMIT = 50_000
+
+
+def _text(limit: int, *, memo: bool = True) -> Checker:
+    seen: set[str] = set()  # values already accepted: a ledger repeats its names endlessly
+
+    def check(name: str, value: Any, problems: Problems) -> Any:
+        if type(value) is str and value in seen:
+            return value
+        if not isinstance(value, str):
+            problems.append((name, f"must be a string, got {type(value).__name__}"))
+            return _INVALID
+        if value[0].isspace() or value[-1].isspace():
+            value = value.strip()
+        # isprintable() is the fast test; it also refuses separators such as U+00A0 that are
+        # fine in a name, so only a real control character counts as a problem.
+        if not value or len(value) > limit or (not value.isprintable() and _CONTROL.search(value)):
+            problems.append((name, f"must be 1 to {limit} printable characters"))
+            return _INVALID
+        if memo and len(seen) < _MEMO_LIMIT:
+            seen.add(value)
+        return value
+
+    return check
+
+
+def _word(allowed: frozenset[str] | None) -> Checker:
+    as_text = _text(32)
+
+    def check(name: str, value: Any, problems: Problems) -> Any:
+        text = as_text(name, value, problems)
+        if text is _INVALID:
+            return _INVALID
+        text = text.lower()
+        if allowed is not None and text not in allowed:
+            problems.append((name, f"must be one of {', '.join(sorted(allowed))}, got {text!r}"))
+            return _INVALID
+        if allowed is None and not _WORD.match(text):
+            problems.append((name, f"must be a lower-case word, got {text!r}"))
+            return _INVALID
+        return text
+
+    return check
+
+
+def _count(minimum: int) -> Checker:
+    def check(name: str, value: Any, problems: Problems) -> Any:
+        if type(value) is not int:
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value.strip())
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append((name, f"must be a whole number, got {value!r}"))
+                return _INVALID
+        if not minimum <= value < 2**53:
+            problems.append((name, f"must be at least {minimum}, got {value}"))
+            return _INVALID
+        return value
+
+    return check
+
+
+def _moment(name: str, value: Any, problems: Problems) -> Any:
+    text = _time_text(name, value, problems)
+    if text is _INVALID:
+        return _INVALID
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        problems.append((name, f"{text!r} is not an RFC 3339 timestamp"))
+        return _INVALID
+    if parsed.tzinfo is None:
+        problems.append((name, f"{text!r} has no UTC offset (write ...Z)"))
+        return _INVALID
+    parsed = parsed.astimezone(UTC)
+    if not _EARLIEST <= parsed < _LATEST:
+        problems.append((name, f"{text!r} is outside 2000-2099"))
+        return _INVALID
+    return parsed
+
+
+_time_text = _text(40, memo=False)
+
+
+def _amount(name: str, value: Any, problems: Problems) -> Any:
+    try:
+        amount = parse_amount(value)
+    except ValueError as exc:
+        problems.append((name, str(exc)))
+        return _INVALID
+    if not Decimal(0) <= amount <= MAX_EVENT_COST:
+        problems.append((name, f"must be between 0 and {MAX_EVENT_COST}, got {value}"))
+        return _INVALID
+    return amount
+
+
+def _flag(name: str, value: Any, problems: Problems) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
+        return value.strip().lower() in {"true", "1"}
+    problems.append((name, f"must be true or false, got {value!r}"))
+    return _INVALID
+
+
+def _tag_map(name: str, value: Any, problems: Problems) -> Any:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            problems.append((name, "must be a JSON object of strings"))
+            return _INVALID
+    if not isinstance(value, Mapping):
+        problems.append((name, "must be an object of name: string"))
+        return _INVALID
+    return value
+
+
+_CHECKS: dict[str, Checker] = {
+    "event_id": _text(_MAX_ID, memo=False),
+    "tenant": _text(64),
+    "occurred_at": _moment,  # unique values: nothing to remember
+    "provider": _text(64),
+    "model": _text(_MAX_ID),
+    "operation": _word(None),
+    "requests": _count(1),
+    **{name: _count(0) for name in TOKEN_FIELDS},
+    "cost": _amount,
+    "currency": _text(3),
+    "cost_source": _word(COST_SOURCES),
+    "price_ref": _text(500),
+    "list_cost": _amount,
+    **{
+        name: _text(_MAX_ID)
+        for name in (*ATTRIBUTION_FIELDS, "attribution_rule", *SOURCE_ID_FIELDS)
+    },
+    "service_tier": _text(64),
+    "batch": _flag,
+    "tags": _tag_map,
+    "policy_decision": _word(POLICY_DECISIONS),
+    "policy": _text(_MAX_ID),
+    "outcome": _word(None),
+    "evidence_status": _word(EVIDENCE_STATUSES),
+    "source": _text(64),
+    "retention_until": _moment,
+}
+assert set(_CHECKS) == _KNOWN, "every field of an event has a checker"
+
+
+def _tags(found: Mapping[Any, Any], problems: Problems) -> tuple[tuple[str, str], ...]:
+    tags: dict[str, str] = {}
+    for key, item in found.items():
+        if item is None or item == "" or is_content_field(str(key)):
+            continue
+        if not isinstance(key, str) or not _TAG_KEY.match(key):
+            problems.append(("tags", f"tag name {key!r} must be 1 to 64 of A-Z a-z 0-9 _ . : / -"))
+        elif not isinstance(item, str | int) or isinstance(item, bool):
+            problems.append((f"tags.{key}", "must be a string"))
+        elif len(str(item)) > 256 or _CONTROL.search(str(item)):
+            problems.append((f"tags.{key}", "must be at most 256 printable characters"))
+        else:
+            tags[key] = str(item)
+    if len(tags) > _MAX_TAGS:
+        problems.append(("tags", f"at most {_MAX_TAGS} tags, got {len(tags)}"))
+    return tuple(sorted(tags.items()))
+
+
+def derive_event_id(record: Mapping[str, Any]) -> str:
+    """A stable id for a row that has none: the hash of its validated content, so re-importing
+    the same row finds the same event."""
+    digest = hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def _read(
+    raw: Mapping[str, Any], problems: Problems
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Each present field through its checker; tag columns and dropped content set aside."""
+    values: dict[str, Any] = {}
+    tag_columns: dict[str, Any] = {}
+    dropped: list[str] = []
+    checks = _CHECKS
+    for key, value in raw.items():
+        check = checks.get(key)
+        if check is None:
+            if isinstance(key, str) and key.startswith("tag.") and len(key) > 4:
+                tag_columns[key[4:]] = value
+            elif isinstance(key, str) and is_content_field(key):
+                dropped.append(key)
+            else:
+                problems.append((str(key), "is not a field of an event (see FIELDS in the docs)"))
+            continue
+        if value is None or value == "":
+            continue
+        checked = check(key, value, problems)
+        if checked is not _INVALID:
+            values[key] = checked
+    return values, tag_columns, dropped
+
+
+def _cross_checks(
+    values: dict[str, Any], raw: Mapping[str, Any], tenant: str, source: str, problems: Problems
+) -> None:
+    """What no single field can tell: required fields, the tenant, the cost basis, defaults."""
+    for name in ("provider", "model", "occurred_at"):
+        if raw.get(name) in (None, ""):
+            problems.append((name, "is required"))
+    if values.get("tenant", tenant) != tenant:
+        problems.append(
+            ("tenant", f"row is for tenant {values['tenant']!r}, importing into {tenant!r}")
+        )
+    provider = values.get("provider")
+    if provider is not None:
+        if not _PROVIDER.match(provider.lower()):
+            problems.append(("provider", f"{provider!r} must be a lower-case name like openai"))
+        values["provider"] = provider.lower()
+    currency = values.pop("currency", CURRENCY).upper()
+    if currency != CURRENCY:
+        problems.append(("currency", f"only {CURRENCY} is supported, got {currency!r}"))
+    # A row with a cost and no basis was reported by its source; a row with neither is left to
+    # the pricing stage, which prices it from the table or keeps it visibly unpriced.
+    cost = values.get("cost")
+    basis = values.setdefault("cost_source", "unpriced" if cost is None else "provider")
+    if (cost is None) != (basis == "unpriced") and "cost" not in {p[0] for p in problems}:
+        problems.append(("cost", f"cost and cost_source {basis!r} disagree"))
+    if values.get("reasoning_tokens", 0) > values.get("output_tokens", 0):
+        problems.append(("reasoning_tokens", "is part of output_tokens, so cannot exceed it"))
+    evidence = "captured" if source == "proxy" else "reported"
+    if source.startswith("import:") and source != "import:events":
+        evidence = "imported"
+    values.setdefault("evidence_status", evidence)
+    values.setdefault("source", source)
+    values["tenant"] = tenant
+
+
+def validate(raw: Mapping[str, Any], *, tenant: str, source: str) -> Validated:
+    """Check one raw row and build the :class:`Event`, dropping content first.
+
+    Args:
+        raw: the row as parsed from JSON or CSV (CSV cells are strings; ``""`` means absent).
+        tenant: the tenant the row is being recorded for; a row naming another is refused.
+        source: how the row entered, e.g. ``import:events`` or ``meter``.
+    """
+    problems: Problems = []
+    values, tag_columns, dropped = _read(raw, problems)
+    dropped_content = tuple(sorted(dropped))
+    tag_map = values.get("tags") or {}
+    values["tags"] = _tags({**tag_map, **tag_columns}, problems) if tag_map or tag_columns else ()
+    _cross_checks(values, raw, tenant, source, problems)
+    if problems:
+        return Validated(None, problems, dropped_content)
+    event_id = values.pop("event_id", None)
+    if event_id is None:
+        event_id = derive_event_id(Event(event_id="", **values).to_json())
+    return Validated(Event(event_id=event_id, **values), [], dropped_content)
