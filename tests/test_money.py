@@ -45,7 +45,7 @@ def test_parse_amount_accepts_exact_forms(text: str | int, expected: Decimal) ->
         ("abc", "not a decimal"),
         ("NaN", "not a finite"),
         ("Infinity", "not a finite"),
-        ("0.0000000000001", "more than 12 decimal places"),
+        ("1e20", "too large"),
         (None, "decimal string"),
     ],
 )
@@ -58,6 +58,19 @@ def test_parse_amount_rejects_inexact_forms(value: object, message: str) -> None
 def test_units_round_trip_exactly(amount: Decimal) -> None:
     assert from_units(to_units(amount)) == amount
     assert parse_amount(format_amount(amount)) == amount
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.018000000000000002", "0.018"),  # a provider's binary-float digits
+        ("0.0000000000005", "0"),  # half to even, below the storage unit
+        ("0.0000000000015", "0.000000000002"),
+        ("-0.0000000000015", "-0.000000000002"),
+    ],
+)
+def test_digits_below_the_storage_unit_are_rounded_once(text: str, expected: str) -> None:
+    assert format_amount(parse_amount(text)) == expected
 
 
 def test_format_amount_is_canonical() -> None:

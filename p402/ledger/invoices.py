@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from p402.money import CURRENCY, MAX_EVENT_COST, UNIT_SCALE
+from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
 
 __all__ = ["INVOICE_FIELDS", "InvoiceLine", "validate_invoice_line"]
 
@@ -30,7 +30,6 @@ _TEXT = (
     "token_type",
     "service_tier",
 )
-_QUANTUM = Decimal(1).scaleb(-UNIT_SCALE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +68,8 @@ def _time(value: Any, name: str, problems: list[tuple[str | None, str]]) -> date
 def validate_invoice_line(
     raw: Mapping[str, Any], *, tenant: str, source: str
 ) -> tuple[InvoiceLine | None, list[tuple[str | None, str]]]:
-    """Check one raw invoice line (fields :data:`INVOICE_FIELDS`) and build it.
-
-    Billed amounts arrive with up to 16 decimals (OpenAI writes binary-float digits); they are
-    kept to 10^-12 USD, rounding half to even beyond that: the one rounding at this edge.
-    """
+    """Check one raw invoice line (fields :data:`INVOICE_FIELDS`) and build it. Amounts go
+    through :func:`p402.money.parse_amount` like every other amount."""
     problems: list[tuple[str | None, str]] = []
     unknown = set(raw) - set(INVOICE_FIELDS)
     problems.extend((name, "is not a field of an invoice line") for name in sorted(unknown))
@@ -81,9 +77,9 @@ def validate_invoice_line(
     if start and end and end <= start:
         problems.append(("end", "must be after start"))
     try:
-        amount = Decimal(str(raw.get("amount"))).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
-    except InvalidOperation:
-        problems.append(("amount", f"{raw.get('amount')!r} is not a decimal amount"))
+        amount = parse_amount(raw.get("amount"))
+    except ValueError as exc:
+        problems.append(("amount", str(exc)))
         amount = Decimal(0)
     if abs(amount) > MAX_EVENT_COST:
         problems.append(

@@ -78,16 +78,15 @@ class Quote:
     def rates(self, event: Event) -> tuple[tuple[str, Decimal], ...] | None:
         """The unit price of each bucket *event* has tokens in, or ``None`` when one of them
         has no price in the table."""
-        prompt = (
-            event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
-            + event.cache_write_1h_tokens
-        ) // max(event.requests, 1)  # fmt: skip
+        prompt: int | None = None
         used: list[tuple[str, Decimal]] = []
         for bucket, unit_price in self.prices:
             if getattr(event, bucket):
                 if unit_price is None:
                     return None
-                used.append((bucket, _rate(unit_price, prompt) * self.factor))
+                if not isinstance(unit_price, Decimal) and prompt is None:
+                    prompt = _prompt_size(event)
+                used.append((bucket, _rate(unit_price, prompt or 0) * self.factor))
         return tuple(used)
 
     def reference(self, rates: tuple[tuple[str, Decimal], ...]) -> str:
@@ -110,6 +109,25 @@ class Quote:
 def _cost(event: Event, rates: tuple[tuple[str, Decimal], ...]) -> Decimal:
     total = sum((rate * getattr(event, bucket) for bucket, rate in rates), Decimal(0))
     return total / _PER
+
+
+# Anthropic's usage report says which context window a bucket was billed in, when grouped by it.
+_CONTEXT_WINDOW_PROMPT = {"0-200k": 0, "200k-1M": 200_001}
+
+
+def _prompt_size(event: Event) -> int:
+    """The prompt tokens of one request, which choose a long-context tier: what the source says
+    of its context window, else the average over the event's requests."""
+    for key, value in event.tags:
+        if key == "context_window" and value in _CONTEXT_WINDOW_PROMPT:
+            return _CONTEXT_WINDOW_PROMPT[value]
+    prompt = (
+        event.input_tokens
+        + event.cache_read_tokens
+        + event.cache_write_tokens
+        + event.cache_write_1h_tokens
+    )
+    return prompt // max(event.requests, 1)
 
 
 def _rate(price: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:

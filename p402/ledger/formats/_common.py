@@ -171,20 +171,38 @@ def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str
     return tags
 
 
+def _is_json_lines(handle: Any) -> bool:
+    """Whether the file is JSON Lines: its first line is a JSON value of its own and more
+    follows. The first line of a pretty-printed document (``{`` or ``[``) never parses alone;
+    a broken first line that looks like a whole record still marks JSON Lines, so the other
+    lines are read one by one and the broken one is reported on its own."""
+    first = handle.readline()
+    while first and not first.strip():
+        first = handle.readline()
+    rest = handle.read(1 << 16).strip()
+    handle.seek(0)
+    line = first.strip().removeprefix(b"\xef\xbb\xbf")
+    if not rest:
+        return False
+    try:
+        _loads(line)
+    except ValueError:
+        return bool(line.startswith(b"{") and line.endswith(b"}"))
+    return True
+
+
 def json_documents(
     path: Path, progress: Progress | None
 ) -> Iterator[tuple[int | None, Any, str | None]]:
     """The JSON documents of a file, as ``(line, document, error)``.
 
     A file is one JSON document (an API page, or an array of pages), or JSON Lines (one
-    document a line, streamed). Numbers with a fraction are read as exact ``Decimal``.
+    document a line, streamed; a line may be any length). Numbers with a fraction are read as
+    exact ``Decimal``.
     """
     with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-        handle.seek(3 if head.startswith(b"\xef\xbb\xbf") else 0)  # a UTF-8 byte order mark
-        stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-        if stripped.startswith(b"[") or (stripped.startswith(b"{") and b"\n{" not in head.strip()):
-            data = handle.read()
+        if not _is_json_lines(handle):
+            data = handle.read().removeprefix(b"\xef\xbb\xbf")
             if progress:
                 progress(len(data))
             try:
@@ -192,9 +210,10 @@ def json_documents(
             except ValueError as exc:
                 yield None, None, f"not valid JSON: {exc}"
             return
-        for number, line in enumerate(handle, start=1):
+        for number, raw_line in enumerate(handle, start=1):
             if progress:
-                progress(len(line))
+                progress(len(raw_line))
+            line = raw_line.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw_line
             if not line.strip():
                 continue
             try:
