@@ -116,3 +116,43 @@ def test_verify_exit_codes(tmp_path: Path) -> None:
         "verify", str(bundle), "--key", str(tmp_path / "other" / "p402-signing.pub"), "--json"
     )
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["valid"] is False
+
+
+def test_unknown_format_lists_the_known_ones(tmp_path: Path) -> None:
+    result = run("import", "azure-usage", "x.json", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'azure-usage' is not one of" in result.stderr and "anthropic-usage" in result.stderr
+
+
+def test_configuration_problems_are_each_listed_then_summed_up(tmp_path: Path) -> None:
+    (tmp_path / "p402.toml").write_text(
+        '[[rules]]\nname = "x"\nmatch = { modle = "gpt*" }\nset = { department = "A" }\n'
+    )
+    result = run("attribute", "--db", str(tmp_path / "l.db"), cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines[0].startswith("p402.toml:3: [[rules]] #1: match cannot use 'modle'")
+    assert lines[-1] == "error: 1 problem in p402.toml; nothing was done"
+
+
+def test_attribute_reports_what_moved(tmp_path: Path) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps({"occurred_at": f"2026-10-0{n}T00:00:00Z", "provider": "openai", "model": "gpt-4o",
+                        "api_key_id": "key_support_1", "cost": "2.50"}) + "\n"
+            for n in range(1, 4)
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    (tmp_path / "p402.toml").write_text(
+        '[tenant]\nid = "acme"\n\n[[rules]]\nname = "support"\nmatch = { api_key_id = "key_support*" }\n'
+        'set = { department = "Customer Support" }\n'
+    )
+    assert run("import", "events", str(events), "--db", "l.db", cwd=tmp_path).returncode == 0
+    dry = run("attribute", "--db", "l.db", "--dry-run", cwd=tmp_path)
+    assert "would change 0" in dry.stdout  # rules already applied at import
+    (tmp_path / "p402.toml").write_text('[tenant]\nid = "acme"\n')
+    moved = run("attribute", "--db", "l.db", cwd=tmp_path)
+    assert "0 rules over 3 events of tenant 'acme': changed 3." in moved.stdout
+    assert "Customer Support -> Unattributed: 3 events, $7.50" in moved.stdout
