@@ -88,8 +88,33 @@ def main() -> None:
         _line(f"p402 attribute ({outcome.changed:,} changed)", args.count, time.perf_counter() - start)
         ledger.close()
 
+        usage = Path(scratch) / "usage.jsonl"
+        _openai_usage(usage, args.count)
+        ledger = Ledger.open(str(Path(scratch) / "usage.db"))
+        start = time.perf_counter()
+        import_files(ledger, [usage], tenant="bench", fmt="openai-usage")
+        _line("p402 import openai-usage -> SQLite", args.count, time.perf_counter() - start)
+        ledger.close()
         if args.postgres:
             _postgres(args.postgres, source, args.count)
+
+
+def _openai_usage(path: Path, results: int) -> None:
+    """OpenAI Usage API pages (JSON Lines, one page a line) holding *results* results: daily
+    buckets grouped by project, key and model, as an organisation's history export looks."""
+    models = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o3", "o4-mini"]
+    per_bucket = 500
+    with path.open("wb") as handle:
+        for day in range(0, -(-results // per_bucket)):
+            start = 1_759_276_800 + (day % 31) * 86_400 + (day // 31)  # October 2026, daily
+            bucket = {"object": "bucket", "start_time": start, "end_time": start + 86_400, "results": [
+                {"object": "organization.usage.completions.result", "input_tokens": 9_000 + n,
+                 "output_tokens": 800 + n, "input_cached_tokens": 1_000, "num_model_requests": 3 + n % 7,
+                 "project_id": f"proj_{n % 13}", "user_id": None, "api_key_id": f"key_{n}",
+                 "model": models[n % len(models)], "batch": n % 10 == 0, "service_tier": None}
+                for n in range(min(per_bucket, results - day * per_bucket))
+            ]}  # fmt: skip
+            handle.write(orjson.dumps({"object": "page", "data": [bucket], "has_more": False}) + b"\n")
 
 
 def _postgres(url: str, source: Path, count: int) -> None:

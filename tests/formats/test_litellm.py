@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,15 +51,6 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     writer.writerows(rows)
     path.write_text(buffer.getvalue(), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    store = Ledger.open(str(tmp_path / "l.db"))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def stored(ledger: Ledger) -> dict[str, Event]:

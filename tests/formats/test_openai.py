@@ -37,15 +37,6 @@ def records(fmt: str, path: Path) -> list[dict[str, Any]]:
     return [row.record for row in rows if row.record is not None]
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    store = Ledger.open(str(tmp_path / "l.db"))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 def stored(ledger: Ledger) -> dict[str, Any]:
     return {event.event_id: event for event in ledger.stream(TENANT, PERIOD)}
 

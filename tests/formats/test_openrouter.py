@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,15 +50,6 @@ def write_lines(path: Path, *documents: Any) -> Path:
         "".join(json.dumps(document) + "\n" for document in documents), encoding="utf-8"
     )
     return path
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    store = Ledger.open(str(tmp_path / "l.db"))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def stored(ledger: Ledger) -> dict[str, Event]:

@@ -8,8 +8,11 @@ metadata fields they know, by name, and nothing else.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import re
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +29,11 @@ __all__ = [
     "Format",
     "Progress",
     "SourceRow",
+    "dated",
     "decimal_text",
     "json_documents",
+    "loads_exact",
+    "printable",
     "stable_id",
     "tags_from",
     "time_from",
@@ -145,10 +151,26 @@ def time_from(value: Any, name: str, problems: list[tuple[str | None, str]]) -> 
     except (ValueError, OverflowError, OSError):
         problems.append((name, f"{value!r} is not a time (unix seconds or RFC 3339)"))
         return None
+    return dated(moment, name, problems)
+
+
+def dated(moment: datetime, name: str, problems: list[tuple[str | None, str]]) -> str | None:
+    """The RFC 3339 text of *moment* if it falls in 2000-2099, the ledger's range; else a problem
+    on the provider's field (a count of seconds read as a time lands in 1970)."""
+    if not 2000 <= moment.astimezone(UTC).year <= 2099:
+        problems.append((name, f"{moment.isoformat()} is outside 2000-2099"))
+        return None
     return format_time(moment)
 
 
+def printable(value: Any, limit: int = 200) -> bool:
+    """Whether *value* is text the ledger stores as is: 1 to *limit* printable characters."""
+    return isinstance(value, str) and 0 < len(value.strip()) <= limit and not _CONTROL.search(value)
+
+
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.:/-]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_COUNT = 2**53
 
 
 def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str, str]:
@@ -166,63 +188,74 @@ def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str
         else:
             continue
         name = _TAG_KEY.sub("_", f"{prefix}{key}")[:64]
-        if text and len(text) <= 256 and "\n" not in text:
+        if name and text and len(text) <= 256 and not _CONTROL.search(text):
             tags[name] = text
     return tags
 
 
-def _is_json_lines(handle: Any) -> bool:
-    """Whether the file is JSON Lines: its first line is a JSON value of its own and more
-    follows. The first line of a pretty-printed document (``{`` or ``[``) never parses alone;
-    a broken first line that looks like a whole record still marks JSON Lines, so the other
-    lines are read one by one and the broken one is reported on its own."""
-    first = handle.readline()
-    while first and not first.strip():
-        first = handle.readline()
-    rest = handle.read(1 << 16).strip()
-    handle.seek(0)
-    line = first.strip().removeprefix(b"\xef\xbb\xbf")
-    if not rest:
-        return False
-    try:
-        _loads(line)
-    except ValueError:
-        return bool(line.startswith(b"{") and line.endswith(b"}"))
-    return True
-
-
 def json_documents(
-    path: Path, progress: Progress | None
+    path: Path, progress: Progress | None, *, line_parser: Callable[[bytes], Any] | None = None
 ) -> Iterator[tuple[int | None, Any, str | None]]:
-    """The JSON documents of a file, as ``(line, document, error)``.
+    """The JSON documents of a file, as ``(line, document, problem)``.
 
-    A file is one JSON document (an API page, or an array of pages), or JSON Lines (one
-    document a line, streamed; a line may be any length). Numbers with a fraction are read as
-    exact ``Decimal``.
+    A file is JSON Lines (streamed, one document a line, of any length) when its first
+    non-blank line is JSON on its own; otherwise, when that line opens an object or an array,
+    the file is one document (a pretty-printed API page, an array of pages). A name ending in
+    ``.gz`` is gunzipped as it is read, and a truncated archive keeps what was read and reports
+    the rest. *line_parser* reads a line (default: JSON, fractions as exact ``Decimal``).
+    Progress counts the bytes on disk.
     """
-    with path.open("rb") as handle:
-        if not _is_json_lines(handle):
-            data = handle.read().removeprefix(b"\xef\xbb\xbf")
+    parse = line_parser or _loads
+    with path.open("rb") as raw:
+        stream: io.BufferedIOBase = (
+            gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
+        )
+        seen = 0
+
+        def report() -> None:
+            nonlocal seen
             if progress:
-                progress(len(data))
+                where = raw.tell()
+                progress(where - seen)
+                seen = where
+
+        number = 0
+        try:
+            first = stream.readline().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+            number = 1
+            while first and not first.strip():
+                first, number = stream.readline(), number + 1
             try:
-                yield None, _loads(data), None
+                head, problem = (parse(first) if first else None), None
             except ValueError as exc:
-                yield None, None, f"not valid JSON: {exc}"
-            return
-        for number, raw_line in enumerate(handle, start=1):
-            if progress:
-                progress(len(raw_line))
-            line = raw_line.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw_line
-            if not line.strip():
-                continue
-            try:
-                yield number, _loads(line), None
-            except ValueError as exc:
-                yield number, None, f"not valid JSON: {exc}"
+                if first.lstrip()[:1] in (b"{", b"["):
+                    yield from _whole(first + stream.read(), report)
+                    return
+                head, problem = None, f"not valid JSON: {exc}"
+            report()
+            if first:
+                yield number, head, problem
+            for number, line in enumerate(stream, start=number + 1):  # noqa: B020 (resumes the count)
+                report()
+                if not line.strip():
+                    continue
+                try:
+                    yield number, parse(line), None
+                except ValueError as exc:
+                    yield number, None, f"not valid JSON: {exc}"
+        except (OSError, EOFError, zlib.error) as exc:
+            yield number + 1, None, f"cannot be read: {exc}"
 
 
-def _loads(data: bytes) -> Any:
+def _whole(data: bytes, report: Callable[[], None]) -> Iterator[tuple[None, Any, str | None]]:
+    report()
+    try:
+        yield None, _loads(data), None
+    except ValueError as exc:
+        yield None, None, f"not valid JSON: {exc}"
+
+
+def _loads(data: bytes | str) -> Any:
     import json
 
     try:
@@ -231,3 +264,7 @@ def _loads(data: bytes) -> Any:
         raise ValueError(str(exc)) from None
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+loads_exact = _loads
+"""JSON with fractions as exact ``Decimal``; ``ValueError`` for anything unreadable."""
