@@ -404,7 +404,7 @@ def test_cost_csv_and_the_same_line_from_the_api(tmp_path: Path, ledger: Ledger)
     assert ledger.count(TENANT) == 0  # billed amounts are never events
     again = import_files(ledger, paths, tenant=TENANT, fmt="openai-costs")
     assert (again.invoice_lines, ledger.count_invoice_lines(TENANT)) == (0, 8)
-    kept = invoice_lines(tmp_path / "l.db")
+    kept = invoice_lines(Path(str(ledger.engine.url.database)))
     assert kept[first["line_id"]] == (
         Decimal("0.895874"),
         "gpt-4o-2024-08-06",
@@ -489,7 +489,7 @@ def test_no_content_reaches_the_ledger(tmp_path: Path, ledger: Ledger) -> None:
     import_files(ledger, [costs], tenant=TENANT, fmt="openai-costs")
     assert ledger.count(TENANT) == 5 and ledger.count_invoice_lines(TENANT) == 6
     ledger.close()
-    for file in tmp_path.glob("l.db*"):
+    for file in tmp_path.glob("ledger.db*"):
         assert SECRET.encode() not in file.read_bytes()
 
 
