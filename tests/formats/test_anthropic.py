@@ -347,7 +347,9 @@ def test_cost_import_and_reimport(tmp_path: Path, ledger: Ledger) -> None:
     assert ledger.count(TENANT) == 0  # invoice lines are never events
     again = import_files(ledger, paths, tenant=TENANT, fmt="anthropic-costs")
     assert (again.new, again.duplicates) == (0, 7)
-    amounts = sorted(amount for amount, _ in invoice_lines(Path(str(ledger.engine.url.database))).values())
+    amounts = sorted(
+        amount for amount, _ in invoice_lines(Path(str(ledger.engine.url.database))).values()
+    )
     expected = ["0.005", "0.03", "0.045", "0.375", "0.450075", "1.2345", "25.00125"]
     assert amounts == [Decimal(amount) for amount in expected]  # stored exactly, to the 1/1000 cent
 

@@ -241,7 +241,8 @@ def test_import_prices_by_hand_is_idempotent_and_stores_no_body(
     assert (again.new, again.duplicates) == (0, 11)
     assert ledger.count(TENANT) == 11
     ledger.close()
-    database = b"".join(path.read_bytes() for path in tmp_path.glob("l.db*"))
+    database = b"".join(path.read_bytes() for path in tmp_path.glob("ledger.db*"))
+    assert database  # the scan below must have something to scan
     assert not any(secret.encode() in database for secret in SECRETS)
     assert (
         b"inputBodyJson" not in database and b"amazon-bedrock-logs-permission-check" not in database

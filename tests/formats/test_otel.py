@@ -194,7 +194,8 @@ def test_import_prices_by_hand_is_idempotent_and_stores_no_content(
     assert (again.new, again.duplicates) == (0, 6)
     assert ledger.count(TENANT) == 6
     ledger.close()
-    database = b"".join(path.read_bytes() for path in tmp_path.glob("l.db*"))
+    database = b"".join(path.read_bytes() for path in tmp_path.glob("ledger.db*"))
+    assert database  # the scan below must have something to scan
     assert not any(secret.encode() in database for secret in SECRETS)
     assert b"gen_ai.input.messages" not in database
 
