@@ -28,73 +28,95 @@ def _peak_mb() -> float:
 
 
 def _line(label: str, count: int, seconds: float, note: str = "") -> None:
-    print(f"  {label:38} {seconds:8.2f} s {count / seconds:12,.0f} events/s {_peak_mb():8,.0f} MB {note}")
+    print(
+        f"  {label:38} {seconds:8.2f} s {count / seconds:12,.0f} events/s {_peak_mb():8,.0f} MB {note}"
+    )
 
 
-def main() -> None:
-    """Write the file, then time the floor, the imports and re-attribution."""
-    from p402.config import Rule
+def _write_events(source: Path, count: int) -> None:
     from p402.ledger import demo
-    from p402.ledger.importer import import_files
-    from p402.ledger.reattribute import reattribute
+
+    with source.open("wb") as handle:
+        for item in demo.generate(count=count, tenant="bench"):
+            handle.write(orjson.dumps(item.to_json()) + b"\n")
+
+
+def _floor(source: Path, scratch: Path, count: int) -> float:
+    """A bare sqlite3 executemany of the very rows p402 stores, into the same table and indexes."""
     from p402.ledger.schema import EVENT_COLUMNS, event_row
     from p402.ledger.store import Ledger
     from p402.ledger.validation import validate
 
+    rows = []
+    with source.open("rb") as handle:
+        for line in handle:
+            checked = validate(orjson.loads(line), tenant="bench", source="import:events")
+            assert checked.event is not None
+            rows.append(event_row(checked.event))
+    floor_db = scratch / "floor.db"
+    Ledger.open(str(floor_db)).close()  # creates the schema
+    connection = sqlite3.connect(floor_db)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    marks = ", ".join("?" * len(EVENT_COLUMNS))
+    start = time.perf_counter()
+    insert = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608 (our columns)
+    with connection:
+        connection.executemany(insert, rows)
+    seconds = time.perf_counter() - start
+    connection.close()
+    _line("floor: bare sqlite3 executemany", count, seconds)
+    return seconds
+
+
+def _import_and_attribute(source: Path, scratch: Path, count: int, floor: float) -> None:
+    from p402.config import Rule
+    from p402.ledger.importer import import_files
+    from p402.ledger.reattribute import reattribute
+    from p402.ledger.store import Ledger
+
+    ledger = Ledger.open(str(scratch / "p402.db"))
+    start = time.perf_counter()
+    import_files(ledger, [source], tenant="bench")
+    seconds = time.perf_counter() - start
+    _line("p402 import events -> SQLite", count, seconds, f"({seconds / floor:.1f}x the floor)")
+    rules = (
+        Rule(
+            "support keys",
+            (("api_key_id", "key_0*"),),
+            (("department", "Customer Support"),),
+            override=True,
+        ),
+        Rule("prod", (("tag.env", "prod"),), (("project", "production"),)),
+    )
+    start = time.perf_counter()
+    outcome = reattribute(ledger, tenant="bench", rules=rules)
+    _line(f"p402 attribute ({outcome.changed:,} changed)", count, time.perf_counter() - start)
+    ledger.close()
+    usage = scratch / "usage.jsonl"
+    _openai_usage(usage, count)
+    ledger = Ledger.open(str(scratch / "usage.db"))
+    start = time.perf_counter()
+    import_files(ledger, [usage], tenant="bench", fmt="openai-usage")
+    _line("p402 import openai-usage -> SQLite", count, time.perf_counter() - start)
+    ledger.close()
+
+
+def main() -> None:
+    """Write the file, then time the floor, the imports and re-attribution."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--postgres", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        source = Path(scratch) / "events.jsonl"
-        with source.open("wb") as handle:
-            for item in demo.generate(count=args.count, tenant="bench"):
-                handle.write(orjson.dumps(item.to_json()) + b"\n")
-        print(f"\n{args.count:,} canonical events ({source.stat().st_size / 1e6:,.0f} MB of JSON Lines)")
-
-        # The floor: the same rows, the same table and indexes, straight into sqlite3.
-        rows = []
-        with source.open("rb") as handle:
-            for line in handle:
-                checked = validate(orjson.loads(line), tenant="bench", source="import:events")
-                assert checked.event is not None
-                rows.append(event_row(checked.event))
-        floor_db = Path(scratch) / "floor.db"
-        Ledger.open(str(floor_db)).close()  # creates the schema
-        connection = sqlite3.connect(floor_db)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        marks = ", ".join("?" * len(EVENT_COLUMNS))
-        start = time.perf_counter()
-        with connection:
-            connection.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", rows)  # noqa: S608
-        floor = time.perf_counter() - start
-        connection.close()
-        del rows
-        _line("floor: bare sqlite3 executemany", args.count, floor)
-
-        ledger = Ledger.open(str(Path(scratch) / "p402.db"))
-        start = time.perf_counter()
-        import_files(ledger, [source], tenant="bench")
-        seconds = time.perf_counter() - start
-        _line("p402 import events -> SQLite", args.count, seconds, f"({seconds / floor:.1f}x the floor)")
-
-        rules = (
-            Rule("support keys", (("api_key_id", "key_0*"),), (("department", "Customer Support"),), override=True),
-            Rule("prod", (("tag.env", "prod"),), (("project", "production"),)),
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        source = scratch / "events.jsonl"
+        _write_events(source, args.count)
+        print(
+            f"\n{args.count:,} canonical events ({source.stat().st_size / 1e6:,.0f} MB of JSON Lines)"
         )
-        start = time.perf_counter()
-        outcome = reattribute(ledger, tenant="bench", rules=rules)
-        _line(f"p402 attribute ({outcome.changed:,} changed)", args.count, time.perf_counter() - start)
-        ledger.close()
-
-        usage = Path(scratch) / "usage.jsonl"
-        _openai_usage(usage, args.count)
-        ledger = Ledger.open(str(Path(scratch) / "usage.db"))
-        start = time.perf_counter()
-        import_files(ledger, [usage], tenant="bench", fmt="openai-usage")
-        _line("p402 import openai-usage -> SQLite", args.count, time.perf_counter() - start)
-        ledger.close()
+        floor = _floor(source, scratch, args.count)
+        _import_and_attribute(source, scratch, args.count, floor)
         if args.postgres:
             _postgres(args.postgres, source, args.count)
 
@@ -114,7 +136,9 @@ def _openai_usage(path: Path, results: int) -> None:
                  "model": models[n % len(models)], "batch": n % 10 == 0, "service_tier": None}
                 for n in range(min(per_bucket, results - day * per_bucket))
             ]}  # fmt: skip
-            handle.write(orjson.dumps({"object": "page", "data": [bucket], "has_more": False}) + b"\n")
+            handle.write(
+                orjson.dumps({"object": "page", "data": [bucket], "has_more": False}) + b"\n"
+            )
 
 
 def _postgres(url: str, source: Path, count: int) -> None:
