@@ -16,11 +16,16 @@ from typing import Any
 from p402.errors import P402Error
 
 __all__ = [
+    "ALLOWED_SIGNERS_NAME",
     "PRIVATE_KEY_NAME",
     "PUBLIC_KEY_NAME",
+    "SIGNER_IDENTITY",
+    "SSH_NAMESPACE",
+    "SSH_PUBLIC_KEY_NAME",
     "KeyFileError",
     "PublicKey",
     "SigningKey",
+    "allowed_signers_line",
     "create_keys",
     "load_public_key",
     "load_signing_key",
@@ -28,6 +33,11 @@ __all__ = [
 
 PRIVATE_KEY_NAME = "p402-signing.key"
 PUBLIC_KEY_NAME = "p402-signing.pub"
+SSH_PUBLIC_KEY_NAME = "p402-signing.ssh.pub"
+ALLOWED_SIGNERS_NAME = "allowed_signers"
+SSH_NAMESPACE = "p402-audit"
+"""The namespace of p402's SSH signatures: they verify for this purpose and no other."""
+SIGNER_IDENTITY = "p402"
 
 
 class KeyFileError(P402Error):
@@ -64,6 +74,32 @@ class PublicKey:
         """The key as SubjectPublicKeyInfo PEM."""
         return _spki(self.key, pem=True)
 
+    def raw(self) -> bytes:
+        """The 32-byte Ed25519 public key (RFC 8032 encoding)."""
+        from cryptography.hazmat.primitives import serialization
+
+        raw: bytes = self.key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return raw
+
+    def openssh(self, comment: str = "p402") -> str:
+        """The key as an OpenSSH public key line: ``ssh-ed25519 AAAA... p402``."""
+        from cryptography.hazmat.primitives import serialization
+
+        line: bytes = self.key.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        return f"{line.decode()} {comment}"
+
+    def ssh_fingerprint(self) -> str:
+        """The key's SSH fingerprint, as ``ssh-keygen -l`` prints it: ``SHA256:...``."""
+        import base64
+
+        blob = base64.b64decode(self.openssh().split()[1])
+        digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        return f"SHA256:{digest}"
+
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
@@ -99,17 +135,26 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         handle.write(data)
 
 
+def allowed_signers_line(public: PublicKey) -> str:
+    """The ``allowed_signers`` line with which ``ssh-keygen -Y verify`` accepts p402 bundles."""
+    key_type, key_blob = public.openssh().split()[:2]
+    return f'{SIGNER_IDENTITY} namespaces="{SSH_NAMESPACE}" {key_type} {key_blob}\n'
+
+
 def create_keys(directory: Path) -> tuple[Path, Path, SigningKey]:
-    """Write a new key pair into *directory* (created if needed); returns both paths and the key.
+    """Write a new key pair into *directory* (created if needed); returns the private and public
+    key paths and the key. Beside the PEM public key go its OpenSSH form and an
+    ``allowed_signers`` file, for auditors who verify with ``ssh-keygen``.
 
     Raises:
-        KeyFileError: either file already exists.
+        KeyFileError: any of the files already exists.
     """
     from cryptography.hazmat.primitives import serialization
 
     directory.mkdir(parents=True, exist_ok=True)
     private_path, public_path = directory / PRIVATE_KEY_NAME, directory / PUBLIC_KEY_NAME
-    for path in (private_path, public_path):
+    ssh_path, signers_path = directory / SSH_PUBLIC_KEY_NAME, directory / ALLOWED_SIGNERS_NAME
+    for path in (private_path, public_path, ssh_path, signers_path):
         if path.exists():
             raise KeyFileError(f"{path} already exists; p402 never overwrites a key")
     signing = generate()
@@ -118,6 +163,8 @@ def create_keys(directory: Path) -> tuple[Path, Path, SigningKey]:
     )
     _write_new(private_path, private_pem, 0o600)
     _write_new(public_path, signing.public.pem(), 0o644)
+    _write_new(ssh_path, (signing.public.openssh() + "\n").encode(), 0o644)
+    _write_new(signers_path, allowed_signers_line(signing.public).encode(), 0o644)
     return private_path, public_path, signing
 
 

@@ -30,12 +30,16 @@ def keys() -> None:
 )
 def keys_create(*, out_dir: Path) -> None:
     """Create a signing key (private file mode 0600) and its public key."""
-    from p402.bundles.signing import create_keys
+    from p402.bundles.signing import ALLOWED_SIGNERS_NAME, SSH_PUBLIC_KEY_NAME, create_keys
 
     private_path, public_path, key = create_keys(out_dir)
-    click.echo(f"Private key: {private_path} (mode 0600; keep it secret)")
-    click.echo(f"Public key:  {public_path} (give it to your auditor)")
-    click.echo(f"Key id:      {key.public.key_id}")
+    click.echo(f"Private key:     {private_path} (mode 0600; keep it secret)")
+    click.echo(f"Public key:      {public_path} (give it to your auditor)")
+    click.echo(
+        f"OpenSSH key:     {public_path.with_name(SSH_PUBLIC_KEY_NAME)}, {ALLOWED_SIGNERS_NAME}"
+    )
+    click.echo(f"Key id:          {key.public.key_id}")
+    click.echo(f"SSH fingerprint: {key.public.ssh_fingerprint()}")
 
 
 def _parse_window(period: str | None, start: Any, end: Any, default: str | None) -> Any:
@@ -196,4 +200,41 @@ def verify(*, bundle: Path, key_path: Path, as_json: bool) -> None:
         f"valid: {bundle.name}: {manifest['events']['count']:,} events of tenant {manifest['tenant']!r}, "
         f"{manifest['period']['label']}, ${Decimal(manifest['totals']['cost_rounded']):,} total; "
         f"signed by key {outcome.key_id[:16]}; Merkle root {manifest['merkle']['root'][:16]}"
+    )
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("event_id")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the receipt here (default: standard output).")  # fmt: skip
+def receipt(*, bundle: Path, event_id: str, out_file: Path | None) -> None:
+    """Write the self-contained receipt of one event of a BUNDLE (its proof and signed tree head)."""
+    from p402.bundles.receipt import receipt_from_bundle
+
+    data = receipt_from_bundle(bundle, event_id)
+    if out_file is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        out_file.write_bytes(data)
+        click.echo(f"Receipt of {event_id} written to {out_file}", err=True)
+
+
+@cli.command("verify-receipt")
+@click.argument(
+    "receipt_file", metavar="RECEIPT", type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,
+              help="A trusted public key (PEM); give --key again for each key of a change-over.")  # fmt: skip
+def verify_receipt_command(*, receipt_file: Path, key_paths: tuple[Path, ...]) -> None:
+    """Verify one event's receipt offline. Exit 0: the event is in the signed ledger; 1: not."""
+    from p402.bundles.receipt import verify_receipt
+    from p402.bundles.signing import load_public_key
+
+    checkpoint, event = verify_receipt(
+        receipt_file.read_bytes(), [load_public_key(path) for path in key_paths]
+    )
+    click.echo(
+        f"valid: event {event['event_id']!r} ({event['occurred_at']}, {event['provider']}/{event['model']}, "
+        f"cost {event['cost'] or 'unpriced'}) is leaf of {checkpoint.origin} at tree size {checkpoint.size}"
     )
