@@ -15,8 +15,9 @@ from pathlib import Path
 
 from p402 import __version__
 from p402.bundles.canonical import dumps
+from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
-from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT, XLSX
+from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT, XLSX
 from p402.bundles.seal import Sealer
 from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
@@ -62,8 +63,13 @@ def run_audit(
     key: SigningKey,
     out_dir: Path,
     step: Step = _noop,
+    rules_version: str | None = None,
 ) -> AuditResult:
-    """Audit the tenant's period and write the bundle into *out_dir*."""
+    """Audit the tenant's period and write the bundle into *out_dir*.
+
+    *rules_version* names the attribution rules in force (see ``Config.rules_version``); the
+    manifest records it so a reader knows which rules attributed the events.
+    """
     total = ledger.count(tenant, period)
     aggregator = Aggregator()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
@@ -76,6 +82,8 @@ def run_audit(
         sealed = sealer.finish()
         summary = aggregator.summary()
         moment = summary.last or period.start
+        origin = f"p402/{tenant}/{period.label}"
+        note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
         bundle_id = hashlib.sha256(dumps([tenant, period.label, sealed.root.hex()])).hexdigest()[
             :16
         ]
@@ -91,6 +99,14 @@ def run_audit(
                 "end": format_time(period.end),
             },
             "data_through": format_time(moment),
+            "query": {
+                "tenant": tenant,
+                "occurred_at": {
+                    "from": format_time(period.start),
+                    "before": format_time(period.end),
+                },
+                "order": "occurred_at, then event_id bytewise",
+            },
             "events": {"count": sealed.count, "file": EVENTS},
             "totals": {
                 "currency": "USD",
@@ -101,10 +117,13 @@ def run_audit(
             "merkle": {
                 "tree": "RFC 9162",
                 "hash": "SHA-256",
+                "origin": origin,
                 "size": sealed.count,
                 "root": sealed.root.hex(),
+                "checkpoint": CHECKPOINT,
             },
             "price_table": table_version(),
+            "rules_version": rules_version,
             "key_id": key.public.key_id,
         }
         context = ReportContext(
@@ -129,7 +148,12 @@ def run_audit(
         signed = write_bundle(
             path,
             sealed=sealed,
-            members={PDF: pdf, XLSX: xlsx, VERIFY_TEXT: verify_text(manifest)},
+            members={
+                PDF: pdf,
+                XLSX: xlsx,
+                VERIFY_TEXT: verify_text(manifest),
+                CHECKPOINT: note.encode(),
+            },
             manifest=manifest,
             key=key,
             moment=moment,

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from p402.bundles.layout import EVENTS, FORMAT, FORMAT_VERSION, MANIFEST, RECEIPTS
+from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, MANIFEST, RECEIPTS
 from p402.money import format_amount, parse_amount
 from p402.period import format_time
 
@@ -63,6 +63,12 @@ _FIELDS: tuple[tuple[str, Any, str], ...] = (
     ("totals.unpriced_events", _is_count, "a count"),
     ("merkle.size", _is_count, "a count"),
     ("merkle.root", lambda v: isinstance(v, str) and bool(_HEX64.match(v)), "64 hex digits"),
+    (
+        "merkle.origin",
+        lambda v: isinstance(v, str) and bool(v) and "\n" not in v,
+        "one line of text",
+    ),
+    ("merkle.checkpoint", lambda v: v == CHECKPOINT, f"{CHECKPOINT!r}"),
     ("key_id", lambda v: isinstance(v, str) and bool(_HEX64.match(v)), "64 hex digits"),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from p402.bundles.layout import EVENTS, MANIFEST, SIGNATURE
+from p402.bundles.layout import CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE
 
 __all__ = ["verify_text"]
 
@@ -26,19 +26,28 @@ Do not trust a key that came inside this bundle.
 
      p402 verify THIS-BUNDLE.zip --key p402-signing.pub
 
-2. With stock tools only (OpenSSL 3, sha256sum, unzip):
+2. With stock tools only (OpenSSL 3, OpenSSH 8.1 or later, sha256sum, unzip):
 
      mkdir bundle && cd bundle && unzip -q ../THIS-BUNDLE.zip
      # the manifest is signed, byte for byte, with Ed25519:
      openssl pkeyutl -verify -pubin -inkey ../p402-signing.pub -rawin \\
          -in {manifest} -sigfile {signature}
+     # and with OpenSSH (allowed_signers comes with the key, from p402 keys create):
+     ssh-keygen -Y verify -f ../allowed_signers -I p402 -n p402-audit \\
+         -s {ssh_signature} < {manifest}
      # every other file is listed in the manifest with its size and SHA-256:
      python3 -c 'import json; [print(f["sha256"], f["path"]) for f in json.load(open("{manifest}"))["files"]]' \\
          | sed 's/ /  /' | sha256sum --check
 
    {events} holds one event per line in canonical JSON (RFC 8785). Leaf i of the Merkle
    tree is SHA-256(0x00 || line i without its newline); an inner node is
-   SHA-256(0x01 || left || right), as in RFC 9162, section 2.1.
+   SHA-256(0x01 || left || right), as in RFC 9162, section 2.1. {checkpoint} is the
+   signed tree head (origin, size, root) in the C2SP checkpoint / signed-note format that
+   transparency logs use.
+
+3. One event on its own: p402 receipt THIS-BUNDLE.zip EVENT_ID > receipt.json writes a
+   self-contained receipt (the event, its inclusion proof, the signed checkpoint) that a third
+   party verifies with: p402 verify-receipt receipt.json --key p402-signing.pub
 """
 
 
@@ -56,5 +65,7 @@ def verify_text(manifest: Mapping[str, Any]) -> bytes:
         key_id=manifest["key_id"],
         manifest=MANIFEST,
         signature=SIGNATURE,
+        ssh_signature=SSH_SIGNATURE,
+        checkpoint=CHECKPOINT,
         events=EVENTS,
     ).encode()

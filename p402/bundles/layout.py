@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "CHECKPOINT",
     "EVENTS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -10,6 +11,7 @@ __all__ = [
     "PDF",
     "RECEIPTS",
     "SIGNATURE",
+    "SSH_SIGNATURE",
     "VERIFY_TEXT",
     "XLSX",
 ]
@@ -18,6 +20,8 @@ FORMAT = "p402-audit-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
+SSH_SIGNATURE = "manifest.json.sshsig"
+CHECKPOINT = "ledger/checkpoint"
 EVENTS = "ledger/events.jsonl"
 RECEIPTS = "receipts/receipts.jsonl"
 PDF = "report.pdf"

@@ -4,14 +4,16 @@ Checks, in order, and reports every problem found (each names the member):
 
 1. the file is a zip and nothing else, and safe to read: unique, relative, plain, unencrypted
    members within size limits (see :mod:`p402.bundles._zipcheck`);
-2. ``manifest.json.sig`` is the trusted key's Ed25519 signature of ``manifest.json``;
+2. ``manifest.json.sig`` (raw Ed25519) and ``manifest.json.sshsig`` (SSHSIG, namespace
+   ``p402-audit``) are the trusted key's signatures of ``manifest.json``;
 3. the manifest is canonical JSON of the known format and shape, naming that key;
 4. the zip holds exactly the members the manifest lists, each with its size and SHA-256;
 5. the ledger's lines are canonical events (canonical text in every field too), ordered,
    unique, inside the period and of the tenant; their count, total cost and Merkle root
    (RFC 9162) are what the manifest signs;
-6. each receipt names its event's id, leaf index and leaf hash; VERIFY.txt states the
-   manifest's figures.
+6. the checkpoint (a C2SP signed note) is signed by the trusted key and is the manifest's
+   tree head; each receipt names its event's id, leaf index and leaf hash; VERIFY.txt states
+   the manifest's figures.
 
 Nothing is extracted to disk; members are streamed. Whatever the bytes, the outcome is a
 :class:`Verification`: a hostile bundle never makes this module raise.
@@ -37,11 +39,21 @@ from p402.bundles._zipcheck import (
     read_member,
 )
 from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
+from p402.bundles.checkpoint import CheckpointError, open_checkpoint
 from p402.bundles.instructions import verify_text
-from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE, VERIFY_TEXT
+from p402.bundles.layout import (
+    CHECKPOINT,
+    EVENTS,
+    MANIFEST,
+    RECEIPTS,
+    SIGNATURE,
+    SSH_SIGNATURE,
+    VERIFY_TEXT,
+)
 from p402.bundles.merkle import leaf_hash, root
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PublicKey
+from p402.bundles.sshsig import verify_sshsig
 from p402.errors import P402Error
 from p402.money import CURRENCY, format_amount, from_units, parse_amount, round_cents, to_units
 from p402.period import format_time
@@ -111,7 +123,9 @@ def _authenticate(
     """The manifest, if the archive is safe and the manifest is the key's, canonical and sound."""
     check_archive(archive, limits, problems)
     names = set(archive.namelist())
-    problems.extend(f"{name}: missing" for name in (MANIFEST, SIGNATURE) if name not in names)
+    problems.extend(
+        f"{name}: missing" for name in (MANIFEST, SIGNATURE, SSH_SIGNATURE) if name not in names
+    )
     if problems:
         return None
     try:
@@ -123,12 +137,20 @@ def _authenticate(
     if not key.verify(signature, manifest_bytes):
         problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
         return None
+    try:
+        ssh_signature = read_member(archive, SSH_SIGNATURE, 1 << 16)
+    except MemberError as exc:
+        problems.append(str(exc))
+        return None
+    if (why := verify_sshsig(ssh_signature, manifest_bytes, key)) is not None:
+        problems.append(f"{SSH_SIGNATURE}: {why}")
+        return None
     return _check_manifest(manifest_bytes, key, problems)
 
 
 def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> None:
     listed = {entry["path"]: entry for entry in manifest["files"]}
-    present = set(archive.namelist()) - {MANIFEST, SIGNATURE}
+    present = set(archive.namelist()) - {MANIFEST, SIGNATURE, SSH_SIGNATURE}
     problems.extend(
         f"{name}: listed in the manifest but missing" for name in sorted(set(listed) - present)
     )
@@ -261,10 +283,27 @@ def _check_receipts(archive: zipfile.ZipFile, tally: _LedgerTally, problems: lis
         problems.append(f"{RECEIPTS}: {count} receipts for {len(tally.leaves)} events")
 
 
+def _check_checkpoint(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], key: PublicKey, problems: list[str]
+) -> None:
+    merkle = manifest["merkle"]
+    try:
+        checkpoint = open_checkpoint(read_member(archive, CHECKPOINT, 1 << 16).decode(), [key])
+    except (CheckpointError, UnicodeDecodeError) as exc:
+        problems.append(f"{CHECKPOINT}: {exc}")
+        return
+    signed = (checkpoint.origin, checkpoint.size, checkpoint.root.hex())
+    if signed != (merkle["origin"], merkle["size"], merkle["root"]):
+        problems.append(
+            f"{CHECKPOINT}: the signed tree head is not the manifest's (origin, size, root)"
+        )
+
+
 def _check_contents(
-    archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
+    archive: zipfile.ZipFile, manifest: dict[str, Any], key: PublicKey, problems: list[str]
 ) -> None:
     try:
+        _check_checkpoint(archive, manifest, key, problems)
         tally = _check_ledger(archive, manifest, problems)
         _check_receipts(archive, tally, problems)
         listed = {entry["path"] for entry in manifest["files"]}
@@ -291,5 +330,5 @@ def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -
         if result.manifest is not None:
             _check_members(archive, result.manifest, result.problems)
             if not result.problems:
-                _check_contents(archive, result.manifest, result.problems)
+                _check_contents(archive, result.manifest, key, result.problems)
     return result

@@ -1,7 +1,8 @@
 """Write the audit bundle: a deterministic zip of the ledger, receipts, reports and the signed manifest.
 
-The manifest lists every other member's path, size and SHA-256 and is signed (Ed25519, detached,
-raw 64 bytes in ``manifest.json.sig``) over its exact canonical bytes. Members are sorted by
+The manifest lists every other member's path, size and SHA-256 and is signed over its exact
+canonical bytes twice, with the same Ed25519 key: raw (64 bytes, ``manifest.json.sig``, for
+``openssl pkeyutl``) and as an SSH signature (``manifest.json.sshsig``, for ``ssh-keygen -Y``). Members are sorted by
 name with a fixed time and mode, so the same ledger, period and key give the same bytes.
 """
 
@@ -17,9 +18,10 @@ from typing import Any
 
 from p402.archive import member_info
 from p402.bundles.canonical import dumps
-from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE
+from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE, SSH_SIGNATURE
 from p402.bundles.seal import Sealed, file_digest
 from p402.bundles.signing import SigningKey
+from p402.bundles.sshsig import sign_sshsig
 
 __all__ = ["write_bundle"]
 
@@ -62,6 +64,7 @@ def write_bundle(
         RECEIPTS: sealed.receipts_path,
         MANIFEST: manifest_bytes,
         SIGNATURE: key.sign(manifest_bytes),
+        SSH_SIGNATURE: sign_sshsig(manifest_bytes, key),
     }
     partial = path.with_name(path.name + ".partial")
     with zipfile.ZipFile(partial, "w") as archive:
