@@ -32,18 +32,30 @@ import pytest
 
 from p402.audit import AuditResult, run_audit
 from p402.bundles.canonical import dumps, dumps_record, loads
+from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
-from p402.bundles.layout import EVENTS, MANIFEST, PDF, RECEIPTS, SIGNATURE, VERIFY_TEXT, XLSX
+from p402.bundles.layout import (
+    CHECKPOINT,
+    EVENTS,
+    MANIFEST,
+    PDF,
+    RECEIPTS,
+    SIGNATURE,
+    SSH_SIGNATURE,
+    VERIFY_TEXT,
+    XLSX,
+)
 from p402.bundles.merkle import leaf_hash, root
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PUBLIC_KEY_NAME, SigningKey, create_keys, generate
+from p402.bundles.sshsig import sign_sshsig
 from p402.bundles.verify import Limits, verify_bundle
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
 from tests.conftest import PERIOD, TENANT, small_events
 
-MEMBERS = [VERIFY_TEXT, EVENTS, MANIFEST, SIGNATURE, RECEIPTS, PDF, XLSX]
-SIGNED = (MANIFEST, SIGNATURE)
+MEMBERS = [VERIFY_TEXT, CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, RECEIPTS, PDF, XLSX]
+SIGNED = (MANIFEST, SIGNATURE, SSH_SIGNATURE)
 CLI = Path(sys.executable).parent / "p402"
 
 Entry: TypeAlias = tuple[str | zipfile.ZipInfo, bytes]
@@ -165,7 +177,12 @@ def resign(
     if edit is not None:
         edit(manifest)
     data = dumps(manifest)
-    return {**content, MANIFEST: data, SIGNATURE: key.sign(data)}
+    return {**content, MANIFEST: data, **signed(data, key)}
+
+
+def signed(manifest: bytes, key: SigningKey) -> Members:
+    """Both signatures of *manifest* by *key*: raw and SSH."""
+    return {SIGNATURE: key.sign(manifest), SSH_SIGNATURE: sign_sshsig(manifest, key)}
 
 
 def lines_of(data: bytes) -> list[bytes]:
@@ -211,9 +228,10 @@ def reseal(good: Good, lines: list[bytes]) -> Members:
             unpriced_events=costs.count(None),
         )
 
-    return resign(
-        {**good.members, EVENTS: joined(lines), RECEIPTS: joined(receipts)}, good.key, edit
-    )
+    origin = loads(good.members[MANIFEST])["merkle"]["origin"]
+    note = sign_checkpoint(Checkpoint(origin, len(lines), root(leaves)), [good.key]).encode()
+    members = {**good.members, EVENTS: joined(lines), RECEIPTS: joined(receipts), CHECKPOINT: note}
+    return resign(members, good.key, edit)
 
 
 def ledger(good: Good) -> list[bytes]:
@@ -306,7 +324,10 @@ def test_helpers_alone_do_not_break_a_bundle(good: Good, tmp_path: Path) -> None
 @pytest.mark.parametrize("name", MEMBERS)
 def test_flipped_byte_is_caught_in_that_member(name: str, good: Good, tmp_path: Path) -> None:
     problems = invalid(bundle(tmp_path, {**good.members, name: flip(good.members[name])}), good)
-    if name in SIGNED:
+    if name == SSH_SIGNATURE:
+        (problem,) = problems
+        assert problem.startswith(f"{SSH_SIGNATURE}: ")
+    elif name in SIGNED:
         assert problems == [good.signature_problem()]
     else:
         assert problems == [f"{name}: SHA-256 does not match the manifest"]
@@ -317,7 +338,9 @@ def test_truncated_member(name: str, good: Good, tmp_path: Path) -> None:
     original = good.members[name]
     half = len(original) // 2
     problems = invalid(bundle(tmp_path, {**good.members, name: original[:half]}), good)
-    if name in SIGNED:
+    if name == SSH_SIGNATURE:
+        assert problems == [f"{SSH_SIGNATURE}: not an armoured SSH signature"]
+    elif name in SIGNED:
         assert problems == [good.signature_problem()]
     else:
         assert problems == [
@@ -526,7 +549,7 @@ NON_CANONICAL: dict[str, Callable[[bytes], bytes]] = {
 def test_resigned_non_canonical_manifest(kind: str, good: Good, tmp_path: Path) -> None:
     text = NON_CANONICAL[kind](good.members[MANIFEST])
     assert loads(text) == loads(good.members[MANIFEST])
-    path = bundle(tmp_path, {**good.members, MANIFEST: text, SIGNATURE: good.key.sign(text)})
+    path = bundle(tmp_path, {**good.members, MANIFEST: text, **signed(text, good.key)})
     assert invalid(path, good) == [f"{MANIFEST}: not in canonical JSON form (RFC 8785)"]
 
 
@@ -546,7 +569,7 @@ def test_resigned_manifest_that_is_not_strict_json(
     text: Callable[[bytes], bytes], fragment: str, good: Good, tmp_path: Path
 ) -> None:
     data = text(good.members[MANIFEST])
-    path = bundle(tmp_path, {**good.members, MANIFEST: data, SIGNATURE: good.key.sign(data)})
+    path = bundle(tmp_path, {**good.members, MANIFEST: data, **signed(data, good.key)})
     problems = invalid(path, good)
     assert len(problems) == 1
     assert_problem(problems, f"{MANIFEST}: ", fragment)
@@ -594,7 +617,10 @@ def test_resigned_manifest_whose_event_count_disagrees(
 
 def test_resigned_manifest_whose_merkle_size_disagrees(good: Good, tmp_path: Path) -> None:
     path = bundle(tmp_path, resign(good.members, good.key, lambda m: m["merkle"].update(size=25)))
-    assert invalid(path, good) == [f"{EVENTS}: 24 events, the manifest's Merkle tree size says 25"]
+    assert invalid(path, good) == [
+        f"{CHECKPOINT}: the signed tree head is not the manifest's (origin, size, root)",
+        f"{EVENTS}: 24 events, the manifest's Merkle tree size says 25",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -619,7 +645,10 @@ def test_resigned_manifest_with_the_merkle_root_of_another_ledger(
     path = bundle(
         tmp_path, resign(good.members, good.key, lambda m: m["merkle"].update(root=other))
     )
-    assert invalid(path, good) == [f"{EVENTS}: Merkle root does not match the manifest"]
+    assert invalid(path, good) == [
+        f"{CHECKPOINT}: the signed tree head is not the manifest's (origin, size, root)",
+        f"{EVENTS}: Merkle root does not match the manifest",
+    ]
 
 
 # Ledger edits with only the manifest's file hashes and sizes updated and re-signed.
@@ -881,7 +910,11 @@ def test_not_a_zip(kind: str, good: Good, tmp_path: Path) -> None:
 
 def test_empty_zip(good: Good, tmp_path: Path) -> None:
     path = write_zip(tmp_path / "empty.zip", [])
-    assert invalid(path, good) == [f"{MANIFEST}: missing", f"{SIGNATURE}: missing"]
+    assert invalid(path, good) == [
+        f"{MANIFEST}: missing",
+        f"{SIGNATURE}: missing",
+        f"{SSH_SIGNATURE}: missing",
+    ]
 
 
 @pytest.mark.parametrize("cut", range(1, 32))
@@ -1061,7 +1094,7 @@ def test_verify_text_with_other_figures(good: Good, tmp_path: Path) -> None:
         {"path": n, "sha256": sha256(d), "size": len(d)} for n, d in content.items()
     ]
     data = dumps(manifest)
-    path = bundle(tmp_path, {**content, MANIFEST: data, SIGNATURE: good.key.sign(data)})
+    path = bundle(tmp_path, {**content, MANIFEST: data, **signed(data, good.key)})
     assert invalid(path, good) == [f"{VERIFY_TEXT}: does not state the manifest's figures"]
 
 
@@ -1070,3 +1103,59 @@ def test_manifest_naming_another_key(good: Good, tmp_path: Path) -> None:
     assert invalid(path, good) == [
         f"{MANIFEST}: names key {'0' * 16}, signed by {good.key.public.key_id[:16]}"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# 13. The SSH signature and the signed checkpoint
+# --------------------------------------------------------------------------------------------
+
+
+def test_ssh_signature_for_another_namespace(good: Good, tmp_path: Path) -> None:
+    other = sign_sshsig(good.members[MANIFEST], good.key, namespace="file")
+    path = bundle(tmp_path, {**good.members, SSH_SIGNATURE: other})
+    assert invalid(path, good) == [f"{SSH_SIGNATURE}: is for namespace 'file', not 'p402-audit'"]
+
+
+def test_ssh_signature_by_another_key(good: Good, tmp_path: Path) -> None:
+    path = bundle(
+        tmp_path, {**good.members, SSH_SIGNATURE: sign_sshsig(good.members[MANIFEST], generate())}
+    )
+    assert invalid(path, good) == [f"{SSH_SIGNATURE}: is not by the trusted key"]
+
+
+def test_checkpoint_of_another_tree(good: Good, tmp_path: Path) -> None:
+    manifest = loads(good.members[MANIFEST])
+    forged = Checkpoint(manifest["merkle"]["origin"], 24, bytes(32))
+    members = {**good.members, CHECKPOINT: sign_checkpoint(forged, [good.key]).encode()}
+    path = bundle(tmp_path, resign(members, good.key))
+    assert invalid(path, good) == [
+        f"{CHECKPOINT}: the signed tree head is not the manifest's (origin, size, root)"
+    ]
+
+
+def test_checkpoint_signed_by_another_key(good: Good, tmp_path: Path) -> None:
+    manifest = loads(good.members[MANIFEST])["merkle"]
+    head = Checkpoint(manifest["origin"], manifest["size"], bytes.fromhex(manifest["root"]))
+    members = {**good.members, CHECKPOINT: sign_checkpoint(head, [generate()]).encode()}
+    path = bundle(tmp_path, resign(members, good.key))
+    assert invalid(path, good) == [f"{CHECKPOINT}: no trusted key signed the checkpoint"]
+
+
+def test_ssh_keygen_verifies_the_manifest(good: Good, tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    (tmp_path / MANIFEST).write_bytes(good.members[MANIFEST])
+    (tmp_path / "sshsig").write_bytes(good.members[SSH_SIGNATURE])
+    signers = good.public_key.parent / "allowed_signers"
+
+    def verify(namespace: str, manifest: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", "p402", "-n", namespace,
+             "-s", str(tmp_path / "sshsig")],
+            input=manifest, capture_output=True, check=False,
+        )  # fmt: skip
+
+    good_run = verify("p402-audit", good.members[MANIFEST])
+    assert good_run.returncode == 0, good_run.stderr
+    assert verify("file", good.members[MANIFEST]).returncode != 0
+    assert verify("p402-audit", flip(good.members[MANIFEST])).returncode != 0

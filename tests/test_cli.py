@@ -156,3 +156,29 @@ def test_attribute_reports_what_moved(tmp_path: Path) -> None:
     moved = run("attribute", "--db", "l.db", cwd=tmp_path)
     assert "0 rules over 3 events of tenant 'acme': changed 3." in moved.stdout
     assert "Customer Support -> Unattributed: 3 events, $7.50" in moved.stdout
+
+
+def test_receipt_and_verify_receipt(tmp_path: Path) -> None:
+    from p402.audit import run_audit
+    from p402.bundles.signing import create_keys
+    from p402.ledger.store import Ledger
+    from tests.conftest import PERIOD, TENANT, small_events
+
+    _, public, key = create_keys(tmp_path / "keys")
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    ledger.add(small_events())
+    bundle = run_audit(
+        ledger, tenant=TENANT, period=PERIOD, key=key, out_dir=tmp_path / "out"
+    ).bundle
+    ledger.close()
+    made = run("receipt", str(bundle), "evt-007", "--out", str(tmp_path / "r.json"))
+    assert made.returncode == 0, made.stderr
+    good = run("verify-receipt", str(tmp_path / "r.json"), "--key", str(public))
+    assert good.returncode == 0 and good.stdout.startswith("valid: event 'evt-007'")
+    forged = (tmp_path / "r.json").read_text().replace('"evt-007"', '"evt-008"')
+    (tmp_path / "forged.json").write_text(forged)
+    bad = run("verify-receipt", str(tmp_path / "forged.json"), "--key", str(public))
+    assert_one_line_error(bad, "invalid: the event is not leaf")
+    assert bad.returncode == 1
+    missing = run("receipt", str(bundle), "nope")
+    assert_one_line_error(missing, "no event 'nope'")
