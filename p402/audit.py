@@ -21,6 +21,7 @@ from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, PDF,
 from p402.bundles.seal import Sealer
 from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
+from p402.config import Config
 from p402.ledger.pricing import table_version
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, round_cents
@@ -28,6 +29,7 @@ from p402.period import Period, format_time
 from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.document import ReportContext, render_html
 from p402.reporting.pdf import render_pdf
+from p402.reporting.report import build_report
 from p402.reporting.xlsx import render_xlsx
 
 __all__ = ["AuditResult", "bundle_name", "run_audit"]
@@ -63,13 +65,14 @@ def run_audit(
     key: SigningKey,
     out_dir: Path,
     step: Step = _noop,
-    rules_version: str | None = None,
+    config: Config | None = None,
 ) -> AuditResult:
     """Audit the tenant's period and write the bundle into *out_dir*.
 
-    *rules_version* names the attribution rules in force (see ``Config.rules_version``); the
-    manifest records it so a reader knows which rules attributed the events.
+    *config* gives the invoices to reconcile with, the journal's accounts, and the rules whose
+    version the manifest records (none, by default).
     """
+    config = config or Config()
     total = ledger.count(tenant, period)
     aggregator = Aggregator()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
@@ -80,7 +83,10 @@ def run_audit(
             if done % 2_000 == 0 or done == total:
                 step("Reading the ledger", done, total)
         sealed = sealer.finish()
-        summary = aggregator.summary()
+        summary = aggregator.summary(start=period.start.date())
+        report = build_report(
+            summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
+        )
         moment = summary.last or period.start
         origin = f"p402/{tenant}/{period.label}"
         note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
@@ -123,7 +129,17 @@ def run_audit(
                 "checkpoint": CHECKPOINT,
             },
             "price_table": table_version(),
-            "rules_version": rules_version,
+            "rules_version": config.rules_version,
+            "reconciliation": [
+                {
+                    "provider": r.provider,
+                    "month": r.month,
+                    "status": r.status,
+                    "billed": None if r.billed is None else str(r.billed),
+                    "ledger": str(r.ledger),
+                }
+                for r in report.reconciliation
+            ],
             "key_id": key.public.key_id,
         }
         context = ReportContext(
@@ -139,9 +155,9 @@ def run_audit(
             price_table=table_version(),
         )
         step("Rendering the PDF", 0, 0)
-        pdf = render_pdf(render_html(summary, context))
+        pdf = render_pdf(render_html(report, context))
         step("Writing the XLSX", 0, 0)
-        xlsx = render_xlsx(summary, context, sealed.records(), moment=moment)
+        xlsx = render_xlsx(report, context, sealed.records(), moment=moment)
         step("Signing the bundle", 0, 0)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / bundle_name(tenant, period)

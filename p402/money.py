@@ -25,6 +25,7 @@ __all__ = [
     "from_units",
     "parse_amount",
     "round_cents",
+    "split_cents",
     "to_units",
 ]
 
@@ -123,3 +124,27 @@ def allocate_cents(parts: Sequence[int]) -> tuple[Decimal, list[Decimal]]:
     for i in order[:missing]:
         floors[i] += 1
     return whole, [Decimal(cents).scaleb(-2) for cents in floors]
+
+
+def split_cents(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
+    """Split a cent amount across *weights* in proportion, by largest remainder, so the parts
+    sum to *total* exactly (an invoice spread across departments by their share of usage).
+
+    With no weight at all (every weight zero), the whole amount goes to the first part.
+    """
+    cents = int(total / CENT)
+    if total != Decimal(cents) * CENT:
+        raise ValueError(f"{total} is not rounded to cents")
+    if not weights:
+        raise ValueError("nothing to split across")
+    whole = sum(weights)
+    if whole == 0:
+        return [total] + [Decimal("0.00")] * (len(weights) - 1)
+    floors = [cents * weight // whole for weight in weights]
+    remainders = [
+        cents * weight - floor * whole for weight, floor in zip(weights, floors, strict=True)
+    ]
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[: cents - sum(floors)]:
+        floors[i] += 1
+    return [Decimal(part).scaleb(-2) for part in floors]

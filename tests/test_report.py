@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
+from p402.config import Config, Invoice
 from p402.money import to_units
 from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.document import ReportContext, render_html, top_rows
 from p402.reporting.filters import money, percent
 from p402.reporting.pdf import render_pdf
+from p402.reporting.report import Report, build_report
 from p402.reporting.xlsx import SHEETS, render_xlsx
-from tests.conftest import small_events
+from tests.conftest import PERIOD, small_events
 
 GOLDEN = Path(__file__).parent / "data" / "report_small.html"
 CONTEXT = ReportContext(
@@ -35,7 +37,16 @@ MOMENT = datetime(2026, 10, 21, 9, tzinfo=UTC)
 def summary() -> Summary:
     aggregator = Aggregator()
     aggregator.extend(small_events())
-    return aggregator.summary()
+    return aggregator.summary(start=PERIOD.start.date())
+
+
+@pytest.fixture(scope="module")
+def report(summary: Summary) -> Report:
+    invoices = (
+        Invoice("openai", "2026-10", Decimal("0.12")),
+        Invoice("google", "2026-10", Decimal("5.00")),
+    )
+    return build_report(summary, period=PERIOD, config=Config(invoices=invoices), billed={})
 
 
 def records() -> Iterator[dict[str, Any]]:
@@ -43,12 +54,12 @@ def records() -> Iterator[dict[str, Any]]:
         yield event.to_json()
 
 
-def test_html_matches_golden_file(summary: Summary) -> None:
+def test_html_matches_golden_file(report: Report) -> None:
     # The stylesheet is its own package file; the snapshot is of the markup and the figures.
     html = re.sub(
         r"<style>.*?</style>",
         "<style>(report.css)</style>",
-        render_html(summary, CONTEXT),
+        render_html(report, CONTEXT),
         flags=re.S,
     )
     if os.environ.get("P402_UPDATE_GOLDEN") == "1":
@@ -74,22 +85,26 @@ def test_top_rows_fold_the_tail_into_other_keeping_the_sum(summary: Summary) -> 
     assert sum((row.cost for row in rows), Decimal(0)) == breakdown.total
 
 
-def test_xlsx_reads_back_and_ties_out(summary: Summary) -> None:
+def test_xlsx_reads_back_and_ties_out(report: Report, summary: Summary) -> None:
     from openpyxl import load_workbook
 
-    data = render_xlsx(summary, CONTEXT, records(), moment=MOMENT)
+    data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
     book = load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["Summary", *SHEETS.values(), "Events"]
+    assert book.sheetnames == [
+        "Summary", *SHEETS.values(), "Daily", "Policy Findings", "Reconciliation", "Journal", "Events",
+    ]  # fmt: skip
     values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
-    assert Decimal(str(values["Total spend (USD)"])) == summary.total
-    assert values["Events"] == summary.events
+    assert (
+        values["Total spend (USD)"]
+        == f"='By Department'!E{len(summary.breakdowns['department'].rows) + 2}"
+    )
+    assert Decimal(str(values["Total spend, stored figure (USD)"])) == summary.total
     for title in SHEETS.values():
         sheet = book[title]
-        body = list(sheet.iter_rows(min_row=2, values_only=True))
-        *rows, total = body
-        assert total[0] == "Total"
-        assert sum(Decimal(str(r[4])) for r in rows) == Decimal(str(total[4])) == summary.total
-        assert sheet.freeze_panes == "A2"
+        *rows, total = sheet.iter_rows(min_row=2, values_only=True)
+        assert total[0] == "Total" and total[4] == f"=SUM(E2:E{len(rows) + 1})"
+        assert sum(Decimal(str(r[4])) for r in rows) == summary.total  # the rows the formula sums
+        assert sheet.freeze_panes == "A2" and len(sheet.tables) == 1
     events = list(book["Events"].iter_rows(min_row=2, values_only=True))
     assert len(events) == summary.events
     first = next(book["Events"].iter_rows(min_row=2, max_row=2))
@@ -99,25 +114,27 @@ def test_xlsx_reads_back_and_ties_out(summary: Summary) -> None:
     assert exact == summary.cost_units
 
 
-def test_xlsx_is_deterministic(summary: Summary) -> None:
-    first = render_xlsx(summary, CONTEXT, records(), moment=MOMENT)
-    assert render_xlsx(summary, CONTEXT, records(), moment=MOMENT) == first
+def test_xlsx_is_deterministic(report: Report) -> None:
+    first = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
+    assert render_xlsx(report, CONTEXT, records(), moment=MOMENT) == first
 
 
-def test_pdf_text_carries_the_key_figures(summary: Summary) -> None:
+def test_pdf_text_carries_the_key_figures(report: Report, summary: Summary) -> None:
     from pypdf import PdfReader
 
-    pdf = render_pdf(render_html(summary, CONTEXT))
+    pdf = render_pdf(render_html(report, CONTEXT))
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert money(summary.total) in text
     assert money(summary.breakdowns["department"].rows[0].cost) in text
     assert "Unattributed" in text
     assert f"Page 2 of {len(reader.pages)}" in text
-    assert render_pdf(render_html(summary, CONTEXT)) == pdf  # same HTML, same bytes
+    assert render_pdf(render_html(report, CONTEXT)) == pdf  # same HTML, same bytes
 
 
-def test_xlsx_read_by_libreoffice_ties_out(summary: Summary, tmp_path: Path) -> None:
+def test_xlsx_read_by_libreoffice_ties_out(
+    report: Report, summary: Summary, tmp_path: Path
+) -> None:
     """A second, independent reader: LibreOffice converts every sheet to CSV; the totals tie."""
     import csv
     import shutil
@@ -129,7 +146,7 @@ def test_xlsx_read_by_libreoffice_ties_out(summary: Summary, tmp_path: Path) -> 
             pytest.fail("P402_REQUIRE_LIBREOFFICE=1 but soffice is not installed")
         pytest.skip("LibreOffice (soffice) is not installed")
     book = tmp_path / "report.xlsx"
-    book.write_bytes(render_xlsx(summary, CONTEXT, records(), moment=MOMENT))
+    book.write_bytes(render_xlsx(report, CONTEXT, records(), moment=MOMENT))
     # 44,34,76,1: comma, quote, UTF-8, from line 1; the trailing -1 exports every sheet.
     filters = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
     subprocess.run(
@@ -142,11 +159,20 @@ def test_xlsx_read_by_libreoffice_ties_out(summary: Summary, tmp_path: Path) -> 
         with (tmp_path / f"report-{title}.csv").open(encoding="utf-8") as handle:
             return list(csv.reader(handle))
 
-    assert {row[0]: row[1] for row in sheet("Summary")}["Total spend (USD)"] == str(summary.total)
-    for title in SHEETS.values():
-        *rows, total = sheet(title)[1:]
-        assert Decimal(total[4]) == summary.total
-        assert sum(Decimal(row[4]) for row in rows) == summary.total
+    stated = {row[0]: row[1] for row in sheet("Summary")}
+    # the formulas, computed by LibreOffice, equal the stored figures
+    assert (
+        Decimal(stated["Total spend (USD)"])
+        == Decimal(stated["Total spend, stored figure (USD)"])
+        == summary.total
+    )
+    assert int(stated["Events"]) == summary.events
+    for title in [*SHEETS.values(), "Daily"]:
+        *_, total = sheet(title)[1:]
+        assert Decimal(total[-1] if title == "Daily" else total[4]) == summary.total
+    journal = sheet("Journal")[1:]
+    assert journal[-1][7] == journal[-1][8]  # debits = credits
+    assert sum(Decimal(row[7]) for row in journal[:-1]) == Decimal(journal[-1][7])
     events = sheet("Events")[1:]
     assert len(events) == summary.events
     assert sum(to_units(Decimal(row[12])) for row in events if row[12]) == summary.cost_units

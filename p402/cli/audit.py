@@ -100,8 +100,9 @@ def audit(
     window = _parse_window(period, start, end, demo_org.DEMO_PERIOD if demo else None)
     if demo and config_path is None:
         tenant = tenant or demo_org.DEMO_TENANT  # the demo needs no configuration, and reads none
+        config = None
     else:
-        _, tenant = resolve(config_path, tenant)
+        config, tenant = resolve(config_path, tenant)
     public_path: Path | None = None
     if key_path is None:
         if not demo:
@@ -125,7 +126,13 @@ def audit(
                     _counted(events, lambda n: bar.step("Building the demo ledger", n, demo_count))
                 )
             result = run_audit(
-                ledger, tenant=tenant, period=window, key=key, out_dir=out_dir, step=bar.step
+                ledger,
+                tenant=tenant,
+                period=window,
+                key=key,
+                out_dir=out_dir,
+                step=bar.step,
+                config=config,
             )
     finally:
         ledger.close()

@@ -33,6 +33,7 @@ from p402.ledger.schema import (
     meta_table,
     metadata,
     micros,
+    moment,
 )
 from p402.period import Period
 
@@ -203,6 +204,22 @@ class Ledger:
             .where(invoice_lines_table.c.tenant == tenant)
         )
         return self._scalar(query, connection)
+
+    def billed_days(self, tenant: str, period: Period) -> dict[tuple[str, str], int]:
+        """Billed amounts (storage units) per (provider, day ISO date) of the invoice lines that
+        start inside the period: what the providers' cost exports say was charged."""
+        table = invoice_lines_table
+        query = (
+            select(table.c.provider, table.c.start_us, table.c.amount_units)
+            .where(table.c.tenant == tenant)
+            .where(table.c.start_us >= micros(period.start), table.c.start_us < micros(period.end))
+        )
+        totals: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as connection:
+            for provider, start_us, units in connection.execute(query):
+                key = (provider, moment(start_us).date().isoformat())
+                totals[key] = totals.get(key, 0) + units
+        return totals
 
     def _scalar(self, query: Any, connection: Connection | None) -> int:
         if connection is not None:

@@ -10,13 +10,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from p402.ledger.events import Event
 from p402.money import allocate_cents, round_cents, to_units
 
-__all__ = ["DIMENSIONS", "NO_CUSTOMER", "UNATTRIBUTED", "Aggregator", "Breakdown", "Row", "Summary"]
+__all__ = [
+    "DIMENSIONS",
+    "NO_CUSTOMER",
+    "UNATTRIBUTED",
+    "Aggregator",
+    "Breakdown",
+    "Daily",
+    "Finding",
+    "ProviderMonth",
+    "Row",
+    "Summary",
+]
 
 UNATTRIBUTED = "Unattributed"
 """The label of the bucket for events a dimension has no value for. Never hidden."""
@@ -29,6 +40,7 @@ DIMENSIONS: dict[str, Callable[[Event], str | None]] = {
     "customer": lambda e: e.customer,
     "workflow": lambda e: e.workflow,
     "owner": lambda e: e.owner,
+    "employee": lambda e: e.employee,
     "model": lambda e: f"{e.provider}/{e.model}",
     "provider": lambda e: e.provider,
 }
@@ -63,6 +75,48 @@ class Breakdown:
 
 
 @dataclass(frozen=True, slots=True)
+class Daily:
+    """Spend per day and provider, each cell rounded by allocation: the cells sum to the total."""
+
+    days: tuple[date, ...]
+    providers: tuple[str, ...]
+    cells: dict[tuple[date, str], Decimal]
+
+    def series(self) -> list[tuple[str, list[Decimal]]]:
+        """One list of daily amounts per provider, every day of the period present."""
+        return [
+            (p, [self.cells.get((d, p), Decimal("0.00")) for d in self.days])
+            for p in self.providers
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Calls a policy flagged or refused, per policy and department."""
+
+    decision: str
+    policy: str
+    department: str
+    events: int
+    cost_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMonth:
+    """What the ledger holds for one provider in one month: what reconciliation compares."""
+
+    provider: str
+    month: str
+    events: int
+    cost_units: int
+    unpriced_events: int
+    unpriced_tokens: int
+    days: frozenset[date]
+    departments: tuple[tuple[str | None, int], ...] = ()
+    """Exact cost units per department (``None``: unattributed), largest first."""
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """Everything a report needs about a period, exact and already rounded once."""
 
@@ -81,6 +135,9 @@ class Summary:
     first: datetime | None
     last: datetime | None
     breakdowns: dict[str, Breakdown]
+    daily: Daily
+    findings: tuple[Finding, ...]
+    provider_months: tuple[ProviderMonth, ...]
 
     @property
     def attributed_share(self) -> Decimal:
@@ -106,6 +163,12 @@ class Aggregator:
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._first: datetime | None = None
         self._last: datetime | None = None
+        self._daily: defaultdict[tuple[date, str], int] = defaultdict(int)
+        self._findings: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        # per (provider, month): events, units, unpriced events, unpriced tokens; and the days seen
+        self._months: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self._month_days: defaultdict[tuple[str, str], set[date]] = defaultdict(set)
+        self._month_departments: defaultdict[tuple[str, str, str | None], int] = defaultdict(int)
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension."""
@@ -127,6 +190,31 @@ class Aggregator:
             self._first = event.occurred_at
         if self._last is None or event.occurred_at > self._last:
             self._last = event.occurred_at
+        self._time(event, units, tokens)
+
+    def _time(self, event: Event, units: int, tokens: int) -> None:
+        day = event.occurred_at.date()
+        self._daily[(day, event.provider)] += units
+        month = self._months[(event.provider, f"{day.year:04d}-{day.month:02d}")]
+        month[0] += 1
+        month[1] += units
+        if event.cost is None:
+            month[2] += 1
+            month[3] += tokens
+        self._month_days[(event.provider, f"{day.year:04d}-{day.month:02d}")].add(day)
+        self._month_departments[
+            (event.provider, f"{day.year:04d}-{day.month:02d}", event.department)
+        ] += units
+        if event.policy_decision != "allow":
+            finding = self._findings[
+                (
+                    event.policy_decision,
+                    event.policy or "(unnamed)",
+                    event.department or UNATTRIBUTED,
+                )
+            ]
+            finding[0] += 1
+            finding[1] += units
 
     def extend(self, events: Iterable[Event]) -> None:
         """Count many events."""
@@ -153,9 +241,47 @@ class Aggregator:
             )
         return Breakdown(name, tuple(rows), total)
 
-    def summary(self) -> Summary:
-        """The totals so far."""
+    def _daily_summary(self, start: date | None, end: date | None) -> Daily:
+        if start is None or end is None:
+            return Daily((), (), {})
+        days = tuple(date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1))
+        providers = tuple(sorted({provider for _, provider in self._daily}))
+        keys = sorted(self._daily)
+        _, cents = allocate_cents([self._daily[key] for key in keys])
+        return Daily(days, providers, dict(zip(keys, cents, strict=True)))
+
+    def _time_summaries(self) -> tuple[tuple[Finding, ...], tuple[ProviderMonth, ...]]:
+        ordered = sorted(
+            self._findings.items(), key=lambda item: (item[0][0] != "deny", -item[1][1], item[0])
+        )
+        findings = tuple(Finding(*key, events, units) for key, (events, units) in ordered)
+        months = tuple(
+            ProviderMonth(
+                provider,
+                month,
+                events,
+                units,
+                unpriced,
+                tokens,
+                frozenset(self._month_days[(provider, month)]),
+            )
+            for (provider, month), (events, units, unpriced, tokens) in sorted(self._months.items())
+        )
+        return findings, months
+
+    def _departments_of(self, provider: str, month: str) -> tuple[tuple[str | None, int], ...]:
+        cells = [
+            (d, u)
+            for (p, m, d), u in self._month_departments.items()
+            if p == provider and m == month
+        ]
+        return tuple(sorted(cells, key=lambda cell: (cell[0] is None, -cell[1], cell[0] or "")))
+
+    def summary(self, *, start: date | None = None, end: date | None = None) -> Summary:
+        """The totals so far; *start* and *end* (both included) frame the daily series, which
+        otherwise spans the first to the last event."""
         breakdowns = {name: self._breakdown(name) for name in DIMENSIONS}
+        findings, months = self._time_summaries()
         by_provider = self._cells["provider"].values()
         units = sum(cell[3] for cell in by_provider)
         departments = self._cells["department"]
@@ -181,4 +307,10 @@ class Aggregator:
             first=self._first,
             last=self._last,
             breakdowns=breakdowns,
+            daily=self._daily_summary(
+                start or (self._first.date() if self._first else None),
+                end or (self._last.date() if self._last else None),
+            ),
+            findings=findings,
+            provider_months=months,
         )

@@ -15,8 +15,9 @@ from importlib.resources import files
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row, Summary
+from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row
 from p402.reporting.filters import FILTERS
+from p402.reporting.report import Report
 
 __all__ = ["ReportContext", "render_html", "top_rows"]
 
@@ -79,8 +80,9 @@ def top_rows(breakdown: Breakdown, limit: int) -> list[Row]:
     return shown + unattributed
 
 
-def render_html(summary: Summary, context: ReportContext) -> str:
+def render_html(report: Report, context: ReportContext) -> str:
     """The report as one HTML document (CSS inlined), ready for WeasyPrint."""
+    summary = report.summary
     environment = _environment()
     sections = [
         ("department", "Spend by department", "Department"),
@@ -91,6 +93,7 @@ def render_html(summary: Summary, context: ReportContext) -> str:
     tables = [(title, column, summary.breakdowns[name]) for name, title, column in sections]
     return environment.get_template("report.html.j2").render(
         summary=summary,
+        report=report,
         context=context,
         tables=tables,
         top=lambda breakdown: top_rows(breakdown, context.top_n),

@@ -1,37 +1,40 @@
 """The workbook a controller closes the period with. The only module that imports openpyxl.
 
 Numbers are numbers (exact: openpyxl writes a Decimal's own digits into the sheet XML), dates
-are dates, money has a currency format, headers are frozen and filterable. Cost columns of the
-breakdown sheets are the cent amounts allocated in aggregation, so every sheet sums to the same
-total as the PDF. The Events sheet lists every event up to a limit; beyond it the ledger in the
-bundle is the full record.
+are dates, money has a currency format, headers are frozen, each sheet's data is an Excel
+table, and totals rows are ``=SUM()`` formulas over the rows (which tie to the stored
+figures: the tests recompute them with LibreOffice). The Summary's figures reference the
+breakdown sheets, so a controller can trace them. The Events sheet lists every event up to a
+limit; beyond it, a roll-up, and the ledger in the bundle is the full record.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from p402.archive import repack
-from p402.reporting.aggregate import Summary
 from p402.reporting.document import ReportContext
+from p402.reporting.report import Report
+from p402.reporting.sheets import BREAKDOWNS, Sheet, breakdown_sheet, detail_sheets
 
 __all__ = ["EVENTS_SHEET_LIMIT", "SHEETS", "render_xlsx"]
 
 EVENTS_SHEET_LIMIT = 100_000
 MONEY_FORMAT = '"$"#,##0.00;-"$"#,##0.00;"$"0.00'
 EXACT_FORMAT = "0.000000000000"
-SHEETS = {
-    "department": "By Department",
-    "customer": "By Customer",
-    "workflow": "By Workflow",
-    "owner": "By Owner",
-    "model": "By Model",
-    "provider": "By Provider",
+FORMATS = {
+    "money": MONEY_FORMAT,
+    "exact": EXACT_FORMAT,
+    "count": "#,##0",
+    "date": "yyyy-mm-dd",
+    "percent": "0.00%",
 }
+SHEETS = BREAKDOWNS
 
 
 def _styled(sheet: Any, value: Any, *, number_format: str | None = None, bold: bool = False) -> Any:
@@ -55,18 +58,64 @@ def _header(sheet: Any, names: list[str], widths: list[int]) -> None:
     sheet.append([_styled(sheet, name, bold=True) for name in names])
 
 
-def _summary_sheet(book: Any, summary: Summary, context: ReportContext) -> None:
+def _write_sheet(book: Any, spec: Sheet) -> None:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.filters import AutoFilter
+    from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
+
+    sheet = book.create_sheet(spec.title)
+    _header(sheet, [c.header for c in spec.columns], [c.width for c in spec.columns])
+    for row in spec.rows:
+        sheet.append([
+            _styled(sheet, value, number_format=FORMATS.get(column.kind)) if value is not None else None
+            for column, value in zip(spec.columns, row, strict=True)
+        ])  # fmt: skip
+    last = get_column_letter(len(spec.columns))
+    if not spec.rows:
+        sheet.append(["None in this period."])
+        return
+    table = Table(displayName=spec.table, ref=f"A1:{last}{len(spec.rows) + 1}")
+    # A write-only sheet keeps no cells to read the header from: the columns are named here.
+    table.tableColumns = [
+        TableColumn(id=i, name=c.header) for i, c in enumerate(spec.columns, start=1)
+    ]
+    table.autoFilter = AutoFilter(ref=table.ref)
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
+    with warnings.catch_warnings():
+        # openpyxl warns on every write-only table to add its columns by hand, as done above.
+        warnings.filterwarnings("ignore", "In write-only mode you must add table columns manually")
+        sheet.add_table(table)
+    if spec.totals_row is None:
+        return
+    totals: list[Any] = [_styled(sheet, "Total", bold=True)]
+    for index, column in enumerate(spec.columns[1:], start=2):
+        letter = get_column_letter(index)
+        formula = f"=SUM({letter}2:{letter}{len(spec.rows) + 1})" if column.total else None
+        totals.append(
+            _styled(sheet, formula, number_format=FORMATS.get(column.kind), bold=True)
+            if formula
+            else None
+        )
+    sheet.append(totals)
+
+
+def _summary_sheet(
+    book: Any, report: Report, context: ReportContext, by: Mapping[str, Sheet]
+) -> None:
+    summary = report.summary
     sheet = book.create_sheet("Summary")
-    _header(sheet, ["Item", "Value"], [34, 70])
+    _header(sheet, ["Item", "Value"], [40, 70])
+    department = by["department"]
     rows: list[tuple[str, Any, str | None]] = [
         ("Tenant", context.tenant, None),
         ("Period", context.period, None),
         ("Window start (UTC)", context.window_start, None),
         ("Window end (UTC, excluded)", context.window_end, None),
-        ("Events", summary.events, "#,##0"),
-        ("Requests", summary.requests, "#,##0"),
-        ("Tokens", summary.tokens, "#,##0"),
-        ("Total spend (USD)", summary.total, MONEY_FORMAT),
+        ("Events", f"={department.cell('Events')}", "#,##0"),
+        ("Requests", f"={department.cell('Requests')}", "#,##0"),
+        ("Tokens", f"={department.cell('Tokens')}", "#,##0"),
+        ("Total spend (USD)", f"={department.cell('Cost (USD)')}", MONEY_FORMAT),
+        ("Total spend, stored figure (USD)", summary.total, MONEY_FORMAT),
         ("Attributed to a department (USD)", summary.attributed, MONEY_FORMAT),
         ("Unattributed (USD)", summary.unattributed, MONEY_FORMAT),
         ("Unpriced events", summary.unpriced_events, "#,##0"),
@@ -74,6 +123,7 @@ def _summary_sheet(book: Any, summary: Summary, context: ReportContext) -> None:
         ("Flagged by policy", summary.flagged, "#,##0"),
         ("Refused by policy", summary.denied, "#,##0"),
         ("Errors", summary.errors, "#,##0"),
+        ("Provider-months not reconciled", len(report.findings), "#,##0"),
         ("Bundle id", context.bundle_id, None),
         ("Merkle root", context.merkle_root, None),
         ("Signing key id", context.key_id, None),
@@ -82,30 +132,6 @@ def _summary_sheet(book: Any, summary: Summary, context: ReportContext) -> None:
     ]
     for label, value, number_format in rows:
         sheet.append([label, _styled(sheet, value, number_format=number_format)])
-
-
-def _breakdown_sheet(book: Any, summary: Summary, dimension: str, title: str) -> None:
-    breakdown = summary.breakdowns[dimension]
-    sheet = book.create_sheet(title)
-    _header(
-        sheet,
-        [dimension.capitalize(), "Events", "Requests", "Tokens", "Cost (USD)", "Exact cost (USD)"],
-        [44, 12, 12, 16, 16, 22],
-    )
-    for row in breakdown.rows:
-        sheet.append([
-            row.label, row.events, row.requests, row.tokens,
-            _styled(sheet, row.cost, number_format=MONEY_FORMAT),
-            _styled(sheet, Decimal(row.cost_units).scaleb(-12), number_format=EXACT_FORMAT),
-        ])  # fmt: skip
-    sheet.auto_filter.ref = f"A1:F{len(breakdown.rows) + 1}"
-    sheet.append([
-        _styled(sheet, "Total", bold=True),
-        sum(row.events for row in breakdown.rows),
-        sum(row.requests for row in breakdown.rows),
-        sum(row.tokens for row in breakdown.rows),
-        _styled(sheet, breakdown.total, number_format=MONEY_FORMAT, bold=True),
-    ])  # fmt: skip
 
 
 _EVENT_COLUMNS: tuple[tuple[str, int], ...] = (
@@ -152,7 +178,7 @@ def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -
 
 
 def render_xlsx(
-    summary: Summary,
+    report: Report,
     context: ReportContext,
     records: Iterable[Mapping[str, Any]],
     *,
@@ -160,22 +186,23 @@ def render_xlsx(
 ) -> bytes:
     """The workbook's bytes. *records* are the period's canonical event objects in ledger order;
     *moment* fixes the document dates so the same input gives the same bytes."""
+    import zipfile
+
     from openpyxl import Workbook
     from openpyxl.writer.excel import ExcelWriter
 
     book = Workbook(write_only=True)
-    _summary_sheet(book, summary, context)
-    for dimension, title in SHEETS.items():
-        _breakdown_sheet(book, summary, dimension, title)
-    _events_sheet(book, records, summary.events)
+    by = {name: breakdown_sheet(name, report.summary.breakdowns[name]) for name in BREAKDOWNS}
+    _summary_sheet(book, report, context, by)
+    for spec in [*by.values(), *detail_sheets(report)]:
+        _write_sheet(book, spec)
+    _events_sheet(book, records, report.summary.events)
     stamp = moment.replace(tzinfo=None)
     book.properties.creator = context.generator
     book.properties.title = f"AI spend audit {context.tenant} {context.period}"
     book.properties.created = stamp
     book.properties.modified = stamp
     buffer = io.BytesIO()
-    import zipfile
-
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(book, archive).save()
     return repack(buffer.getvalue(), moment)

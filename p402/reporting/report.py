@@ -1,0 +1,70 @@
+"""The report of a period: its summary, its reconciliation with the invoices, its journal.
+
+One value that the PDF, the workbook and the audit manifest all read, so every view is of the
+same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from p402.config import Config
+from p402.period import Period
+from p402.reporting.aggregate import Summary
+from p402.reporting.journal import JournalLine, JournalSettings, journal
+from p402.reporting.reconciliation import Reconciliation, reconcile
+
+__all__ = ["Report", "build_report", "period_months"]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the reports show about one period."""
+
+    summary: Summary
+    reconciliation: tuple[Reconciliation, ...]
+    journal: tuple[JournalLine, ...]
+
+    @property
+    def findings(self) -> tuple[Reconciliation, ...]:
+        """The provider-months that do not reconcile."""
+        return tuple(row for row in self.reconciliation if not row.reconciled)
+
+
+def period_months(period: Period) -> list[str]:
+    """The months (``YYYY-MM``) a period touches."""
+    months: list[str] = []
+    day = period.start.date()
+    last = (period.end - timedelta(microseconds=1)).date()
+    while day <= last:
+        label = f"{day.year:04d}-{day.month:02d}"
+        if label not in months:
+            months.append(label)
+        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return months
+
+
+def build_report(
+    summary: Summary, *, period: Period, config: Config, billed: Mapping[tuple[str, str], int]
+) -> Report:
+    """Reconcile the summary with the configured invoices and the imported billed lines, and
+    draw up the journal.
+
+    Args:
+        summary: the period's aggregation.
+        period: the audit period.
+        config: the configuration (invoices, ``[journal]``).
+        billed: billed storage units per (provider, ISO day) from imported cost exports.
+    """
+    through = summary.last.date() if summary.last else None
+    rows = reconcile(
+        summary.provider_months,
+        invoices=config.invoices,
+        billed=billed,
+        through=through,
+        period_months=period_months(period),
+    )
+    lines = journal(summary.provider_months, rows, JournalSettings.from_config(config.journal))
+    return Report(summary, tuple(rows), tuple(lines))
