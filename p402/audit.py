@@ -27,10 +27,9 @@ from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, round_cents
 from p402.period import Period, format_time
 from p402.reporting.aggregate import Aggregator, Summary
-from p402.reporting.document import ReportContext, render_html
-from p402.reporting.pdf import render_pdf
+from p402.reporting.document import ReportContext
+from p402.reporting.outputs import render_reports
 from p402.reporting.report import build_report
-from p402.reporting.xlsx import render_xlsx
 
 __all__ = ["AuditResult", "bundle_name", "run_audit"]
 
@@ -154,10 +153,8 @@ def run_audit(
             generator=f"p402 {__version__}",
             price_table=table_version(),
         )
-        step("Rendering the PDF", 0, 0)
-        pdf = render_pdf(render_html(report, context))
-        step("Writing the XLSX", 0, 0)
-        xlsx = render_xlsx(report, context, sealed.records(), moment=moment)
+        step("Writing the reports", 0, 0)
+        pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment)
         step("Signing the bundle", 0, 0)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / bundle_name(tenant, period)

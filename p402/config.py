@@ -271,6 +271,11 @@ def _invoices(reader: _Reader, data: Mapping[str, Any]) -> tuple[Invoice, ...]:
         currency = (_text(reader, table, "currency", where, after, required=False) or "USD").upper()
         if currency != "USD":
             reader.error(f"{where}: only USD invoices are supported", "currency", after)
+        if amount is not None and amount != amount.quantize(Decimal("0.01")):
+            reader.error(
+                f'{where}: amount is an invoice total in cents, like "1234.56"', "amount", after
+            )
+            amount = None
         if period and not re.fullmatch(r"\d{4}-\d{2}", period):
             reader.error(f"{where}: period must be a month like 2026-10", "period", after)
         if provider and period and amount is not None:

@@ -245,3 +245,62 @@ def verify_receipt_command(*, receipt_file: Path, key_paths: tuple[Path, ...]) -
         f"valid: event {event['event_id']!r} ({event['occurred_at']}, {event['provider']}/{event['model']}, "
         f"cost {event['cost'] or 'unpriced'}) is leaf of {checkpoint.origin} at tree size {checkpoint.size}"
     )
+
+
+@cli.command()
+@click.option("--period", default=None, help="A month 2026-10 or a quarter 2026-Q3 (UTC).")
+@click.option(
+    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC)."
+)
+@click.option(
+    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, included (UTC)."
+)
+@click.option(
+    "--format", "formats", default="pdf,xlsx", show_default=True, help="pdf, xlsx, or both."
+)
+@click.option("--page-size", type=click.Choice(["A4", "Letter"]), default="A4", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out"),
+    show_default=True,
+)
+@db_option
+@click.option(
+    "--tenant", envvar="P402_TENANT", default=None, help="Tenant id (default: the configuration's)."
+)
+@config_option
+def report(
+    *, period: str | None, start: Any, end: Any, formats: str, page_size: str, out_dir: Path, db: str | None,
+    tenant: str | None, config_path: Path | None,
+) -> None:  # fmt: skip
+    """Write the PDF and XLSX reports of a period, without signing a bundle."""
+    from p402.ledger.store import Ledger
+    from p402.report_command import write_reports
+
+    chosen = {part.strip().lower() for part in formats.split(",") if part.strip()}
+    if not chosen or chosen - {"pdf", "xlsx"}:
+        raise ConfigError(f"--format {formats!r}: give pdf, xlsx or pdf,xlsx")
+    window = _parse_window(period, start, end, None)
+    config, tenant = resolve(config_path, tenant)
+    ledger = Ledger.open(db)
+    try:
+        written = write_reports(
+            ledger,
+            tenant=tenant,
+            period=window,
+            config=config,
+            out_dir=out_dir,
+            formats=chosen,
+            page_size=page_size,
+        )
+    finally:
+        ledger.close()
+    summary = written.report.summary
+    click.echo(
+        f"Reported {tenant} {window.label}: {summary.events:,} events, ${summary.total:,} total, "
+        f"{len(written.report.findings)} reconciliation findings."
+    )
+    for path in written.files:
+        click.echo(f"  {path}")

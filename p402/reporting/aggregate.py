@@ -138,6 +138,8 @@ class Summary:
     daily: Daily
     findings: tuple[Finding, ...]
     provider_months: tuple[ProviderMonth, ...]
+    unpriced_models: tuple[tuple[str, int, int], ...] = ()
+    """(provider/model, events, tokens) of the models with no known price, most tokens first."""
 
     @property
     def attributed_share(self) -> Decimal:
@@ -169,6 +171,7 @@ class Aggregator:
         self._months: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self._month_days: defaultdict[tuple[str, str], set[date]] = defaultdict(set)
         self._month_departments: defaultdict[tuple[str, str, str | None], int] = defaultdict(int)
+        self._unpriced_models: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension."""
@@ -201,6 +204,9 @@ class Aggregator:
         if event.cost is None:
             month[2] += 1
             month[3] += tokens
+            unpriced = self._unpriced_models[f"{event.provider}/{event.model}"]
+            unpriced[0] += 1
+            unpriced[1] += tokens
         self._month_days[(event.provider, f"{day.year:04d}-{day.month:02d}")].add(day)
         self._month_departments[
             (event.provider, f"{day.year:04d}-{day.month:02d}", event.department)
@@ -313,4 +319,13 @@ class Aggregator:
             ),
             findings=findings,
             provider_months=months,
+            unpriced_models=tuple(
+                sorted(
+                    (
+                        (model, events, tokens)
+                        for model, (events, tokens) in self._unpriced_models.items()
+                    ),
+                    key=lambda m: (-m[2], m[0]),
+                )
+            ),
         )

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row
 from p402.reporting.filters import FILTERS
+from p402.reporting.reconciliation import TOLERANCE
 from p402.reporting.report import Report
 
 __all__ = ["ReportContext", "render_html", "top_rows"]
@@ -80,7 +81,9 @@ def top_rows(breakdown: Breakdown, limit: int) -> list[Row]:
     return shown + unattributed
 
 
-def render_html(report: Report, context: ReportContext) -> str:
+def render_html(
+    report: Report, context: ReportContext, charts: dict[str, Markup] | None = None
+) -> str:
     """The report as one HTML document (CSS inlined), ready for WeasyPrint."""
     summary = report.summary
     environment = _environment()
@@ -88,6 +91,8 @@ def render_html(report: Report, context: ReportContext) -> str:
         ("department", "Spend by department", "Department"),
         ("customer", "Spend by customer", "Customer"),
         ("workflow", "Spend by workflow", "Workflow"),
+        ("owner", "Spend by owner", "Owner"),
+        ("employee", "Spend by employee", "Employee"),
         ("model", "Spend by model", "Provider / model"),
     ]
     tables = [(title, column, summary.breakdowns[name]) for name, title, column in sections]
@@ -97,6 +102,8 @@ def render_html(report: Report, context: ReportContext) -> str:
         context=context,
         tables=tables,
         top=lambda breakdown: top_rows(breakdown, context.top_n),
+        tolerance=TOLERANCE,
+        charts=charts or {},
         unattributed_label=UNATTRIBUTED,
         # Our own stylesheet, from package data: trusted, and escaping it would break its quotes.
         css=Markup(_stylesheet()),  # noqa: S704

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from p402.money import CENT
+from p402.money import CENT, round_cents
 
-__all__ = ["FILTERS", "count", "date", "money", "percent"]
+__all__ = ["FILTERS", "count", "date", "money", "money_units", "percent"]
 
 
 def money(amount: Decimal, currency: str = "USD") -> str:
@@ -22,6 +22,12 @@ def money(amount: Decimal, currency: str = "USD") -> str:
     symbol = "$" if currency == "USD" else f"{currency} "
     sign = "-" if amount < 0 else ""
     return f"{sign}{symbol}{abs(amount):,.2f}"
+
+
+def money_units(units: int) -> str:
+    """An exact amount in storage units, rounded to cents once and shown as money. For figures
+    shown on their own (a policy finding), never for parts of a table that must sum."""
+    return money(round_cents(units))
 
 
 def count(value: int) -> str:
@@ -41,4 +47,10 @@ def date(moment: datetime | None, with_time: bool = False) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
 
 
-FILTERS = {"money": money, "count": count, "percent": percent, "date": date}
+FILTERS = {
+    "money": money,
+    "money_units": money_units,
+    "count": count,
+    "percent": percent,
+    "date": date,
+}

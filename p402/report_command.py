@@ -1,0 +1,75 @@
+"""Reports without a bundle: the PDF and the workbook of a period, for a quick look or a
+draft at close (``p402 report``). The figures are those an audit of the same period signs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from p402 import __version__
+from p402.bundles.canonical import dumps
+from p402.config import Config
+from p402.ledger.pricing import table_version
+from p402.ledger.store import Ledger
+from p402.period import Period, format_time
+from p402.reporting.aggregate import Aggregator
+from p402.reporting.document import ReportContext
+from p402.reporting.outputs import render_reports
+from p402.reporting.report import Report, build_report
+
+__all__ = ["ReportFiles", "write_reports"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """What ``p402 report`` wrote."""
+
+    report: Report
+    files: tuple[Path, ...]
+
+
+def write_reports(
+    ledger: Ledger,
+    *,
+    tenant: str,
+    period: Period,
+    config: Config,
+    out_dir: Path,
+    formats: set[str],
+    page_size: str,
+) -> ReportFiles:
+    """Write the period's PDF and/or XLSX into *out_dir*."""
+    aggregator = Aggregator()
+    records: list[dict[str, Any]] = []
+    for event in ledger.stream(tenant, period):
+        aggregator.add(event)
+        if "xlsx" in formats and len(records) <= 100_000:
+            records.append(event.to_json())
+    summary = aggregator.summary(start=period.start.date())
+    report = build_report(
+        summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
+    )
+    moment = summary.last or period.start
+    draft = hashlib.sha256(dumps([tenant, period.label, "draft"])).hexdigest()[:16]
+    context = ReportContext(
+        tenant=tenant, period=period.label, window_start=format_time(period.start),
+        window_end=format_time(period.end), as_of=format_time(moment), bundle_id=f"draft-{draft}",
+        key_id="(not signed: p402 report; run p402 audit for the signed bundle)",
+        merkle_root="(not sealed)", generator=f"p402 {__version__}", price_table=table_version(),
+        page_size=page_size,
+    )  # fmt: skip
+    pdf, xlsx = render_reports(
+        report, context, records, moment=datetime.fromisoformat(context.as_of)
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"p402-report-{tenant}-{period.label}".replace("/", "_")
+    written = []
+    for kind, data in (("pdf", pdf), ("xlsx", xlsx)):
+        if kind in formats:
+            path = out_dir / f"{stem}.{kind}"
+            path.write_bytes(data)
+            written.append(path)
+    return ReportFiles(report, tuple(written))
