@@ -63,3 +63,22 @@ def test_ties_out_for_any_costs(costs: list[tuple[str | None, int]]) -> None:
     summary = aggregator.summary()
     for breakdown in summary.breakdowns.values():
         assert sum((row.cost for row in breakdown.rows), Decimal(0)) == summary.total
+
+
+def test_provider_months_carry_their_departments_exactly() -> None:
+    aggregator = Aggregator()
+    aggregator.extend(small_events())
+    months = aggregator.summary().provider_months
+    assert {m.provider for m in months} == {"openai", "anthropic", "google"}
+    for month in months:
+        costs = [
+            e.cost for e in small_events() if e.provider == month.provider and e.cost is not None
+        ]
+        departments = {
+            e.department
+            for e in small_events()
+            if e.provider == month.provider and e.cost is not None
+        }
+        assert sum(units for _, units in month.departments) == month.cost_units
+        assert month.cost_units == sum(to_units(cost) for cost in costs)
+        assert {name for name, _ in month.departments} == departments

@@ -182,3 +182,38 @@ def test_receipt_and_verify_receipt(tmp_path: Path) -> None:
     assert bad.returncode == 1
     missing = run("receipt", str(bundle), "nope")
     assert_one_line_error(missing, "no event 'nope'")
+
+
+def test_report_writes_the_pdf_and_workbook_of_a_period(tmp_path: Path) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps({"occurred_at": f"2026-10-0{n}T00:00:00Z", "provider": "openai", "model": "gpt-4o",
+                        "department": "Sales", "cost": "2.50"}) + "\n"
+            for n in range(1, 4)
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    (tmp_path / "p402.toml").write_text(
+        '[tenant]\nid = "acme"\n\n[[invoices]]\nprovider = "openai"\nperiod = "2026-10"\namount = "8.00"\n'
+        '\n[journal]\nexpense_account = "6100 AI"\ncost_centers = { Sales = "CC-SALES" }\n'
+    )
+    assert run("import", "events", str(events), "--db", "l.db", cwd=tmp_path).returncode == 0
+    made = run(
+        "report", "--period", "2026-10", "--db", "l.db", "--page-size", "Letter", cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    assert "3 events, $7.50 total, 1 reconciliation findings." in made.stdout
+    pdf, xlsx = (
+        tmp_path / "out" / "p402-report-acme-2026-10.pdf",
+        tmp_path / "out" / "p402-report-acme-2026-10.xlsx",
+    )
+    assert pdf.read_bytes().startswith(b"%PDF") and xlsx.is_file()
+    from openpyxl import load_workbook
+
+    journal = list(load_workbook(xlsx)["Journal"].iter_rows(min_row=2, values_only=True))
+    assert [(row[3], row[4], row[7], row[8]) for row in journal[:2]] == [
+        ("6100 AI", "CC-SALES", 8, 0), ("2150 Accrued AI services", None, 0, 8),
+    ]  # fmt: skip
+    bad = run("report", "--period", "2026-10", "--db", "l.db", "--format", "docx", cwd=tmp_path)
+    assert_one_line_error(bad, "--format 'docx'")

@@ -270,6 +270,7 @@ class Aggregator:
                 unpriced,
                 tokens,
                 frozenset(self._month_days[(provider, month)]),
+                self._departments_of(provider, month),
             )
             for (provider, month), (events, units, unpriced, tokens) in sorted(self._months.items())
         )
