@@ -76,6 +76,8 @@ class Invoice:
     period: str
     amount: Decimal
     currency: str = "USD"
+    source: str = "p402.toml"
+    """Where the total comes from, as the reconciliation names it."""
 
 
 @dataclass(frozen=True, slots=True)

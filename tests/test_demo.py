@@ -193,3 +193,18 @@ def test_some_traffic_went_through_the_proxy(events: list[Event]) -> None:
     assert 0.2 <= len(proxied) / COUNT <= 0.4
     assert all(e.evidence_status == "captured" for e in proxied)
     assert {e.evidence_status for e in events if e.source == "meter"} == {"reported"}
+
+
+def test_demo_invoices_give_the_reconciliation_something_to_find() -> None:
+    from p402.ledger.demo import demo_invoices
+    from p402.money import to_units
+
+    totals = {
+        name: to_units(Decimal("1000"))
+        for name in ("anthropic", "openai", "google", "bedrock", "openrouter")
+    }
+    invoices = {invoice.provider: invoice.amount for invoice in demo_invoices(totals)}
+    assert invoices == {
+        "anthropic": Decimal("1001.00"), "bedrock": Decimal("1000.00"), "google": Decimal("998.00"),
+        "openai": Decimal("1023.00"),
+    }  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from p402.cli._common import cli, config_option, db_option, echo_json, json_option, resolve
+from p402.config import Config
 from p402.errors import ConfigError, P402Error
 
 __all__ = ["audit", "keys", "verify"]
@@ -124,6 +125,9 @@ def audit(
                 events = demo_org.generate(tenant=tenant, period=window.label, count=demo_count)
                 ledger.add(
                     _counted(events, lambda n: bar.step("Building the demo ledger", n, demo_count))
+                )
+                config = Config(
+                    invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window))
                 )
             result = run_audit(
                 ledger,

@@ -205,6 +205,22 @@ class Ledger:
         )
         return self._scalar(query, connection)
 
+    def provider_totals(self, tenant: str, period: Period) -> dict[str, int]:
+        """Cost units per provider in the period (exact: SQL sums of integers; SQLite raises
+        rather than overflow, PostgreSQL sums BIGINT as NUMERIC)."""
+        table = events_table
+        query = (
+            select(table.c.provider, func.sum(table.c.cost_units))
+            .where(table.c.tenant == tenant)
+            .where(
+                table.c.occurred_at_us >= micros(period.start),
+                table.c.occurred_at_us < micros(period.end),
+            )
+            .group_by(table.c.provider)
+        )
+        with self.engine.connect() as connection:
+            return {provider: int(units or 0) for provider, units in connection.execute(query)}
+
     def billed_days(self, tenant: str, period: Period) -> dict[tuple[str, str], int]:
         """Billed amounts (storage units) per (provider, day ISO date) of the invoice lines that
         start inside the period: what the providers' cost exports say was charged."""

@@ -114,11 +114,12 @@ def reconcile(
     for (provider, day), units in billed.items():
         lines.setdefault((provider, day[:7]), {})[day] = units
     totals = {(i.provider, i.period): i.amount for i in invoices}
+    sources = {(i.provider, i.period): f"invoice in {i.source}" for i in invoices}
     keys = sorted(key for key in set(held) | set(lines) | set(totals) if key[1] in period_months)
     rows = []
     for provider, month in keys:
         days = lines.get((provider, month), {})
-        amount, source = totals.get((provider, month)), "invoice in p402.toml"
+        amount, source = totals.get((provider, month)), sources.get((provider, month), "")
         if amount is None and days:
             amount, source = round_cents(sum(days.values())), "imported cost export"
         mine = ledger.get((provider, month), Decimal("0.00"))
