@@ -76,9 +76,9 @@ def run_audit(
     aggregator = Aggregator()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
         sealer = Sealer(Path(scratch))
-        for done, event in enumerate(ledger.stream(tenant, period), start=1):
-            aggregator.add(event)
-            sealer.add(event.to_json())
+        for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):
+            aggregator.add_record(record, units, at)
+            sealer.add(record, units)
             if done % 2_000 == 0 or done == total:
                 step("Reading the ledger", done, total)
         sealed = sealer.finish()

@@ -44,10 +44,10 @@ def write_reports(
     """Write the period's PDF and/or XLSX into *out_dir*."""
     aggregator = Aggregator()
     records: list[dict[str, Any]] = []
-    for event in ledger.stream(tenant, period):
-        aggregator.add(event)
+    for record, units, at in ledger.stream_records(tenant, period):
+        aggregator.add_record(record, units, at)
         if "xlsx" in formats and len(records) <= 100_000:
-            records.append(event.to_json())
+            records.append(record)
     summary = aggregator.summary(start=period.start.date())
     report = build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period)

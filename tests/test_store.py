@@ -122,3 +122,19 @@ def test_order_ignores_a_locale_collation_on_postgres(ledger: Ledger) -> None:
         )
     assert linguistic != sorted(linguistic, key=str.encode)  # the collation really reorders
     test_order_is_bytewise_on_every_store(ledger)
+
+
+def test_records_from_rows_are_exactly_the_events_json(ledger: Ledger) -> None:
+    from p402.ledger.demo import generate
+    from p402.ledger.schema import micros
+    from p402.money import to_units
+
+    ledger.add([*small_events(), *generate(count=600, tenant=TENANT)])
+    events = list(ledger.stream(TENANT, PERIOD))
+    records = list(ledger.stream_records(TENANT, PERIOD))
+    assert len(records) == len(events) > 600
+    for event, (record, units, at) in zip(events, records, strict=True):
+        assert record == event.to_json()
+        assert {type(key) for key in record} == {str}  # not a str subclass: orjson refuses those
+        assert units == (None if event.cost is None else to_units(event.cost))
+        assert at == micros(event.occurred_at)

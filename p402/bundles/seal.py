@@ -56,8 +56,9 @@ class Sealer:
         self._units = 0
         self._unpriced = 0
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """Append one event record to the ledger."""
+    def add(self, record: Mapping[str, Any], units: int | None = None) -> None:
+        """Append one event record to the ledger (*units*: its exact cost units when the caller
+        has them, which spares parsing the cost text back)."""
         line = dumps_record(record)
         leaf = leaf_hash(line)
         self._events.write(line + b"\n")
@@ -66,7 +67,7 @@ class Sealer:
         if record["cost"] is None:
             self._unpriced += 1
         else:
-            self._units += to_units(parse_amount(record["cost"]))
+            self._units += units if units is not None else to_units(parse_amount(record["cost"]))
 
     def finish(self) -> Sealed:
         """Close the spool files and compute the root."""

@@ -28,7 +28,8 @@ from sqlalchemy import (
 
 from p402.ledger.events import ATTRIBUTION_FIELDS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
 from p402.ledger.invoices import InvoiceLine
-from p402.money import from_units, to_units
+from p402.money import format_amount, from_units, to_units
+from p402.period import format_time
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -42,6 +43,7 @@ __all__ = [
     "metadata",
     "micros",
     "moment",
+    "record_from_row",
 ]
 
 SCHEMA_VERSION = 2
@@ -85,7 +87,8 @@ events_table = Table(
     UniqueConstraint("tenant", "event_id", name="uq_events_tenant_event_id"),
     Index("ix_events_tenant_time", "tenant", "occurred_at_us", "event_id"),
 )
-EVENT_COLUMNS = tuple(column.name for column in events_table.columns if column.name != "id")
+# Plain str: column names are quoted_name, a str subclass that orjson refuses as a key.
+EVENT_COLUMNS = tuple(str(column.name) for column in events_table.columns if column.name != "id")
 
 invoice_lines_table = Table(
     "invoice_lines",
@@ -179,6 +182,23 @@ def event_from_row(row: Any) -> Event:
     # None: no rule changed anything, the fields are the source's (as for an event never attributed)
     fields["source_attribution"] = None if given == current else given
     return Event(**fields)
+
+
+_FIRST_COMPUTED = len(_PLAIN)
+
+
+def record_from_row(row: Any) -> tuple[dict[str, Any], int | None, int]:
+    """The event's canonical JSON object straight from a row (exactly ``Event.to_json()``,
+    without building the Event), with its exact cost units and its time in microseconds:
+    what aggregation and sealing need, at a fraction of the cost."""
+    record = dict(zip(_PLAIN, row, strict=False))
+    at, units, listed, tags, until = row[_FIRST_COMPUTED : _FIRST_COMPUTED + 5]
+    record["occurred_at"] = format_time(moment(at))
+    record["cost"] = None if units is None else format_amount(from_units(units))
+    record["list_cost"] = None if listed is None else format_amount(from_units(listed))
+    record["tags"] = {} if tags == "{}" else orjson.loads(tags)
+    record["retention_until"] = None if until is None else format_time(moment(until))
+    return record, units, at
 
 
 def invoice_line_row(line: InvoiceLine) -> dict[str, Any]:

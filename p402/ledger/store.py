@@ -34,6 +34,7 @@ from p402.ledger.schema import (
     metadata,
     micros,
     moment,
+    record_from_row,
 )
 from p402.period import Period
 
@@ -276,6 +277,29 @@ class Ledger:
             )
             for row in result:
                 yield row[0], event_from_row(row[1:])
+
+    def stream_records(
+        self, tenant: str, period: Period, *, chunk: int = 5_000
+    ) -> Iterator[tuple[dict[str, Any], int | None, int]]:
+        """The tenant's events in the period as canonical JSON objects (``Event.to_json()``), each
+        with its exact cost units and its time in microseconds: the fast path of audits and
+        reports, which never need the Event objects themselves."""
+        table = events_table
+        query = (
+            select(*(table.c[name] for name in EVENT_COLUMNS))
+            .where(table.c.tenant == tenant)
+            .where(
+                table.c.occurred_at_us >= micros(period.start),
+                table.c.occurred_at_us < micros(period.end),
+            )
+            .order_by(table.c.occurred_at_us, self._byte_order(table.c.event_id))
+        )
+        with self.engine.connect() as connection:
+            result = connection.execute(
+                query, execution_options={"stream_results": True, "yield_per": chunk}
+            )
+            for row in result:
+                yield record_from_row(row)
 
     def update_attribution(self, connection: Connection, changes: Sequence[dict[str, Any]]) -> None:
         """Set attribution fields by row id: each change maps ``row_id`` and the fields to set."""

@@ -8,12 +8,14 @@ breakdown's rows sum to the same rounded grand total: every view of the report t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from p402.ledger.events import Event
+from p402.ledger.schema import micros, moment
 from p402.money import allocate_cents, round_cents, to_units
 
 __all__ = [
@@ -35,14 +37,17 @@ NO_CUSTOMER = "No customer (internal use)"
 """Most AI spend serves no customer: for that dimension an empty value is not a gap."""
 _EMPTY_LABELS = {"customer": NO_CUSTOMER}
 
-DIMENSIONS: dict[str, Callable[[Event], str | None]] = {
-    "department": lambda e: e.department,
-    "customer": lambda e: e.customer,
-    "workflow": lambda e: e.workflow,
-    "owner": lambda e: e.owner,
-    "employee": lambda e: e.employee,
-    "model": lambda e: f"{e.provider}/{e.model}",
-    "provider": lambda e: e.provider,
+Record = Mapping[str, Any]
+"""An event as its canonical JSON object (``Event.to_json()``): what aggregation reads."""
+
+DIMENSIONS: dict[str, Callable[[Record], str | None]] = {
+    "department": lambda r: r["department"],
+    "customer": lambda r: r["customer"],
+    "workflow": lambda r: r["workflow"],
+    "owner": lambda r: r["owner"],
+    "employee": lambda r: r["employee"],
+    "model": lambda r: f"{r['provider']}/{r['model']}",
+    "provider": lambda r: r["provider"],
 }
 
 
@@ -147,11 +152,16 @@ class Summary:
         return self.attributed / self.total if self.total else Decimal(0)
 
 
-def _tokens(event: Event) -> int:
-    return (
-        event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
-        + event.cache_write_1h_tokens + event.output_tokens
+def _tokens(record: Record) -> int:
+    tokens: int = (
+        record["input_tokens"] + record["cache_read_tokens"] + record["cache_write_tokens"]
+        + record["cache_write_1h_tokens"] + record["output_tokens"]
     )  # fmt: skip
+    return tokens
+
+
+_DAY_US = 86_400_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class Aggregator:
@@ -163,8 +173,8 @@ class Aggregator:
             name: defaultdict(lambda: [0, 0, 0, 0]) for name in DIMENSIONS
         }
         self._counts: defaultdict[str, int] = defaultdict(int)
-        self._first: datetime | None = None
-        self._last: datetime | None = None
+        self._first: int | None = None
+        self._last: int | None = None
         self._daily: defaultdict[tuple[date, str], int] = defaultdict(int)
         self._findings: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         # per (provider, month): events, units, unpriced events, unpriced tokens; and the days seen
@@ -174,53 +184,60 @@ class Aggregator:
         self._unpriced_models: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, event: Event) -> None:
-        """Count one event into every dimension."""
-        units = 0 if event.cost is None else to_units(event.cost)
-        tokens = _tokens(event)
-        for name, key in DIMENSIONS.items():
-            cell = self._cells[name][key(event)]
-            cell[0] += 1
-            cell[1] += event.requests
-            cell[2] += tokens
-            cell[3] += units
-        counts = self._counts
-        counts["unpriced"] += event.cost is None
-        counts["unpriced_tokens"] += tokens if event.cost is None else 0
-        counts["flag"] += event.policy_decision == "flag"
-        counts["deny"] += event.policy_decision == "deny"
-        counts["error"] += event.outcome == "error"
-        if self._first is None or event.occurred_at < self._first:
-            self._first = event.occurred_at
-        if self._last is None or event.occurred_at > self._last:
-            self._last = event.occurred_at
-        self._time(event, units, tokens)
+        """Count one event into every dimension (see :meth:`add_record`, the fast path)."""
+        units = None if event.cost is None else to_units(event.cost)
+        self.add_record(event.to_json(), units, micros(event.occurred_at))
 
-    def _time(self, event: Event, units: int, tokens: int) -> None:
-        day = event.occurred_at.date()
-        self._daily[(day, event.provider)] += units
-        month = self._months[(event.provider, f"{day.year:04d}-{day.month:02d}")]
+    def add_record(self, record: Record, units: int | None, at: int) -> None:
+        """Count one event, given as its canonical JSON object, its exact cost units (``None``:
+        unpriced) and its time in microseconds since the epoch."""
+        cost = units or 0
+        tokens = _tokens(record)
+        requests = record["requests"]
+        for name, key in DIMENSIONS.items():
+            cell = self._cells[name][key(record)]
+            cell[0] += 1
+            cell[1] += requests
+            cell[2] += tokens
+            cell[3] += cost
+        counts = self._counts
+        counts["unpriced"] += units is None
+        counts["unpriced_tokens"] += tokens if units is None else 0
+        counts["flag"] += record["policy_decision"] == "flag"
+        counts["deny"] += record["policy_decision"] == "deny"
+        counts["error"] += record["outcome"] == "error"
+        if self._first is None or at < self._first:
+            self._first = at
+        if self._last is None or at > self._last:
+            self._last = at
+        self._time(record, units, tokens, at)
+
+    def _time(self, record: Record, units: int | None, tokens: int, at: int) -> None:
+        day = date.fromordinal(_EPOCH_ORDINAL + at // _DAY_US)
+        provider, department, cost = record["provider"], record["department"], units or 0
+        label = f"{day.year:04d}-{day.month:02d}"
+        self._daily[(day, provider)] += cost
+        month = self._months[(provider, label)]
         month[0] += 1
-        month[1] += units
-        if event.cost is None:
+        month[1] += cost
+        if units is None:
             month[2] += 1
             month[3] += tokens
-            unpriced = self._unpriced_models[f"{event.provider}/{event.model}"]
+            unpriced = self._unpriced_models[f"{provider}/{record['model']}"]
             unpriced[0] += 1
             unpriced[1] += tokens
-        self._month_days[(event.provider, f"{day.year:04d}-{day.month:02d}")].add(day)
-        self._month_departments[
-            (event.provider, f"{day.year:04d}-{day.month:02d}", event.department)
-        ] += units
-        if event.policy_decision != "allow":
+        self._month_days[(provider, label)].add(day)
+        self._month_departments[(provider, label, department)] += cost
+        if record["policy_decision"] != "allow":
             finding = self._findings[
                 (
-                    event.policy_decision,
-                    event.policy or "(unnamed)",
-                    event.department or UNATTRIBUTED,
+                    record["policy_decision"],
+                    record["policy"] or "(unnamed)",
+                    department or UNATTRIBUTED,
                 )
             ]
             finding[0] += 1
-            finding[1] += units
+            finding[1] += cost
 
     def extend(self, events: Iterable[Event]) -> None:
         """Count many events."""
@@ -289,6 +306,8 @@ class Aggregator:
         otherwise spans the first to the last event."""
         breakdowns = {name: self._breakdown(name) for name in DIMENSIONS}
         findings, months = self._time_summaries()
+        first = None if self._first is None else moment(self._first)
+        last = None if self._last is None else moment(self._last)
         by_provider = self._cells["provider"].values()
         units = sum(cell[3] for cell in by_provider)
         departments = self._cells["department"]
@@ -311,12 +330,12 @@ class Aggregator:
             flagged=self._counts["flag"],
             denied=self._counts["deny"],
             errors=self._counts["error"],
-            first=self._first,
-            last=self._last,
+            first=first,
+            last=last,
             breakdowns=breakdowns,
             daily=self._daily_summary(
-                start or (self._first.date() if self._first else None),
-                end or (self._last.date() if self._last else None),
+                start or (first.date() if first else None),
+                end or (last.date() if last else None),
             ),
             findings=findings,
             provider_months=months,
