@@ -38,6 +38,21 @@ config_option = click.option(
     default=None, help="Configuration file. [env P402_CONFIG; default ./p402.toml when present]",
 )  # fmt: skip
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+out_dir_option = click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out"), show_default=True,
+    help="Folder to write into.",
+)  # fmt: skip
+
+
+def period_options(command: Any) -> Any:
+    """``--period``, or ``--from`` and ``--to``: the window of an audit or a report."""
+    command = click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                           help="Last day, included (UTC).")(command)  # fmt: skip
+    command = click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                           help="First day (UTC).")(command)  # fmt: skip
+    return click.option(
+        "--period", default=None, help="A month 2026-10 or a quarter 2026-Q3 (UTC)."
+    )(command)
 
 
 def echo_json(value: Any) -> None:

@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from p402.cli._common import cli, config_option, db_option, echo_json, json_option, resolve
+from p402.cli._common import (
+    cli,
+    config_option,
+    db_option,
+    echo_json,
+    json_option,
+    out_dir_option,
+    period_options,
+    resolve,
+)
 from p402.config import Config
 from p402.errors import ConfigError, P402Error
 
@@ -57,24 +66,12 @@ def _parse_window(period: str | None, start: Any, end: Any, default: str | None)
 
 @cli.command()
 @click.option("--demo", is_flag=True, help="Audit a built-in demo organisation (needs no set-up).")
-@click.option("--period", default=None, help="A month 2026-10 or a quarter 2026-Q3 (UTC).")
-@click.option(
-    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC)."
-)
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, included (UTC)."
-)
+@period_options
 @click.option(
     "--key", "key_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
     envvar="P402_SIGNING_KEY", help="Ed25519 private key to sign with. [env P402_SIGNING_KEY]",
 )  # fmt: skip
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("out"),
-    show_default=True,
-)
+@out_dir_option
 @db_option
 @click.option(
     "--tenant", envvar="P402_TENANT", default=None,
@@ -252,24 +249,12 @@ def verify_receipt_command(*, receipt_file: Path, key_paths: tuple[Path, ...]) -
 
 
 @cli.command()
-@click.option("--period", default=None, help="A month 2026-10 or a quarter 2026-Q3 (UTC).")
-@click.option(
-    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (UTC)."
-)
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day, included (UTC)."
-)
+@period_options
 @click.option(
     "--format", "formats", default="pdf,xlsx", show_default=True, help="pdf, xlsx, or both."
 )
 @click.option("--page-size", type=click.Choice(["A4", "Letter"]), default="A4", show_default=True)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("out"),
-    show_default=True,
-)
+@out_dir_option
 @db_option
 @click.option(
     "--tenant", envvar="P402_TENANT", default=None, help="Tenant id (default: the configuration's)."

@@ -9,9 +9,8 @@ it. There is no field for content, by design.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -78,16 +77,6 @@ _CONTENT_SUFFIXES: Final = (
     "_response",
     "_text",
 )
-
-_MAX_ID = 200
-_KNOWN = frozenset(FIELDS)
-_MAX_TAGS = 32
-_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_WORD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def is_content_field(name: str) -> bool:

@@ -15,13 +15,13 @@ from typing import Any
 
 from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
 
-__all__ = ["INVOICE_FIELDS", "InvoiceLine", "validate_invoice_line"]
+__all__ = ["INVOICE_FIELDS", "INVOICE_TEXT_FIELDS", "InvoiceLine", "validate_invoice_line"]
 
 INVOICE_FIELDS = (
     "line_id", "provider", "start", "end", "amount", "currency", "description", "project_id",
     "workspace_id", "api_key_id", "model", "token_type", "service_tier",
 )  # fmt: skip
-_TEXT = (
+INVOICE_TEXT_FIELDS = (
     "description",
     "project_id",
     "workspace_id",
@@ -94,7 +94,8 @@ def validate_invoice_line(
     if problems or start is None or end is None:
         return None, problems
     texts = {
-        name: (str(raw[name])[:200] if raw.get(name) not in (None, "") else None) for name in _TEXT
+        name: (str(raw[name])[:200] if raw.get(name) not in (None, "") else None)
+        for name in INVOICE_TEXT_FIELDS
     }
     line = InvoiceLine(
         raw["line_id"], tenant, raw["provider"], start, end, amount, currency,

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from p402.ledger.events import ATTRIBUTION_FIELDS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
-from p402.ledger.invoices import InvoiceLine
+from p402.ledger.invoices import INVOICE_TEXT_FIELDS, InvoiceLine
 from p402.money import format_amount, from_units, to_units
 from p402.period import format_time
 
@@ -101,18 +101,7 @@ invoice_lines_table = Table(
     Column("end_us", BigInteger, nullable=False),
     Column("amount_units", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    *(
-        Column(name, String(200), nullable=True)
-        for name in (
-            "description",
-            "project_id",
-            "workspace_id",
-            "api_key_id",
-            "model",
-            "token_type",
-            "service_tier",
-        )
-    ),
+    *(Column(name, String(200), nullable=True) for name in INVOICE_TEXT_FIELDS),
     Column("source", String(64), nullable=False),
     UniqueConstraint("tenant", "line_id", name="uq_invoice_lines_tenant_line_id"),
     Index("ix_invoice_lines_tenant_time", "tenant", "start_us"),
