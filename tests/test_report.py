@@ -176,3 +176,45 @@ def test_xlsx_read_by_libreoffice_ties_out(
     events = sheet("Events")[1:]
     assert len(events) == summary.events
     assert sum(to_units(Decimal(row[12])) for row in events if row[12]) == summary.cost_units
+
+
+def test_above_the_limit_events_become_a_rollup_that_ties_out(
+    report: Report, summary: Summary, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    import p402.reporting.xlsx as workbook
+
+    monkeypatch.setattr(workbook, "EVENTS_SHEET_LIMIT", 10)
+    book = load_workbook(io.BytesIO(render_xlsx(report, CONTEXT, records(), moment=MOMENT)))
+    sheet = book["Events"]
+    header = next(sheet.iter_rows(max_row=1, values_only=True))
+    assert header[:5] == ("Date", "Department", "Customer", "Workflow", "Provider / model")
+    assert str(header[-1]).startswith(f"This period has {summary.events:,} events")
+    *rows, total = sheet.iter_rows(min_row=2, values_only=True)
+    assert sum(int(str(row[5])) for row in rows) == summary.events
+    assert sum(Decimal(str(row[8])) for row in rows) == summary.total
+    assert total[8] == f"=SUM(I2:I{len(rows) + 1})"
+    assert list(sheet.tables) == ["EventsRollup"]
+
+
+def test_a_quarter_states_each_month_and_its_change() -> None:
+    import dataclasses
+    from datetime import timedelta
+
+    from p402.period import parse_period
+
+    quarter = parse_period("2026-Q4")
+    october = small_events()
+    november = [dataclasses.replace(e, event_id=f"nov-{e.event_id}", occurred_at=e.occurred_at + timedelta(days=31))
+                for e in october if e.cost is not None][:12]  # fmt: skip
+    aggregator = Aggregator()
+    aggregator.extend([*october, *november])
+    summary = aggregator.summary(start=quarter.start.date())
+    built = build_report(summary, period=quarter, config=Config(), billed={})
+    assert [month for month, _ in built.months] == ["2026-10", "2026-11", "2026-12"]
+    assert sum((amount for _, amount in built.months), Decimal(0)) == summary.total
+    (_, _, first), (_, _, second), (_, _, third) = built.month_changes()
+    assert first is None and second is not None and second < 0 and third == Decimal("-100.0")
+    html = render_html(built, CONTEXT)
+    assert "By month:" in html and f"({second} % on the month before)" in html

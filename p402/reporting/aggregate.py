@@ -25,6 +25,7 @@ __all__ = [
     "Aggregator",
     "Breakdown",
     "Daily",
+    "DetailRow",
     "Finding",
     "ProviderMonth",
     "Row",
@@ -122,6 +123,21 @@ class ProviderMonth:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailRow:
+    """One cell of the roll-up: a day, a department, a customer, a workflow and a model."""
+
+    day: date
+    department: str | None
+    customer: str | None
+    workflow: str | None
+    model: str
+    events: int
+    requests: int
+    tokens: int
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """Everything a report needs about a period, exact and already rounded once."""
 
@@ -143,6 +159,9 @@ class Summary:
     daily: Daily
     findings: tuple[Finding, ...]
     provider_months: tuple[ProviderMonth, ...]
+    detail: tuple[DetailRow, ...] = ()
+    """Spend per day, department, customer, workflow and model, cents allocated: the workbook's
+    roll-up when a period has too many events for a sheet."""
     unpriced_models: tuple[tuple[str, int, int], ...] = ()
     """(provider/model, events, tokens) of the models with no known price, most tokens first."""
 
@@ -182,6 +201,10 @@ class Aggregator:
         self._month_days: defaultdict[tuple[str, str], set[date]] = defaultdict(set)
         self._month_departments: defaultdict[tuple[str, str, str | None], int] = defaultdict(int)
         self._unpriced_models: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+        # day x department x customer x workflow x model: the workbook's roll-up of a large period
+        self._detail: defaultdict[
+            tuple[date, str | None, str | None, str | None, str], list[int]
+        ] = defaultdict(lambda: [0, 0, 0, 0])
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension (see :meth:`add_record`, the fast path)."""
@@ -227,6 +250,19 @@ class Aggregator:
             unpriced[0] += 1
             unpriced[1] += tokens
         self._month_days[(provider, label)].add(day)
+        detail = self._detail[
+            (
+                day,
+                department,
+                record["customer"],
+                record["workflow"],
+                f"{provider}/{record['model']}",
+            )
+        ]
+        detail[0] += 1
+        detail[1] += record["requests"]
+        detail[2] += tokens
+        detail[3] += cost
         self._month_departments[(provider, label, department)] += cost
         if record["policy_decision"] != "allow":
             finding = self._findings[
@@ -293,6 +329,20 @@ class Aggregator:
         )
         return findings, months
 
+    def _detail_rows(self) -> tuple[DetailRow, ...]:
+        keys = sorted(self._detail, key=lambda k: (k[0], *(part or "" for part in k[1:])))
+        _, cents = allocate_cents([self._detail[key][3] for key in keys])
+        rows = []
+        for key, amount in zip(keys, cents, strict=True):
+            day, department, customer, workflow, model = key
+            events, requests, tokens, _ = self._detail[key]
+            rows.append(
+                DetailRow(
+                    day, department, customer, workflow, model, events, requests, tokens, amount
+                )
+            )
+        return tuple(rows)
+
     def _departments_of(self, provider: str, month: str) -> tuple[tuple[str | None, int], ...]:
         cells = [
             (d, u)
@@ -339,6 +389,7 @@ class Aggregator:
             ),
             findings=findings,
             provider_months=months,
+            detail=self._detail_rows(),
             unpriced_models=tuple(
                 sorted(
                     (

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from p402.config import Config
+from p402.money import allocate_cents
 from p402.period import Period
 from p402.reporting.aggregate import Summary
 from p402.reporting.journal import JournalLine, JournalSettings, journal
@@ -26,6 +28,20 @@ class Report:
     summary: Summary
     reconciliation: tuple[Reconciliation, ...]
     journal: tuple[JournalLine, ...]
+    months: tuple[tuple[str, Decimal], ...] = ()
+    """Spend per month of the period (cents allocated: they sum to the total)."""
+
+    def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
+        """Each month's spend and its change on the month before, in percent (None: first, or
+        nothing spent the month before)."""
+        changes: list[tuple[str, Decimal, Decimal | None]] = []
+        for index, (month, amount) in enumerate(self.months):
+            before = self.months[index - 1][1] if index else None
+            change = (
+                None if not before else ((amount - before) / before * 100).quantize(Decimal("0.1"))
+            )
+            changes.append((month, amount, change))
+        return changes
 
     @property
     def findings(self) -> tuple[Reconciliation, ...]:
@@ -67,4 +83,9 @@ def build_report(
         period_months=period_months(period),
     )
     lines = journal(summary.provider_months, rows, JournalSettings.from_config(config.journal))
-    return Report(summary, tuple(rows), tuple(lines))
+    labels = period_months(period)
+    by_month = [
+        sum(m.cost_units for m in summary.provider_months if m.month == label) for label in labels
+    ]
+    _, cents = allocate_cents(by_month)
+    return Report(summary, tuple(rows), tuple(lines), tuple(zip(labels, cents, strict=True)))

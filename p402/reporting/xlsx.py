@@ -25,6 +25,7 @@ from p402.reporting.sheets import BREAKDOWNS, Sheet, breakdown_sheet, detail_she
 __all__ = ["EVENTS_SHEET_LIMIT", "SHEETS", "render_xlsx"]
 
 EVENTS_SHEET_LIMIT = 100_000
+_MAX_ROWS = 1_048_576  # a sheet's rows in Excel
 MONEY_FORMAT = '"$"#,##0.00;-"$"#,##0.00;"$"0.00'
 EXACT_FORMAT = "0.000000000000"
 FORMATS = {
@@ -58,13 +59,16 @@ def _header(sheet: Any, names: list[str], widths: list[int]) -> None:
     sheet.append([_styled(sheet, name, bold=True) for name in names])
 
 
-def _write_sheet(book: Any, spec: Sheet) -> None:
+def _write_sheet(book: Any, spec: Sheet, *, note: str | None = None) -> None:
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.filters import AutoFilter
     from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
     sheet = book.create_sheet(spec.title)
-    _header(sheet, [c.header for c in spec.columns], [c.width for c in spec.columns])
+    names, widths = [c.header for c in spec.columns], [c.width for c in spec.columns]
+    if note:  # beside the table, in the header row: the table still starts at A1
+        names, widths = [*names, "", note], [*widths, 2, 100]
+    _header(sheet, names, widths)
     for row in spec.rows:
         sheet.append([
             _styled(sheet, value, number_format=FORMATS.get(column.kind)) if value is not None else None
@@ -144,14 +148,40 @@ _EVENT_COLUMNS: tuple[tuple[str, int], ...] = (
 )  # fmt: skip
 
 
+def _rollup_sheet(book: Any, report: Report, total: int) -> None:
+    """Above the sheet limit, Events holds the day x department x customer x workflow x model
+    roll-up; every event is in the bundle's ledger."""
+    from p402.reporting.sheets import Column, Sheet
+
+    note = (
+        f"This period has {total:,} events, more than the {EVENTS_SHEET_LIMIT:,} a sheet holds here: this is their "
+        "roll-up by day, department, customer, workflow and model. Every event is in the bundle: ledger/events.jsonl."
+    )
+    columns = (
+        Column("Date", 12, "date"), Column("Department", 24), Column("Customer", 24), Column("Workflow", 24),
+        Column("Provider / model", 36), Column("Events", 10, "count", total=True),
+        Column("Requests", 12, "count", total=True), Column("Tokens", 16, "count", total=True),
+        Column("Cost (USD)", 16, "money", total=True),
+    )  # fmt: skip
+    rows = tuple(
+        (
+            r.day,
+            r.department,
+            r.customer,
+            r.workflow,
+            r.model,
+            r.events,
+            r.requests,
+            r.tokens,
+            r.cost,
+        )
+        for r in report.summary.detail[: _MAX_ROWS - 3]
+    )
+    _write_sheet(book, Sheet("Events", "EventsRollup", columns, rows), note=note)
+
+
 def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -> None:
     sheet = book.create_sheet("Events")
-    if total > EVENTS_SHEET_LIMIT:
-        sheet.append([
-            f"This period has {total:,} events, more than the {EVENTS_SHEET_LIMIT:,} a sheet holds here. "
-            "Every event is in the bundle: ledger/events.jsonl."
-        ])  # fmt: skip
-        return
     from openpyxl.cell import WriteOnlyCell
 
     _header(sheet, [name for name, _ in _EVENT_COLUMNS], [width for _, width in _EVENT_COLUMNS])
@@ -196,7 +226,10 @@ def render_xlsx(
     _summary_sheet(book, report, context, by)
     for spec in [*by.values(), *detail_sheets(report)]:
         _write_sheet(book, spec)
-    _events_sheet(book, records, report.summary.events)
+    if report.summary.events > EVENTS_SHEET_LIMIT:
+        _rollup_sheet(book, report, report.summary.events)
+    else:
+        _events_sheet(book, records, report.summary.events)
     stamp = moment.replace(tzinfo=None)
     book.properties.creator = context.generator
     book.properties.title = f"AI spend audit {context.tenant} {context.period}"
