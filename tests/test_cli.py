@@ -19,6 +19,15 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
                           env={**os.environ, "P402_DATABASE_URL": ""})  # fmt: skip
 
 
+def three_events(folder: Path, **fields: str) -> Path:
+    """Three gpt-4o calls of $2.50 on the first days of October 2026, with *fields*, as JSONL."""
+    path = folder / "e.jsonl"
+    rows = [{"occurred_at": f"2026-10-0{n}T00:00:00Z", "provider": "openai", "model": "gpt-4o", "cost": "2.50",
+             **fields} for n in range(1, 4)]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -136,15 +145,7 @@ def test_configuration_problems_are_each_listed_then_summed_up(tmp_path: Path) -
 
 
 def test_attribute_reports_what_moved(tmp_path: Path) -> None:
-    events = tmp_path / "e.jsonl"
-    events.write_text(
-        "".join(
-            json.dumps({"occurred_at": f"2026-10-0{n}T00:00:00Z", "provider": "openai", "model": "gpt-4o",
-                        "api_key_id": "key_support_1", "cost": "2.50"}) + "\n"
-            for n in range(1, 4)
-        ),
-        encoding="utf-8",
-    )  # fmt: skip
+    events = three_events(tmp_path, api_key_id="key_support_1")
     (tmp_path / "p402.toml").write_text(
         '[tenant]\nid = "acme"\n\n[[rules]]\nname = "support"\nmatch = { api_key_id = "key_support*" }\n'
         'set = { department = "Customer Support" }\n'
@@ -185,15 +186,7 @@ def test_receipt_and_verify_receipt(tmp_path: Path) -> None:
 
 
 def test_report_writes_the_pdf_and_workbook_of_a_period(tmp_path: Path) -> None:
-    events = tmp_path / "e.jsonl"
-    events.write_text(
-        "".join(
-            json.dumps({"occurred_at": f"2026-10-0{n}T00:00:00Z", "provider": "openai", "model": "gpt-4o",
-                        "department": "Sales", "cost": "2.50"}) + "\n"
-            for n in range(1, 4)
-        ),
-        encoding="utf-8",
-    )  # fmt: skip
+    events = three_events(tmp_path, department="Sales")
     (tmp_path / "p402.toml").write_text(
         '[tenant]\nid = "acme"\n\n[[invoices]]\nprovider = "openai"\nperiod = "2026-10"\namount = "8.00"\n'
         '\n[journal]\nexpense_account = "6100 AI"\ncost_centers = { Sales = "CC-SALES" }\n'
