@@ -153,8 +153,7 @@ def run_audit(
             generator=f"p402 {__version__}",
             price_table=table_version(),
         )
-        step("Writing the reports", 0, 0)
-        pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment)
+        pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment, step=step)
         step("Signing the bundle", 0, 0)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / bundle_name(tenant, period)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -77,10 +77,22 @@ def render_reports(
     records: Iterable[Mapping[str, Any]],
     *,
     moment: datetime,
+    step: Callable[[str, int, int], None] | None = None,
 ) -> tuple[bytes, bytes]:
     """The PDF and the workbook of the report; *records* are the period's events (canonical
-    objects, ledger order) for the workbook's Events sheet; *moment* fixes every date."""
-    xlsx = render_xlsx(report, context, records, moment=moment)
+    objects, ledger order) for the workbook's Events sheet; *moment* fixes every date; *step*
+    hears of progress (stage, done, total)."""
+
+    def say(stage: str, done: int, total: int) -> None:
+        if step is not None:
+            step(stage, done, total)
+
+    say("Writing the workbook", 0, report.summary.events)
+    xlsx = render_xlsx(
+        report, context, records, moment=moment,
+        progress=lambda done, total: say("Writing the workbook", done, total),
+    )  # fmt: skip
+    say("Printing the PDF", 0, 0)
     html = render_html(report, context, _charts(report))
     attachments = [
         ("report.xlsx", xlsx, "The close workbook of the same period"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -180,7 +180,12 @@ def _rollup_sheet(book: Any, report: Report, total: int) -> None:
     _write_sheet(book, Sheet("Events", "EventsRollup", columns, rows), note=note)
 
 
-def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -> None:
+def _events_sheet(
+    book: Any,
+    records: Iterable[Mapping[str, Any]],
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     sheet = book.create_sheet("Events")
     from openpyxl.cell import WriteOnlyCell
 
@@ -191,7 +196,7 @@ def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -
     cost_style = _styled(sheet, None, number_format=EXACT_FORMAT)._style
     names = [name for name, _ in _EVENT_COLUMNS]
     at_time, at_cost = names.index("occurred_at"), names.index("cost")
-    for record in records:
+    for done, record in enumerate(records, start=1):
         values: list[Any] = [record[name] for name in names]
         # Typed Any: openpyxl's stubs know neither _style nor Decimal values (which it writes exactly).
         moment: Any = WriteOnlyCell(
@@ -204,6 +209,8 @@ def _events_sheet(book: Any, records: Iterable[Mapping[str, Any]], total: int) -
             cost._style = cost_style
             values[at_cost] = cost
         sheet.append(values)
+        if progress is not None and done % 2_000 == 0:
+            progress(done, total)
     sheet.auto_filter.ref = f"A1:Z{total + 1}"
 
 
@@ -213,9 +220,11 @@ def render_xlsx(
     records: Iterable[Mapping[str, Any]],
     *,
     moment: datetime,
+    progress: Callable[[int, int], None] | None = None,
 ) -> bytes:
     """The workbook's bytes. *records* are the period's canonical event objects in ledger order;
-    *moment* fixes the document dates so the same input gives the same bytes."""
+    *moment* fixes the document dates so the same input gives the same bytes; *progress* hears
+    of the Events sheet's rows as they are written (done, total)."""
     import zipfile
 
     from openpyxl import Workbook
@@ -229,7 +238,7 @@ def render_xlsx(
     if report.summary.events > EVENTS_SHEET_LIMIT:
         _rollup_sheet(book, report, report.summary.events)
     else:
-        _events_sheet(book, records, report.summary.events)
+        _events_sheet(book, records, report.summary.events, progress)
     stamp = moment.replace(tzinfo=None)
     book.properties.creator = context.generator
     book.properties.title = f"AI spend audit {context.tenant} {context.period}"
