@@ -1167,3 +1167,23 @@ def test_ledger_line_with_a_float_count(good: Good, tmp_path: Path) -> None:
     problems = invalid(bundle(tmp_path, with_ledger(good, lines)), good)
     expected = f"{EVENTS}:4: not a canonical event (a number is not an integer; amounts are written as strings)"
     assert expected in problems
+
+
+def test_any_of_several_trusted_keys_verifies(good: Good, tmp_path: Path) -> None:
+    other = generate()
+    outcome = verify_bundle(good.path, [other.public, good.key.public])
+    assert outcome.valid and outcome.key_id == good.key.public.key_id
+    problems = invalid(good.path, Good(good.path, good.data, good.members, other, good.public_key))
+    assert problems == [
+        f"{SIGNATURE}: not a signature of {MANIFEST} by key {other.public.key_id[:16]}"
+    ]
+    third = generate()
+    refused = verify_bundle(good.path, [other.public, third.public])
+    assert refused.problems == [
+        f"{SIGNATURE}: not a signature of {MANIFEST} by any trusted key "
+        f"({other.public.key_id[:16]}, {third.public.key_id[:16]})"
+    ]
+    old = tmp_path / "old.pub"
+    old.write_bytes(other.public.pem())
+    run = run_cli("verify", good.path, "--key", old, "--key", good.public_key)
+    assert run.returncode == 0 and run.stdout.startswith("valid:")

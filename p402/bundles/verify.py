@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -120,9 +121,10 @@ def _check_manifest(data: bytes, key: PublicKey, problems: list[str]) -> dict[st
 
 
 def _authenticate(
-    archive: zipfile.ZipFile, key: PublicKey, limits: Limits, problems: list[str]
-) -> dict[str, Any] | None:
-    """The manifest, if the archive is safe and the manifest is the key's, canonical and sound."""
+    archive: zipfile.ZipFile, trusted: Sequence[PublicKey], limits: Limits, problems: list[str]
+) -> tuple[dict[str, Any], PublicKey] | None:
+    """The manifest and the trusted key that signed it, if the archive is safe and the manifest
+    is canonical and sound."""
     check_archive(archive, limits, problems)
     names = set(archive.namelist())
     problems.extend(
@@ -136,8 +138,13 @@ def _authenticate(
     except MemberError as exc:
         problems.append(str(exc))
         return None
-    if not key.verify(signature, manifest_bytes):
-        problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by key {key.key_id[:16]}")
+    key = next(
+        (candidate for candidate in trusted if candidate.verify(signature, manifest_bytes)), None
+    )
+    if key is None:
+        ids = ", ".join(candidate.key_id[:16] for candidate in trusted)
+        which = f"key {ids}" if len(trusted) == 1 else f"any trusted key ({ids})"
+        problems.append(f"{SIGNATURE}: not a signature of {MANIFEST} by {which}")
         return None
     try:
         ssh_signature = read_member(archive, SSH_SIGNATURE, 1 << 16)
@@ -147,7 +154,8 @@ def _authenticate(
     if (why := verify_sshsig(ssh_signature, manifest_bytes, key)) is not None:
         problems.append(f"{SSH_SIGNATURE}: {why}")
         return None
-    return _check_manifest(manifest_bytes, key, problems)
+    manifest = _check_manifest(manifest_bytes, key, problems)
+    return None if manifest is None else (manifest, key)
 
 
 def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> None:
@@ -299,11 +307,16 @@ def _check_receipts(archive: zipfile.ZipFile, tally: _LedgerTally, problems: lis
 
 
 def _check_checkpoint(
-    archive: zipfile.ZipFile, manifest: dict[str, Any], key: PublicKey, problems: list[str]
+    archive: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    trusted: Sequence[PublicKey],
+    problems: list[str],
 ) -> None:
     merkle = manifest["merkle"]
     try:
-        checkpoint = open_checkpoint(read_member(archive, CHECKPOINT, 1 << 16).decode(), [key])
+        checkpoint = open_checkpoint(
+            read_member(archive, CHECKPOINT, 1 << 16).decode(), list(trusted)
+        )
     except (CheckpointError, UnicodeDecodeError) as exc:
         problems.append(f"{CHECKPOINT}: {exc}")
         return
@@ -315,10 +328,13 @@ def _check_checkpoint(
 
 
 def _check_contents(
-    archive: zipfile.ZipFile, manifest: dict[str, Any], key: PublicKey, problems: list[str]
+    archive: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    trusted: Sequence[PublicKey],
+    problems: list[str],
 ) -> None:
     try:
-        _check_checkpoint(archive, manifest, key, problems)
+        _check_checkpoint(archive, manifest, trusted, problems)
         tally = _check_ledger(archive, manifest, problems)
         _check_receipts(archive, tally, problems)
         listed = {entry["path"] for entry in manifest["files"]}
@@ -330,10 +346,14 @@ def _check_contents(
         problems.append(str(exc))
 
 
-def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -> Verification:
-    """Verify the bundle at *path* against a trusted public key. Never raises for a bad bundle:
-    the problems are in the result."""
-    result = Verification(str(path), key.key_id)
+def verify_bundle(
+    path: Path, key: PublicKey | Sequence[PublicKey], *, limits: Limits | None = None
+) -> Verification:
+    """Verify the bundle at *path* against one trusted public key, or several (during a key
+    change-over, a bundle signed by any of them is accepted). Never raises for a bad bundle: the
+    problems are in the result, and ``key_id`` names the key that signed."""
+    trusted = [key] if isinstance(key, PublicKey) else list(key)
+    result = Verification(str(path), trusted[0].key_id)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -341,9 +361,11 @@ def verify_bundle(path: Path, key: PublicKey, *, limits: Limits | None = None) -
         return result
     with archive:
         check_framing(path, result.problems)
-        result.manifest = _authenticate(archive, key, limits or Limits(), result.problems)
-        if result.manifest is not None:
+        signed = _authenticate(archive, trusted, limits or Limits(), result.problems)
+        if signed is not None:
+            result.manifest, signer = signed
+            result.key_id = signer.key_id
             _check_members(archive, result.manifest, result.problems)
             if not result.problems:
-                _check_contents(archive, result.manifest, key, result.problems)
+                _check_contents(archive, result.manifest, trusted, result.problems)
     return result

@@ -185,15 +185,16 @@ def _report_audit(result: Any, key_path: Path, public_path: Path | None, as_json
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="The signer's public key, as received out of band (PEM).")  # fmt: skip
+@click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,
+              help="The signer's public key (PEM), as received out of band; give --key again for each "
+                   "key of a change-over.")  # fmt: skip
 @json_option
-def verify(*, bundle: Path, key_path: Path, as_json: bool) -> None:
+def verify(*, bundle: Path, key_paths: tuple[Path, ...], as_json: bool) -> None:
     """Verify a bundle offline. Exit 0: valid; exit 1: invalid, saying why."""
     from p402.bundles.signing import load_public_key
     from p402.bundles.verify import BundleInvalid, verify_bundle
 
-    outcome = verify_bundle(bundle, load_public_key(key_path))
+    outcome = verify_bundle(bundle, [load_public_key(path) for path in key_paths])
     if as_json:
         echo_json(outcome.as_json())
         if not outcome.valid:
