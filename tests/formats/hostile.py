@@ -4,11 +4,12 @@ an exception, and an import must land whole or not at all."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from p402.ledger.formats import SourceRow
 from p402.ledger.importer import ImportRejected, import_files
@@ -17,6 +18,27 @@ from p402.ledger.store import Ledger
 HOSTILE = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+def json_values(
+    fields: Sequence[str], samples: Sequence[str], *, max_leaves: int = 20
+) -> st.SearchStrategy[Any]:
+    """Random JSON built from a format's own field names and telling values (times, ids, huge
+    numbers), so the garbage reaches deep into a reader instead of failing at the first key."""
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(list(samples)), st.text(max_size=12),
+    )  # fmt: skip
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(list(fields)) | st.text(max_size=6), inner, max_size=6
+            )
+        ),
+        max_leaves=max_leaves,
+    )
 
 
 def paths_in(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

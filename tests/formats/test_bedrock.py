@@ -18,7 +18,7 @@ from p402.ledger.formats.bedrock import model_name, read
 from p402.ledger.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.period import parse_period
-from tests.formats.hostile import HOSTILE, check_import, check_read, mutated, paths_in
+from tests.formats.hostile import HOSTILE, check_import, check_read, json_values, mutated, paths_in
 
 DATA = Path(__file__).parent.parent / "data" / "formats" / "bedrock"
 FORMAT = "bedrock-logs"
@@ -270,29 +270,16 @@ FIELDS = [
     "cacheWriteInputTokenCount", "outputTokenCount", "requestMetadata", "errorCode", "message",
     "events", "logEvents", "performanceConfig", "latency", "inferenceRegion",
 ]  # fmt: skip
-SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(
-        [
-            "ModelInvocationLog",
-            "2026-10-05T14:30:00Z",
-            "Converse",
-            "arn:aws:sts::1:assumed-role/a/b",
-            "1e999999999",
-            "",
-        ]
-    ),
-    st.text(max_size=12),
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner, max_size=6)
-    ),
+JSON = json_values(
+    FIELDS,
+    [
+        "ModelInvocationLog",
+        "2026-10-05T14:30:00Z",
+        "Converse",
+        "arn:aws:sts::1:assumed-role/a/b",
+        "1e999999999",
+        "",
+    ],
     max_leaves=20,
 )
 RECORD = json.loads((DATA / "invocations.jsonl").read_text().splitlines()[0])

@@ -17,7 +17,7 @@ from p402.ledger.formats.gemini import read
 from p402.ledger.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.period import parse_period
-from tests.formats.hostile import HOSTILE, check_import, check_read, mutated, paths_in
+from tests.formats.hostile import HOSTILE, check_import, check_read, json_values, mutated, paths_in
 
 DATA = Path(__file__).parent.parent / "data" / "formats" / "gemini"
 FORMAT = "gemini"
@@ -226,22 +226,9 @@ FIELDS = [
     "candidatesTokenCount", "thoughtsTokenCount", "toolUsePromptTokenCount", "totalTokenCount",
     "trafficType", "promptFeedback", "blockReason", "department",
 ]  # fmt: skip
-SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(
-        ["gemini-2.5-flash", "2026-10-05T14:30:00.123456789Z", "r-1", "1e999999999", ""]
-    ),
-    st.text(max_size=12),
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner, max_size=6)
-    ),
+JSON = json_values(
+    FIELDS,
+    ["gemini-2.5-flash", "2026-10-05T14:30:00.123456789Z", "r-1", "1e999999999", ""],
     max_leaves=20,
 )
 RECORDS = [json.loads(line) for line in (DATA / "ai-studio-wrapped.jsonl").read_text().splitlines()]

@@ -17,7 +17,7 @@ from p402.ledger.formats.otel import read
 from p402.ledger.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.period import parse_period
-from tests.formats.hostile import HOSTILE, check_import, check_read, mutated, paths_in
+from tests.formats.hostile import HOSTILE, check_import, check_read, json_values, mutated, paths_in
 
 DATA = Path(__file__).parent.parent / "data" / "formats" / "otel"
 FORMAT = "otel"
@@ -222,22 +222,9 @@ KEYS = [
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.provider.name",
     "gen_ai.request.model", "gen_ai.operation.name", "gen_ai.usage.cache_read.input_tokens",
 ]  # fmt: skip
-SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(
-        [*KEYS, "invoke_agent", "1791000000000000000", "99999999999999999999999", "1e999999999"]
-    ),
-    st.text(max_size=12),
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner, max_size=6)
-    ),
+JSON = json_values(
+    FIELDS,
+    [*KEYS, "invoke_agent", "1791000000000000000", "99999999999999999999999", "1e999999999"],
     max_leaves=25,
 )
 DOCUMENTS = [json.loads(line) for line in (DATA / "traces.jsonl").read_text().splitlines()]
