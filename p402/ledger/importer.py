@@ -20,7 +20,7 @@ from p402.ledger.events import Event
 from p402.ledger.formats import Format, Progress, SourceRow, get_format
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
-from p402.ledger.problems import Problem
+from p402.ledger.problems import FieldProblems, Problem
 from p402.ledger.store import Ledger
 from p402.ledger.validation import validate
 from p402.money import MAX_EVENT_COST, to_units
@@ -70,9 +70,7 @@ class Pipeline:
         self.pricer = Pricer(config.prices)
         self.attributor = Attributor(config.rules)
 
-    def event(
-        self, raw: dict[str, object]
-    ) -> tuple[Event | None, list[tuple[str | None, str]], int]:
+    def event(self, raw: dict[str, object]) -> tuple[Event | None, FieldProblems, int]:
         """The stored form of one raw row, or its problems; and how many content fields were dropped."""
         checked = validate(raw, tenant=self.tenant, source=self.source)
         dropped = len(checked.dropped_content)
@@ -88,7 +86,7 @@ class Pipeline:
         return self.attributor.apply(priced), [], dropped
 
 
-def _problems(path: Path, row: SourceRow, found: list[tuple[str | None, str]]) -> list[Problem]:
+def _problems(path: Path, row: SourceRow, found: FieldProblems) -> list[Problem]:
     return [Problem(str(path), row.line, name, message, row.path) for name, message in found]
 
 

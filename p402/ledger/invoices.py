@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from p402.ledger.problems import FieldProblems
 from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
 
 __all__ = ["INVOICE_FIELDS", "INVOICE_TEXT_FIELDS", "InvoiceLine", "validate_invoice_line"]
@@ -53,7 +54,7 @@ class InvoiceLine:
     source: str = "import"
 
 
-def _time(value: Any, name: str, problems: list[tuple[str | None, str]]) -> datetime | None:
+def _time(value: Any, name: str, problems: FieldProblems) -> datetime | None:
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
@@ -67,10 +68,10 @@ def _time(value: Any, name: str, problems: list[tuple[str | None, str]]) -> date
 
 def validate_invoice_line(
     raw: Mapping[str, Any], *, tenant: str, source: str
-) -> tuple[InvoiceLine | None, list[tuple[str | None, str]]]:
+) -> tuple[InvoiceLine | None, FieldProblems]:
     """Check one raw invoice line (fields :data:`INVOICE_FIELDS`) and build it. Amounts go
     through :func:`p402.money.parse_amount` like every other amount."""
-    problems: list[tuple[str | None, str]] = []
+    problems: FieldProblems = []
     unknown = set(raw) - set(INVOICE_FIELDS)
     problems.extend((name, "is not a field of an invoice line") for name in sorted(unknown))
     start, end = _time(raw.get("start"), "start", problems), _time(raw.get("end"), "end", problems)

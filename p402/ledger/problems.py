@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Problem"]
+__all__ = ["FieldProblems", "Problem"]
+
+FieldProblems = list[tuple[str | None, str]]
+"""Problems found in one row before it is placed: ``(field or None, message)`` pairs."""
 
 
 @dataclass(frozen=True, slots=True)

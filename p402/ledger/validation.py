@@ -30,11 +30,11 @@ from p402.ledger.events import (
     Event,
     is_content_field,
 )
+from p402.ledger.problems import FieldProblems
 from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
 
 __all__ = ["Validated", "derive_event_id", "validate"]
 
-Problems = list[tuple[str | None, str]]
 
 _KNOWN: Final = frozenset(FIELDS)
 _MAX_ID = 200
@@ -55,11 +55,11 @@ class Validated:
     ``(field, message)`` pairs, and the names of content fields that were dropped."""
 
     event: Event | None
-    problems: Problems
+    problems: FieldProblems
     dropped_content: tuple[str, ...]
 
 
-Checker = Callable[[str, Any, Problems], Any]
+Checker = Callable[[str, Any, FieldProblems], Any]
 
 
 _MEMO_LIMIT = 50_000
@@ -68,7 +68,7 @@ _MEMO_LIMIT = 50_000
 def _text(limit: int, *, memo: bool = True) -> Checker:
     seen: set[str] = set()  # values already accepted: a ledger repeats its names endlessly
 
-    def check(name: str, value: Any, problems: Problems) -> Any:
+    def check(name: str, value: Any, problems: FieldProblems) -> Any:
         if type(value) is str and value in seen:
             return value
         if not isinstance(value, str):
@@ -91,7 +91,7 @@ def _text(limit: int, *, memo: bool = True) -> Checker:
 def _word(allowed: frozenset[str] | None) -> Checker:
     as_text = _text(32)
 
-    def check(name: str, value: Any, problems: Problems) -> Any:
+    def check(name: str, value: Any, problems: FieldProblems) -> Any:
         text = as_text(name, value, problems)
         if text is _INVALID:
             return _INVALID
@@ -108,7 +108,7 @@ def _word(allowed: frozenset[str] | None) -> Checker:
 
 
 def _count(minimum: int) -> Checker:
-    def check(name: str, value: Any, problems: Problems) -> Any:
+    def check(name: str, value: Any, problems: FieldProblems) -> Any:
         if type(value) is not int:
             if isinstance(value, str) and value.strip().isdigit():
                 value = int(value.strip())
@@ -123,7 +123,7 @@ def _count(minimum: int) -> Checker:
     return check
 
 
-def _moment(name: str, value: Any, problems: Problems) -> Any:
+def _moment(name: str, value: Any, problems: FieldProblems) -> Any:
     text = _time_text(name, value, problems)
     if text is _INVALID:
         return _INVALID
@@ -145,7 +145,7 @@ def _moment(name: str, value: Any, problems: Problems) -> Any:
 _time_text = _text(40, memo=False)
 
 
-def _amount(name: str, value: Any, problems: Problems) -> Any:
+def _amount(name: str, value: Any, problems: FieldProblems) -> Any:
     try:
         amount = parse_amount(value)
     except ValueError as exc:
@@ -157,7 +157,7 @@ def _amount(name: str, value: Any, problems: Problems) -> Any:
     return amount
 
 
-def _flag(name: str, value: Any, problems: Problems) -> Any:
+def _flag(name: str, value: Any, problems: FieldProblems) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
@@ -166,7 +166,7 @@ def _flag(name: str, value: Any, problems: Problems) -> Any:
     return _INVALID
 
 
-def _tag_map(name: str, value: Any, problems: Problems) -> Any:
+def _tag_map(name: str, value: Any, problems: FieldProblems) -> Any:
     if isinstance(value, str):
         try:
             value = orjson.loads(value)
@@ -210,7 +210,7 @@ _CHECKS: dict[str, Checker] = {
 assert set(_CHECKS) == _KNOWN, "every field of an event has a checker"
 
 
-def _tags(found: Mapping[Any, Any], problems: Problems) -> tuple[tuple[str, str], ...]:
+def _tags(found: Mapping[Any, Any], problems: FieldProblems) -> tuple[tuple[str, str], ...]:
     tags: dict[str, str] = {}
     for key, item in found.items():
         if item is None or item == "" or is_content_field(str(key)):
@@ -236,7 +236,7 @@ def derive_event_id(record: Mapping[str, Any]) -> str:
 
 
 def _read(
-    raw: Mapping[str, Any], problems: Problems
+    raw: Mapping[str, Any], problems: FieldProblems
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Each present field through its checker; tag columns and dropped content set aside."""
     values: dict[str, Any] = {}
@@ -262,7 +262,11 @@ def _read(
 
 
 def _cross_checks(
-    values: dict[str, Any], raw: Mapping[str, Any], tenant: str, source: str, problems: Problems
+    values: dict[str, Any],
+    raw: Mapping[str, Any],
+    tenant: str,
+    source: str,
+    problems: FieldProblems,
 ) -> None:
     """What no single field can tell: required fields, the tenant, the cost basis, defaults."""
     for name in ("provider", "model", "occurred_at"):
@@ -304,7 +308,7 @@ def validate(raw: Mapping[str, Any], *, tenant: str, source: str) -> Validated:
         tenant: the tenant the row is being recorded for; a row naming another is refused.
         source: how the row entered, e.g. ``import:events`` or ``meter``.
     """
-    problems: Problems = []
+    problems: FieldProblems = []
     values, tag_columns, dropped = _read(raw, problems)
     dropped_content = tuple(sorted(dropped))
     tag_map = values.get("tags") or {}

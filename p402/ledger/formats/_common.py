@@ -23,6 +23,7 @@ from typing import Any, Literal
 import orjson
 
 from p402.ledger.events import is_content_field
+from p402.ledger.problems import FieldProblems
 from p402.period import format_time
 
 __all__ = [
@@ -60,7 +61,7 @@ class SourceRow:
     line: int | None
     path: str | None
     record: dict[str, Any] | None
-    problems: list[tuple[str | None, str]] = field(default_factory=list)
+    problems: FieldProblems = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +88,7 @@ def stable_id(fmt: str, *parts: object) -> str:
     return f"{fmt}:{hashlib.sha256(identity).hexdigest()[:32]}"
 
 
-def whole(
-    value: Any, name: str, problems: list[tuple[str | None, str]], *, default: int = 0
-) -> int:
+def whole(value: Any, name: str, problems: FieldProblems, *, default: int = 0) -> int:
     """A non-negative whole number from a provider field: ``12``, ``"12"``, ``12.0`` or ``"12.0"``
     (dashboard CSVs write counts as decimals). ``None`` and ``""`` give *default*."""
     if value is None or value == "":
@@ -114,7 +113,7 @@ def whole(
     return int(number)
 
 
-def decimal_text(value: Any, name: str, problems: list[tuple[str | None, str]]) -> Decimal | None:
+def decimal_text(value: Any, name: str, problems: FieldProblems) -> Decimal | None:
     """An exact amount from a provider field (a JSON number already read as Decimal, or text)."""
     if value is None or value == "":
         return None
@@ -132,7 +131,7 @@ def decimal_text(value: Any, name: str, problems: list[tuple[str | None, str]]) 
     return amount
 
 
-def time_from(value: Any, name: str, problems: list[tuple[str | None, str]]) -> str | None:
+def time_from(value: Any, name: str, problems: FieldProblems) -> str | None:
     """RFC 3339 UTC text from unix seconds (int, float or digits) or from an RFC 3339 string."""
     if value is None or value == "":
         problems.append((name, "is required"))
@@ -154,7 +153,7 @@ def time_from(value: Any, name: str, problems: list[tuple[str | None, str]]) -> 
     return dated(moment, name, problems)
 
 
-def dated(moment: datetime, name: str, problems: list[tuple[str | None, str]]) -> str | None:
+def dated(moment: datetime, name: str, problems: FieldProblems) -> str | None:
     """The RFC 3339 text of *moment* if it falls in 2000-2099, the ledger's range; else a problem
     on the provider's field (a count of seconds read as a time lands in 1970)."""
     if not 2000 <= moment.astimezone(UTC).year <= 2099:

@@ -54,10 +54,10 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 
-Problems = list[tuple[str | None, str]]
 
 _USAGE = "anthropic-usage"
 _COSTS = "anthropic-costs"
@@ -93,10 +93,12 @@ class _Item:
     row: bool  # True for a ``{group, usage|cost}`` row, False for a bucket's result
 
 
-Handler = Callable[[_Item, Problems], dict[str, Any] | None]
+Handler = Callable[[_Item, FieldProblems], dict[str, Any] | None]
 
 
-def _text(record: Mapping[str, Any], name: str, problems: Problems, label: str = "") -> str | None:
+def _text(
+    record: Mapping[str, Any], name: str, problems: FieldProblems, label: str = ""
+) -> str | None:
     value = record.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -106,7 +108,7 @@ def _text(record: Mapping[str, Any], name: str, problems: Problems, label: str =
     return None
 
 
-def _object(record: Mapping[str, Any], name: str, problems: Problems) -> Mapping[str, Any]:
+def _object(record: Mapping[str, Any], name: str, problems: FieldProblems) -> Mapping[str, Any]:
     value = record.get(name)
     if value is None:
         return {}
@@ -119,7 +121,7 @@ def _object(record: Mapping[str, Any], name: str, problems: Problems) -> Mapping
 # --- usage -------------------------------------------------------------------------------------
 
 
-def _usage_event(item: _Item, problems: Problems) -> dict[str, Any] | None:
+def _usage_event(item: _Item, problems: FieldProblems) -> dict[str, Any] | None:
     if item.row and "cost" in item.record:
         problems.append(("cost", "a cost row: import it with the anthropic-costs format"))
         return None
@@ -202,7 +204,7 @@ def _usage_event(item: _Item, problems: Problems) -> dict[str, Any] | None:
 # --- costs -------------------------------------------------------------------------------------
 
 
-def _cents(value: Any, name: str, problems: Problems) -> Decimal | None:
+def _cents(value: Any, name: str, problems: FieldProblems) -> Decimal | None:
     """USD from a decimal amount in cents, exactly (``"0.5"`` is $0.005)."""
     if value is None or value == "":
         problems.append((name, "is required"))
@@ -216,7 +218,7 @@ def _cents(value: Any, name: str, problems: Problems) -> Decimal | None:
     return cents.scaleb(-2)
 
 
-def _cost_line(item: _Item, problems: Problems) -> dict[str, Any] | None:
+def _cost_line(item: _Item, problems: FieldProblems) -> dict[str, Any] | None:
     fields = item.record
     if item.row:
         fields = _object(item.record, "group", problems)
@@ -273,7 +275,7 @@ def _bucket(bucket: Any, where: str, line: int | None) -> Iterator[_Item | Sourc
     if not isinstance(bucket, dict):
         yield SourceRow(line, where, None, [(None, "must be a time bucket object")])
         return
-    problems: Problems = []
+    problems: FieldProblems = []
     start = time_from(bucket.get("starting_at"), "starting_at", problems)
     end = time_from(bucket.get("ending_at"), "ending_at", problems)
     if start is not None and end is not None and end <= start:
@@ -328,7 +330,7 @@ def _read(path: Path, progress: Progress | None, handle: Handler, key: str) -> I
         if isinstance(item, SourceRow):
             yield item
             continue
-        problems: Problems = []
+        problems: FieldProblems = []
         record = handle(item, problems)
         if problems:
             yield SourceRow(item.line, item.path, None, problems)

@@ -59,11 +59,11 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 
 NAME = "bedrock-logs"
-Problems = list[tuple[str | None, str]]
 
 _SCHEMA = "ModelInvocationLog"
 _CALLS = frozenset({"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"})
@@ -118,7 +118,7 @@ def _principal_tags(arn: str) -> dict[str, str]:
     return tags
 
 
-def _text(record: Mapping[str, Any], name: str, problems: Problems) -> str | None:
+def _text(record: Mapping[str, Any], name: str, problems: FieldProblems) -> str | None:
     value = record.get(name)
     if value is None or value == "":
         return None
@@ -128,7 +128,7 @@ def _text(record: Mapping[str, Any], name: str, problems: Problems) -> str | Non
     return str(value).strip()
 
 
-def _part(record: Mapping[str, Any], name: str, problems: Problems) -> Mapping[str, Any]:
+def _part(record: Mapping[str, Any], name: str, problems: FieldProblems) -> Mapping[str, Any]:
     value = record.get(name)
     if value is None:
         return {}
@@ -148,7 +148,7 @@ def _tags(metadata: Mapping[str, Any], ours: dict[str, str]) -> dict[str, str]:
     return tags
 
 
-def event(record: Mapping[str, Any], problems: Problems) -> dict[str, Any] | None:
+def event(record: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | None:
     """The canonical raw event for one invocation log record (problems go to *problems*)."""
     schema = record.get("schemaType")
     if schema is not None and schema != _SCHEMA:
@@ -266,7 +266,7 @@ def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
                     [(None, "must be a JSON object (an invocation log record)")],
                 )
                 continue
-            problems: Problems = []
+            problems: FieldProblems = []
             row = event(record, problems)
             yield SourceRow(line, located, None if problems else row, problems)
 

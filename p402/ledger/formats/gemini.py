@@ -63,11 +63,11 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 
 NAME = "gemini"
-Problems = list[tuple[str | None, str]]
 
 _COUNTS = (
     "promptTokenCount",
@@ -89,7 +89,7 @@ class _Unit:
     path: str | None
     chunks: list[Mapping[str, Any]]
     wrapper: Mapping[str, Any] | None
-    problems: Problems = field(default_factory=list)
+    problems: FieldProblems = field(default_factory=list)
 
     @property
     def response_id(self) -> str | None:
@@ -104,14 +104,14 @@ def _model(value: Any) -> str | None:
     return value.strip().rsplit("/models/", 1)[-1].removeprefix("models/") or None
 
 
-def _time(value: Any, name: str, problems: Problems) -> str | None:
+def _time(value: Any, name: str, problems: FieldProblems) -> str | None:
     # Protobuf timestamps may carry nanoseconds; Python reads at most microseconds.
     if isinstance(value, str):
         value = _FRACTION.sub(r"\1", value)
     return time_from(value, name, problems)
 
 
-def _usage(usage: Any, problems: Problems) -> dict[str, int] | None:
+def _usage(usage: Any, problems: FieldProblems) -> dict[str, int] | None:
     if usage is None:
         problems.append(("usageMetadata", "is missing: the response reports no token counts"))
         return None
@@ -129,7 +129,7 @@ def _usage(usage: Any, problems: Problems) -> dict[str, int] | None:
     return counts
 
 
-def _caller(wrapper: Mapping[str, Any] | None, problems: Problems) -> dict[str, Any]:
+def _caller(wrapper: Mapping[str, Any] | None, problems: FieldProblems) -> dict[str, Any]:
     """Attribution fields and tags from the wrapper's ``labels`` and ``metadata``."""
     given: dict[str, Any] = {}
     for name in ("labels", "metadata"):

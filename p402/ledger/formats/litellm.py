@@ -61,12 +61,12 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST, ROUNDING, UNIT_SCALE
 from p402.period import format_time
 
 __all__ = ["FORMATS"]
 
-Problems = list[tuple[str | None, str]]
 
 _NAME = "litellm"
 _UNIT = Decimal(1).scaleb(-UNIT_SCALE)
@@ -97,7 +97,9 @@ _WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _FIELD_LIMIT = 64 << 20  # the content cells are skipped, but csv must still get through them
 
 
-def _text(record: Mapping[str, Any], name: str, problems: Problems, label: str = "") -> str | None:
+def _text(
+    record: Mapping[str, Any], name: str, problems: FieldProblems, label: str = ""
+) -> str | None:
     value = record.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -107,7 +109,7 @@ def _text(record: Mapping[str, Any], name: str, problems: Problems, label: str =
     return None
 
 
-def _json(value: Any, name: str, kind: type, problems: Problems) -> Any:
+def _json(value: Any, name: str, kind: type, problems: FieldProblems) -> Any:
     """A JSON column: already parsed (JSON input) or JSON text in a CSV cell. The value is never
     quoted in a problem: ``metadata`` can hold the proxied request."""
     if value is None or value == "":
@@ -126,7 +128,7 @@ def _json(value: Any, name: str, kind: type, problems: Problems) -> Any:
     return value
 
 
-def _time(value: Any, name: str, problems: Problems) -> str | None:
+def _time(value: Any, name: str, problems: FieldProblems) -> str | None:
     if isinstance(value, str) and value.strip() and not value.strip().isdigit():
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -137,7 +139,7 @@ def _time(value: Any, name: str, problems: Problems) -> str | None:
     return time_from(value, name, problems)
 
 
-def _spend(value: Any, problems: Problems) -> Decimal | None:
+def _spend(value: Any, problems: FieldProblems) -> Decimal | None:
     """The spend LiteLLM computed in binary floating point (``0.018000000000000002``): digits
     past the ledger's 10^-12 USD are float noise, so it is rounded once, here, by the money
     module's rule."""
@@ -163,7 +165,9 @@ def _first(*values: Any) -> Any:
     return next((value for value in values if value is not None), None)
 
 
-def _usage(row: Mapping[str, Any], usage: Mapping[str, Any], problems: Problems) -> dict[str, int]:
+def _usage(
+    row: Mapping[str, Any], usage: Mapping[str, Any], problems: FieldProblems
+) -> dict[str, int]:
     """Non-overlapping buckets from LiteLLM's cache-inclusive prompt count and its usage object."""
     mark = len(problems)
     prompt = whole(row.get("prompt_tokens"), "prompt_tokens", problems)
@@ -223,7 +227,7 @@ def _usage(row: Mapping[str, Any], usage: Mapping[str, Any], problems: Problems)
 
 
 def _provider(
-    row: Mapping[str, Any], model: str | None, problems: Problems
+    row: Mapping[str, Any], model: str | None, problems: FieldProblems
 ) -> tuple[str | None, str | None]:
     """p402's provider name, and the model without LiteLLM's ``provider/`` prefix."""
     source = _text(row, "custom_llm_provider", problems)
@@ -247,7 +251,7 @@ def _provider(
     return _PROVIDERS.get(source, source), model
 
 
-def _request_tags(row: Mapping[str, Any], problems: Problems) -> dict[str, str]:
+def _request_tags(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, str]:
     tags: dict[str, Any] = {}
     for tag in _json(row.get("request_tags"), "request_tags", list, problems):
         if not isinstance(tag, str) or not tag.strip():
@@ -259,7 +263,7 @@ def _request_tags(row: Mapping[str, Any], problems: Problems) -> dict[str, str]:
     return tags_from(tags, prefix="request_tag.")
 
 
-def _event(row: Mapping[str, Any], problems: Problems) -> dict[str, Any] | None:
+def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | None:
     for name in ("request_id", "model"):
         if row.get(name) in (None, ""):
             problems.append((name, "is required"))
@@ -328,7 +332,7 @@ def _event(row: Mapping[str, Any], problems: Problems) -> dict[str, Any] | None:
 def _row(line: int | None, where: str | None, row: Any) -> SourceRow:
     if not isinstance(row, dict):
         return SourceRow(line, where, None, [(None, "must be a LiteLLM_SpendLogs row object")])
-    problems: Problems = []
+    problems: FieldProblems = []
     record = _event(row, problems)
     if record is None and not problems:
         problems.append((None, "has nothing to import"))

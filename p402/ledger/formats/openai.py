@@ -47,14 +47,16 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST
 
 __all__ = ["FORMATS"]
 
-Problems = list[tuple[str | None, str]]
 # A provider record, its bucket's start and end (RFC 3339, None if unreadable), and the list its
 # problems go to; returns the canonical row, or None when there is nothing to import.
-Handler = Callable[[Mapping[str, Any], str | None, str | None, Problems], dict[str, Any] | None]
+Handler = Callable[
+    [Mapping[str, Any], str | None, str | None, FieldProblems], dict[str, Any] | None
+]
 
 _COMPLETIONS = "organization.usage.completions.result"
 _EMBEDDINGS = "organization.usage.embeddings.result"
@@ -68,7 +70,7 @@ _GROUPING = ("project_id", "user_id", "api_key_id", "model", "service_tier", "ap
 _MAX_DIGITS = 18  # beyond any real token count; stops "1e999999999" becoming a billion-digit int
 
 
-def _count(value: Any, name: str, problems: Problems) -> int:
+def _count(value: Any, name: str, problems: FieldProblems) -> int:
     """A token or request count; counts arrive as ``12`` from the API and ``12.0`` in CSVs."""
     if isinstance(value, Decimal | str) and not isinstance(value, bool):
         try:
@@ -81,7 +83,7 @@ def _count(value: Any, name: str, problems: Problems) -> int:
     return whole(value, name, problems)
 
 
-def _text(value: Any, name: str, problems: Problems) -> str | None:
+def _text(value: Any, name: str, problems: FieldProblems) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
@@ -90,7 +92,7 @@ def _text(value: Any, name: str, problems: Problems) -> str | None:
     return None
 
 
-def _times(start: Any, end: Any, problems: Problems) -> tuple[str | None, str | None]:
+def _times(start: Any, end: Any, problems: FieldProblems) -> tuple[str | None, str | None]:
     begins = time_from(start, "start_time", problems)
     ends = time_from(end, "end_time", problems)
     if begins is not None and ends is not None and ends <= begins:
@@ -106,7 +108,7 @@ def _usage_event(
     kind: str,
     bucket: tuple[str | None, str | None],
     batch: bool | None,
-    problems: Problems,
+    problems: FieldProblems,
 ) -> dict[str, Any] | None:
     """The canonical event of one usage result (a JSON result or an Activity CSV row)."""
     ids = {name: _text(result.get(name), name, problems) for name in _GROUPING}
@@ -170,7 +172,7 @@ def _usage_event(
 
 
 def _usage_result(
-    result: Mapping[str, Any], start: str | None, end: str | None, problems: Problems
+    result: Mapping[str, Any], start: str | None, end: str | None, problems: FieldProblems
 ) -> dict[str, Any] | None:
     kind = result.get("object")
     if not isinstance(kind, str) or kind not in _OPERATIONS:
@@ -185,7 +187,7 @@ def _usage_result(
 
 
 def _activity_row(
-    row: Mapping[str, Any], start: str | None, end: str | None, problems: Problems
+    row: Mapping[str, Any], start: str | None, end: str | None, problems: FieldProblems
 ) -> dict[str, Any] | None:
     flag = (row.get("batch") or "").strip().lower()
     batch: bool | None = None
@@ -222,7 +224,7 @@ def _invoice_line(
     fields: Mapping[str, Any],
     bucket: tuple[str | None, str | None],
     amount: tuple[Decimal | None, str | None],
-    problems: Problems,
+    problems: FieldProblems,
 ) -> dict[str, Any] | None:
     line_item = _text(fields.get("line_item"), "line_item", problems)
     project_id = _text(fields.get("project_id"), "project_id", problems)
@@ -247,7 +249,7 @@ def _invoice_line(
     return {name: value for name, value in line.items() if value is not None}
 
 
-def _amount(value: Any, name: str, problems: Problems) -> Decimal | None:
+def _amount(value: Any, name: str, problems: FieldProblems) -> Decimal | None:
     amount = decimal_text(value, name, problems)
     if amount is not None and abs(amount) > MAX_EVENT_COST:
         # The store keeps amounts as 64-bit integer units of 10^-12 USD: about 9.2 million a line.
@@ -257,7 +259,7 @@ def _amount(value: Any, name: str, problems: Problems) -> Decimal | None:
 
 
 def _cost_result(
-    result: Mapping[str, Any], start: str | None, end: str | None, problems: Problems
+    result: Mapping[str, Any], start: str | None, end: str | None, problems: FieldProblems
 ) -> dict[str, Any] | None:
     kind = result.get("object")
     if kind is not None and kind != _COSTS:
@@ -275,7 +277,7 @@ def _cost_result(
 
 
 def _cost_row(
-    row: Mapping[str, Any], start: str | None, end: str | None, problems: Problems
+    row: Mapping[str, Any], start: str | None, end: str | None, problems: FieldProblems
 ) -> dict[str, Any] | None:
     if not (row.get("amount_value") or "").strip():
         if (row.get("line_item") or "").strip():
@@ -293,7 +295,7 @@ def _results(bucket: Any, where: str, line: int | None, handle: Handler) -> Iter
     if not isinstance(bucket, dict):
         yield SourceRow(line, where, None, [(None, "must be a bucket object")])
         return
-    problems: Problems = []
+    problems: FieldProblems = []
     start, end = _times(bucket.get("start_time"), bucket.get("end_time"), problems)
     key = "result" if "result" in bucket and "results" not in bucket else "results"
     results = bucket.get(key)
@@ -307,7 +309,7 @@ def _results(bucket: Any, where: str, line: int | None, handle: Handler) -> Iter
         if not isinstance(result, dict):
             yield SourceRow(line, path, None, [(None, "must be a result object")])
             continue
-        found: Problems = []
+        found: FieldProblems = []
         record = handle(result, start, end, found)
         if found:
             yield SourceRow(line, path, None, found)
@@ -356,7 +358,7 @@ def _decoded(handle: Any, progress: Progress | None) -> Iterator[str]:
         yield line.decode("utf-8-sig")
 
 
-def _missing(header: list[str], required: tuple[tuple[str, ...], ...]) -> Problems:
+def _missing(header: list[str], required: tuple[tuple[str, ...], ...]) -> FieldProblems:
     return [
         (names[0], f"column is missing (an export has {' or '.join(names)})")
         for names in required
@@ -390,7 +392,7 @@ def _csv_rows(
                 if None in row.values():
                     yield SourceRow(start, None, None, [(None, "has fewer cells than the header")])
                     continue
-                found: Problems = []
+                found: FieldProblems = []
                 begins, ends = _times(
                     row.get("start_time") or row.get("start_time_iso"),
                     row.get("end_time") or row.get("end_time_iso"),

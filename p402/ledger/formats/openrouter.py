@@ -39,17 +39,17 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST, ROUNDING, UNIT_SCALE
 
 __all__ = ["FORMATS"]
 
-Problems = list[tuple[str | None, str]]
 
 _NAME = "openrouter"
 _UNIT = Decimal(1).scaleb(-UNIT_SCALE)
 
 
-def _text(record: Mapping[str, Any], name: str, problems: Problems) -> str | None:
+def _text(record: Mapping[str, Any], name: str, problems: FieldProblems) -> str | None:
     value = record.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -59,7 +59,7 @@ def _text(record: Mapping[str, Any], name: str, problems: Problems) -> str | Non
     return None
 
 
-def _flag(record: Mapping[str, Any], name: str, problems: Problems) -> bool | None:
+def _flag(record: Mapping[str, Any], name: str, problems: FieldProblems) -> bool | None:
     value = record.get(name)
     if value is None or isinstance(value, bool):
         return value
@@ -74,7 +74,7 @@ def _rounded(amount: Decimal) -> Decimal:
     return amount
 
 
-def _amount(record: Mapping[str, Any], name: str, problems: Problems) -> Decimal | None:
+def _amount(record: Mapping[str, Any], name: str, problems: FieldProblems) -> Decimal | None:
     """An amount OpenRouter computed in binary floating point: digits past the ledger's 10^-12
     USD are float noise, so it is rounded once, here, by the money module's rule."""
     amount = decimal_text(record.get(name), name, problems)
@@ -89,7 +89,7 @@ def _amount(record: Mapping[str, Any], name: str, problems: Problems) -> Decimal
     return _rounded(amount)
 
 
-def _tokens(data: Mapping[str, Any], problems: Problems) -> tuple[dict[str, int], bool]:
+def _tokens(data: Mapping[str, Any], problems: FieldProblems) -> tuple[dict[str, int], bool]:
     """The token buckets, and whether they are the normalized counts (no native ones given)."""
     mark = len(problems)
     normalized = data.get("native_tokens_prompt") is None and data.get("tokens_prompt") is not None
@@ -118,7 +118,7 @@ def _tokens(data: Mapping[str, Any], problems: Problems) -> tuple[dict[str, int]
     return buckets, normalized
 
 
-def _event(data: Mapping[str, Any], problems: Problems) -> dict[str, Any] | None:
+def _event(data: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | None:
     if data.get("id") in (None, ""):
         problems.append(("id", "is required"))
     generation = _text(data, "id", problems)
@@ -185,7 +185,7 @@ def _row(line: int | None, where: str | None, item: Any) -> SourceRow | None:
         return SourceRow(
             line, where, None, [(None, 'must be a generation: {"data": {...}} or its data')]
         )
-    problems: Problems = []
+    problems: FieldProblems = []
     record = _event(item, problems)
     if problems:
         return SourceRow(line, where, None, problems)

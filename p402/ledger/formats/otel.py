@@ -65,11 +65,11 @@ from p402.ledger.formats._common import (
     whole,
 )
 from p402.ledger.formats.bedrock import model_name
+from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 
 NAME = "otel"
-Problems = list[tuple[str | None, str]]
 Attributes = dict[str, Any]
 
 _PROVIDERS = {
@@ -115,7 +115,7 @@ _MAX_TAGS = 32
 _NESTED = object()  # an array, kvlist or bytes value: never a tag, never a count
 
 
-def _count(value: Any, name: str, problems: Problems) -> int:
+def _count(value: Any, name: str, problems: FieldProblems) -> int:
     if value is _NESTED:
         problems.append((name, "must be a number, got an array or kvlist"))
         return 0
@@ -136,7 +136,7 @@ def _scalar(value: Any) -> Any:
     return None
 
 
-def attributes(items: Any, name: str, problems: Problems) -> Attributes:
+def attributes(items: Any, name: str, problems: FieldProblems) -> Attributes:
     """An OTLP attribute list ``[{key, value}]`` as a dict of scalars."""
     if items is None:
         return {}
@@ -159,7 +159,7 @@ def _text(attrs: Attributes, *names: str) -> str | None:
     return None
 
 
-def _time(value: Any, problems: Problems) -> str | None:
+def _time(value: Any, problems: FieldProblems) -> str | None:
     name = "startTimeUnixNano"
     if isinstance(value, bool) or not isinstance(value, int | str) or value in ("", 0, "0"):
         problems.append((name, "is required (nanoseconds since 1970, as text)"))
@@ -174,7 +174,7 @@ def _time(value: Any, problems: Problems) -> str | None:
     return dated(moment, name, problems)
 
 
-def _provider(attrs: Attributes, problems: Problems) -> str | None:
+def _provider(attrs: Attributes, problems: FieldProblems) -> str | None:
     given = _text(attrs, "gen_ai.provider.name", "gen_ai.system")
     if given is None:
         problems.append(("gen_ai.provider.name", "is required (or the deprecated gen_ai.system)"))
@@ -194,7 +194,7 @@ def _operation(attrs: Attributes) -> str | None:
     return word if re.fullmatch(r"[a-z][a-z0-9_]*", word) else None
 
 
-def _tokens(attrs: Attributes, problems: Problems) -> dict[str, int]:
+def _tokens(attrs: Attributes, problems: FieldProblems) -> dict[str, int]:
     def count(*names: str) -> int:
         name = next((n for n in names if attrs.get(n) is not None), names[0])
         return _count(attrs.get(name), name, problems)
@@ -262,7 +262,7 @@ def _outcome(status: Any) -> str | None:
 
 
 def event(
-    span: Mapping[str, Any], resource: Attributes, problems: Problems
+    span: Mapping[str, Any], resource: Attributes, problems: FieldProblems
 ) -> dict[str, Any] | None:
     """The canonical raw event for one span, or ``None`` when it carries no GenAI usage."""
     attrs = attributes(span.get("attributes"), "attributes", problems)
@@ -305,7 +305,7 @@ def event(
     return {key: value for key, value in row.items() if value is not None and value != {}}
 
 
-Found = tuple[str, Mapping[str, Any] | None, Attributes, Problems]
+Found = tuple[str, Mapping[str, Any] | None, Attributes, FieldProblems]
 
 
 def _spans(document: Any, prefix: str = "") -> Iterator[Found]:
@@ -321,7 +321,7 @@ def _spans(document: Any, prefix: str = "") -> Iterator[Found]:
         return
     for r, resource_spans in enumerate(document["resourceSpans"]):
         here = f"{prefix}resourceSpans[{r}]"
-        problems: Problems = []
+        problems: FieldProblems = []
         if not isinstance(resource_spans, Mapping):
             yield here, None, {}, [(None, "must be an object")]
             continue
