@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from p402.config import Config
@@ -22,6 +23,7 @@ from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import FieldProblems, Problem
 from p402.ledger.store import Ledger
+from p402.ledger.tenants import get_tenant
 from p402.ledger.validation import validate
 from p402.money import MAX_EVENT_COST, to_units
 
@@ -64,9 +66,19 @@ class ImportSummary:
 class Pipeline:
     """validate → price → attribute, for one tenant and source; the same for every entry point."""
 
-    def __init__(self, *, tenant: str, source: str, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        source: str,
+        config: Config | None = None,
+        retention_days: int | None = None,
+    ) -> None:
         config = config or Config()
         self.tenant, self.source = tenant, source
+        if retention_days is None and config.tenant is not None and config.tenant.id == tenant:
+            retention_days = config.tenant.retention_days
+        self.retention = None if retention_days is None else timedelta(days=retention_days)
         self.pricer = Pricer(config.prices)
         self.attributor = Attributor(config.rules)
 
@@ -83,7 +95,10 @@ class Pipeline:
                 # Only absurd token counts get here; stored units would overflow 64 bits.
                 message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
                 return None, [(None, message)], dropped
-        return self.attributor.apply(priced), [], dropped
+        stored = self.attributor.apply(priced)
+        if self.retention is not None and stored.retention_until is None:
+            stored = stored.evolve(retention_until=stored.occurred_at + self.retention)
+        return stored, [], dropped
 
 
 def _problems(path: Path, row: SourceRow, found: FieldProblems) -> list[Problem]:
@@ -164,9 +179,12 @@ def import_files(
         if not path.is_file():
             raise P402Error(f"{path}: no such file")
     summary = ImportSummary(files=len(paths))
-    run = _Run(
-        ledger, reader, Pipeline(tenant=tenant, source=f"import:{fmt}", config=config), summary
-    )
+    registered = get_tenant(ledger, tenant)
+    pipeline = Pipeline(
+        tenant=tenant, source=f"import:{fmt}", config=config,
+        retention_days=None if registered is None else registered.retention_days,
+    )  # fmt: skip
+    run = _Run(ledger, reader, pipeline, summary)
     with ledger.transaction() as connection:
         events_before = ledger.count(tenant, connection=connection)
         lines_before = ledger.count_invoice_lines(tenant, connection=connection)

@@ -34,19 +34,26 @@ from p402.period import format_time
 __all__ = [
     "EVENT_COLUMNS",
     "SCHEMA_VERSION",
+    "TENANT_TABLES",
+    "api_keys_table",
+    "audits_table",
     "event_from_row",
     "event_row",
     "events_table",
     "invoice_line_row",
     "invoice_lines_table",
+    "ledger_entries_table",
     "meta_table",
     "metadata",
     "micros",
     "moment",
     "record_from_row",
+    "tenants_table",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries and audits.
+Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
@@ -106,6 +113,58 @@ invoice_lines_table = Table(
     UniqueConstraint("tenant", "line_id", name="uq_invoice_lines_tenant_line_id"),
     Index("ix_invoice_lines_tenant_time", "tenant", "start_us"),
 )
+
+tenants_table = Table(
+    "tenants",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("retention_days", Integer, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+api_keys_table = Table(
+    "api_keys",
+    metadata,
+    # The public half of a key ("p402_<key_id>_<secret>"); the secret is kept only as a hash.
+    Column("key_id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("revoked_at_us", BigInteger, nullable=True),
+)
+ledger_entries_table = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("entry_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),  # RFC 8785 canonical JSON: exactly the signed bytes
+    Column("key_id", String(64), nullable=False),
+    Column("signature", Text, nullable=False),
+    UniqueConstraint("tenant", "entry_id", name="uq_ledger_entries_tenant_entry_id"),
+    Index("ix_ledger_entries_tenant_time", "tenant", "recorded_at_us"),
+)
+audits_table = Table(
+    "audits",
+    metadata,
+    Column("audit_id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("period", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_at_us", BigInteger, nullable=False),
+    Column("finished_at_us", BigInteger, nullable=True),
+    Column("folder", Text, nullable=True),
+    Column("bundle", Text, nullable=True),
+    Column("error", Text, nullable=True),
+)
+TENANT_TABLES = (
+    events_table, invoice_lines_table, ledger_entries_table, audits_table, api_keys_table, tenants_table,
+)  # fmt: skip
+"""Every table that holds a tenant's rows (all but ``p402_meta``), children first: what
+deleting a tenant must empty."""
 
 
 def micros(when: datetime) -> int:

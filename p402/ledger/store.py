@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,7 +30,6 @@ from p402.ledger.schema import (
     events_table,
     invoice_line_row,
     invoice_lines_table,
-    meta_table,
     metadata,
     micros,
     moment,
@@ -66,23 +65,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _check_version(engine: Engine) -> None:
+def _prepare(engine: Engine) -> None:
+    """Create a new ledger at the current schema, or check an existing one is at it."""
+    from p402.ledger.migrate import schema_version, stamp_head
+
     with engine.begin() as connection:
-        found = connection.execute(
-            select(meta_table.c.value).where(meta_table.c.key == "schema")
-        ).scalar()
+        found = schema_version(connection)
         if found is None:
-            has_events = connection.execute(
-                select(func.count()).select_from(events_table)
-            ).scalar_one()
-            if has_events:
-                found = "1"  # written before versions were recorded
-            else:
-                connection.execute(
-                    meta_table.insert().values(key="schema", value=str(SCHEMA_VERSION))
-                )
-                return
-    if found != str(SCHEMA_VERSION):
+            metadata.create_all(connection)
+            stamp_head(connection)
+            return
+    if found < SCHEMA_VERSION and found >= 2:
+        raise StoreError(
+            f"this ledger has schema version {found}; this p402 needs version {SCHEMA_VERSION}",
+            hint="run `p402 db upgrade` (back the database up first)",
+        )
+    if found != SCHEMA_VERSION:
         raise StoreError(
             f"this ledger has schema version {found}; this p402 reads version {SCHEMA_VERSION}",
             hint="export it with the p402 that wrote it and import into a new ledger",
@@ -101,8 +99,10 @@ class Ledger:
         )
 
     @classmethod
-    def open(cls, target: str | None = None) -> Ledger:
-        """Open (and create if needed) the ledger at a path or URL; see :func:`database_url`."""
+    def open(cls, target: str | None = None, *, prepare: bool = True) -> Ledger:
+        """Open (and create if needed) the ledger at a path or URL; see :func:`database_url`.
+
+        *prepare* false skips creating and checking the schema: for ``p402 db upgrade``."""
         url = database_url(target)
         if not url.startswith(("sqlite", "postgresql")):
             raise StoreError(
@@ -113,8 +113,8 @@ class Ledger:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _on_sqlite_connect)
-            metadata.create_all(engine)
-            _check_version(engine)
+            if prepare:
+                _prepare(engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the ledger at {engine.url!r}: {exc.__class__.__name__}: {exc.args[0]}"
@@ -150,7 +150,33 @@ class Ledger:
             rows,
         )
 
-    def _copy(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    def insert_new(self, connection: Connection, batch: Sequence[Event]) -> set[str]:
+        """Like :meth:`insert`, and say which events were new: the event ids stored by this call
+        (an id already in the ledger, or repeated in *batch*, is not among them)."""
+        if not batch:
+            return set()
+        if self.dialect == "postgresql":
+            return self._copy(connection, [event_row(item) for item in batch], returning=True)
+        tenant = batch[0].tenant
+        assert all(item.tenant == tenant for item in batch)
+        ids = list({item.event_id for item in batch})
+        table = events_table
+        # SQLite has one writer at a time: what this transaction sees is what the insert meets.
+        existing: set[str] = set()
+        for start in range(0, len(ids), 500):
+            existing.update(
+                connection.execute(
+                    select(table.c.event_id).where(
+                        table.c.tenant == tenant, table.c.event_id.in_(ids[start : start + 500])
+                    )
+                ).scalars()
+            )
+        self.insert(connection, batch)
+        return set(ids) - existing
+
+    def _copy(
+        self, connection: Connection, rows: list[tuple[Any, ...]], *, returning: bool = False
+    ) -> set[str]:
         # COPY cannot skip conflicts: rows land in a per-transaction staging table first.
         raw = connection.connection.driver_connection
         assert raw is not None
@@ -164,8 +190,11 @@ class Ledger:
             cursor.execute(
                 f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
                 "ON CONFLICT (tenant, event_id) DO NOTHING"
+                + (" RETURNING event_id" if returning else "")
             )
+            stored = {row[0] for row in cursor.fetchall()} if returning else set()
             cursor.execute("TRUNCATE events_staging")
+        return stored
 
     def add(self, items: Iterable[Event], *, batch_size: int = 5_000) -> None:
         """Insert many events in one transaction, in batches."""
@@ -221,6 +250,31 @@ class Ledger:
         )
         with self.engine.connect() as connection:
             return {provider: int(units or 0) for provider, units in connection.execute(query)}
+
+    def group_totals(
+        self, tenant: str, period: Period, column: str
+    ) -> list[tuple[str | None, int, int, int]]:
+        """Per value of an event column in the period: (value, cost units, events, unpriced
+        events), largest cost first, ties by value. Summed in SQL, exactly (integers)."""
+        table = events_table
+        assert column in EVENT_COLUMNS
+        field = table.c[column]
+        unpriced = func.sum(case((table.c.cost_units.is_(None), 1), else_=0))
+        query = (
+            select(field, func.sum(table.c.cost_units), func.count(), unpriced)
+            .where(table.c.tenant == tenant)
+            .where(
+                table.c.occurred_at_us >= micros(period.start),
+                table.c.occurred_at_us < micros(period.end),
+            )
+            .group_by(field)
+        )
+        with self.engine.connect() as connection:
+            rows = [
+                (value, int(units or 0), int(count), int(missing or 0))
+                for value, units, count, missing in connection.execute(query)
+            ]
+        return sorted(rows, key=lambda row: (-row[1], row[0] is None, row[0] or ""))
 
     def billed_days(self, tenant: str, period: Period) -> dict[tuple[str, str], int]:
         """Billed amounts (storage units) per (provider, day ISO date) of the invoice lines that

@@ -1,0 +1,221 @@
+"""Tenants and their API keys, as the live service needs them.
+
+A key reads ``p402_<key_id>_<secret>``: the key id is public (it names the key in lists and
+logs), the secret is 256 random bits shown once at creation and stored only as its SHA-256. A
+plain hash is enough for a random secret of that length (there is nothing to brute-force), and
+it keeps authentication a single indexed lookup. Every query here names its tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from p402.errors import P402Error
+from p402.ledger.schema import TENANT_TABLES, api_keys_table, micros, moment, tenants_table
+from p402.ledger.store import Ledger
+
+__all__ = [
+    "ApiKey",
+    "Tenant",
+    "TenantError",
+    "authenticate",
+    "create_api_key",
+    "create_tenant",
+    "delete_tenant_rows",
+    "get_tenant",
+    "list_api_keys",
+    "list_tenants",
+    "revoke_api_key",
+    "tenant_row_counts",
+]
+
+TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_KEY = re.compile(r"p402_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+class TenantError(P402Error):
+    """A tenant or key cannot be created, found or changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant of the service."""
+
+    tenant: str
+    name: str | None
+    retention_days: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's public facts (never its secret)."""
+
+    key_id: str
+    tenant: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_tenant(
+    ledger: Ledger, tenant: str, *, name: str | None = None, retention_days: int | None = None
+) -> Tenant:
+    """Register a tenant. Its id is lower-case letters, digits, ``.``, ``_`` and ``-``."""
+    if not TENANT_PATTERN.fullmatch(tenant):
+        raise TenantError(
+            f"tenant id {tenant!r} is not valid",
+            hint="use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    if retention_days is not None and retention_days < 1:
+        raise TenantError("retention_days must be at least 1")
+    created = _now()
+    try:
+        with ledger.engine.begin() as connection:
+            connection.execute(
+                tenants_table.insert().values(
+                    tenant=tenant,
+                    name=name,
+                    retention_days=retention_days,
+                    created_at_us=micros(created),
+                )
+            )
+    except IntegrityError:
+        raise TenantError(f"tenant {tenant!r} already exists") from None
+    return Tenant(tenant, name, retention_days, created)
+
+
+def get_tenant(ledger: Ledger, tenant: str) -> Tenant | None:
+    """The registered tenant, or ``None``."""
+    table = tenants_table
+    with ledger.engine.connect() as connection:
+        row = connection.execute(select(table).where(table.c.tenant == tenant)).first()
+    if row is None:
+        return None
+    return Tenant(row.tenant, row.name, row.retention_days, moment(row.created_at_us))
+
+
+def list_tenants(ledger: Ledger) -> list[Tenant]:
+    """Every registered tenant, by id (an operator's view: no route of the service calls it)."""
+    table = tenants_table
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(select(table).order_by(table.c.tenant))
+        return [
+            Tenant(row.tenant, row.name, row.retention_days, moment(row.created_at_us))
+            for row in rows
+        ]
+
+
+def _require(ledger: Ledger, tenant: str) -> Tenant:
+    found = get_tenant(ledger, tenant)
+    if found is None:
+        raise TenantError(
+            f"no tenant {tenant!r} in this ledger", hint=f"create it: p402 tenant create {tenant}"
+        )
+    return found
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(ledger: Ledger, tenant: str, *, label: str | None = None) -> tuple[ApiKey, str]:
+    """A new key for the tenant, and its full text (shown once: only a hash is kept)."""
+    _require(ledger, tenant)
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    created = _now()
+    with ledger.engine.begin() as connection:
+        connection.execute(
+            api_keys_table.insert().values(
+                key_id=key_id,
+                tenant=tenant,
+                secret_sha256=_digest(secret),
+                label=label,
+                created_at_us=micros(created),
+            )
+        )
+    return ApiKey(key_id, tenant, label, created, None), f"p402_{key_id}_{secret}"
+
+
+def list_api_keys(ledger: Ledger, tenant: str) -> list[ApiKey]:
+    """The tenant's keys, oldest first, revoked ones included."""
+    table = api_keys_table
+    query = select(table).where(table.c.tenant == tenant).order_by(table.c.created_at_us)
+    with ledger.engine.connect() as connection:
+        return [
+            ApiKey(
+                row.key_id,
+                row.tenant,
+                row.label,
+                moment(row.created_at_us),
+                None if row.revoked_at_us is None else moment(row.revoked_at_us),
+            )
+            for row in connection.execute(query)
+        ]
+
+
+def revoke_api_key(ledger: Ledger, tenant: str, key_id: str) -> None:
+    """Revoke one of the tenant's keys; it stops working at once."""
+    table = api_keys_table
+    with ledger.engine.begin() as connection:
+        done = connection.execute(
+            update(table)
+            .where(table.c.tenant == tenant, table.c.key_id == key_id)
+            .where(table.c.revoked_at_us.is_(None))
+            .values(revoked_at_us=micros(_now()))
+        ).rowcount
+    if not done:
+        raise TenantError(f"tenant {tenant!r} has no active key {key_id!r}")
+
+
+def authenticate(ledger: Ledger, presented: str) -> str | None:
+    """The tenant a presented key belongs to, or ``None`` for a malformed, unknown or revoked
+    key (one comparison in constant time, whatever was wrong)."""
+    match = _KEY.fullmatch(presented)
+    key_id, secret = match.groups() if match else ("", presented)
+    table = api_keys_table
+    with ledger.engine.connect() as connection:
+        row = connection.execute(
+            select(table.c.tenant, table.c.secret_sha256).where(
+                table.c.key_id == key_id, table.c.revoked_at_us.is_(None)
+            )
+        ).first()
+    expected = row.secret_sha256 if row is not None else "0" * 64
+    good = hmac.compare_digest(_digest(secret), expected)
+    return row.tenant if good and row is not None else None
+
+
+def tenant_row_counts(ledger: Ledger, tenant: str) -> dict[str, int]:
+    """How many rows the tenant has in every table that holds tenant rows."""
+    with ledger.engine.connect() as connection:
+        return {
+            table.name: int(
+                connection.execute(
+                    select(func.count()).select_from(table).where(table.c.tenant == tenant)
+                ).scalar_one()
+            )
+            for table in TENANT_TABLES
+        }
+
+
+def delete_tenant_rows(ledger: Ledger, tenant: str) -> dict[str, int]:
+    """Delete every row of the tenant, in every table, in one transaction; the counts deleted."""
+    deleted: dict[str, int] = {}
+    with ledger.transaction() as connection:
+        for table in TENANT_TABLES:
+            deleted[table.name] = connection.execute(
+                delete(table).where(table.c.tenant == tenant)
+            ).rowcount
+    return deleted

@@ -1,0 +1,160 @@
+"""A tenant's lifecycle in the live ledger: retention purges and deletion.
+
+A purge never hides a gap: before expired events are deleted, what they were (how many, the
+time range, the cost, month by month) is written as a *ledger entry* signed with the
+service's Ed25519 key, in the same transaction as the delete. Later audits carry the entries
+that touch their period, so an auditor sees that events were removed by policy, and how much.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select
+
+from p402.bundles.canonical import dumps
+from p402.bundles.signing import PublicKey, SigningKey
+from p402.errors import P402Error
+from p402.ledger.schema import events_table, ledger_entries_table, micros, moment
+from p402.ledger.store import Ledger
+from p402.ledger.tenants import delete_tenant_rows, get_tenant
+from p402.money import format_amount, from_units
+from p402.period import format_time
+
+__all__ = ["Purge", "enforce_retention", "entry_signature_valid", "ledger_entries"]
+
+ENTRY_KIND_PURGE = "retention_purge"
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """What one retention run removed (``entry`` is ``None`` when nothing had expired)."""
+
+    tenant: str
+    count: int
+    cost_units: int
+    entry: Mapping[str, Any] | None
+
+
+def _expired(tenant: str, now_us: int, days: int | None) -> Any:
+    table = events_table
+    dated = and_(table.c.retention_until_us.is_not(None), table.c.retention_until_us <= now_us)
+    if days is None:
+        return and_(table.c.tenant == tenant, dated)
+    # Events stored before the tenant had a retention period carry no retention_until.
+    cutoff = now_us - days * 86_400_000_000
+    undated = and_(table.c.retention_until_us.is_(None), table.c.occurred_at_us < cutoff)
+    return and_(table.c.tenant == tenant, or_(dated, undated))
+
+
+def enforce_retention(
+    ledger: Ledger, tenant: str, *, key: SigningKey, now: datetime | None = None
+) -> Purge:
+    """Delete the tenant's expired events and record the purge as a signed ledger entry."""
+    registered = get_tenant(ledger, tenant)
+    if registered is None:
+        raise P402Error(
+            f"no tenant {tenant!r} in this ledger",
+            hint=f"create it: p402 tenant create {tenant} --retention-days N",
+        )
+    now = now or datetime.now(UTC)
+    now_us = micros(now)
+    table = events_table
+    where = _expired(tenant, now_us, registered.retention_days)
+    with ledger.transaction() as connection:
+        count, units, first, last, unpriced = connection.execute(
+            select(
+                func.count(),
+                func.sum(table.c.cost_units),
+                func.min(table.c.occurred_at_us),
+                func.max(table.c.occurred_at_us),
+                func.sum(case((table.c.cost_units.is_(None), 1), else_=0)),
+            ).where(where)
+        ).one()
+        if not count:
+            return Purge(tenant, 0, 0, None)
+        months: dict[str, list[int]] = {}
+        for at, cost in connection.execute(
+            select(table.c.occurred_at_us, table.c.cost_units).where(where)
+        ):
+            label = moment(at).strftime("%Y-%m")
+            slot = months.setdefault(label, [0, 0])
+            slot[0] += 1
+            slot[1] += cost or 0
+        body: dict[str, Any] = {
+            "kind": ENTRY_KIND_PURGE,
+            "tenant": tenant,
+            "recorded_at": format_time(now),
+            "reason": "retention",
+            "retention_days": registered.retention_days,
+            "events": {
+                "count": int(count),
+                "first_occurred_at": format_time(moment(first)),
+                "last_occurred_at": format_time(moment(last)),
+                "cost": format_amount(from_units(int(units or 0))),
+                "unpriced": int(unpriced or 0),
+            },
+            "by_month": [
+                {"month": label, "count": n, "cost": format_amount(from_units(cost))}
+                for label, (n, cost) in sorted(months.items())
+            ],
+            "key_id": key.public.key_id,
+        }
+        body["entry_id"] = hashlib.sha256(dumps(body)).hexdigest()[:32]
+        data = dumps(body)
+        connection.execute(
+            ledger_entries_table.insert().values(
+                tenant=tenant,
+                entry_id=body["entry_id"],
+                kind=ENTRY_KIND_PURGE,
+                recorded_at_us=now_us,
+                body=data.decode(),
+                key_id=key.public.key_id,
+                signature=base64.b64encode(key.sign(data)).decode(),
+            )
+        )
+        connection.execute(delete(table).where(where))
+    return Purge(tenant, int(count), int(units or 0), body)
+
+
+def ledger_entries(
+    ledger: Ledger, tenant: str, *, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The tenant's signed ledger entries, oldest first, as ``{"entry", "signature", "key_id"}``;
+    only those whose purged range touches [since, until) when a window is given."""
+    import orjson
+
+    table = ledger_entries_table
+    query = (
+        select(table).where(table.c.tenant == tenant).order_by(table.c.recorded_at_us, table.c.id)
+    )
+    with ledger.engine.connect() as connection:
+        rows = list(connection.execute(query))
+    found = []
+    for row in rows:
+        entry = orjson.loads(row.body)
+        events = entry.get("events", {})
+        if since is not None and until is not None and events:
+            first = datetime.fromisoformat(events["first_occurred_at"].replace("Z", "+00:00"))
+            last = datetime.fromisoformat(events["last_occurred_at"].replace("Z", "+00:00"))
+            if last < since or first >= until:
+                continue
+        found.append({"entry": entry, "key_id": row.key_id, "signature": row.signature})
+    return found
+
+
+def entry_signature_valid(item: Mapping[str, Any], keys: list[PublicKey]) -> bool:
+    """Whether a ledger entry's signature is good under one of *keys* (by key id)."""
+    data = dumps(item["entry"])
+    signature = base64.b64decode(item["signature"])
+    return any(key.key_id == item["key_id"] and key.verify(signature, data) for key in keys)
+
+
+def delete_tenant(ledger: Ledger, tenant: str) -> dict[str, int]:
+    """Remove every row of the tenant, in every table; the number of rows deleted per table."""
+    return delete_tenant_rows(ledger, tenant)
