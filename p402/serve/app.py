@@ -1,0 +1,394 @@
+"""The FastAPI application of ``p402 serve``: meter, read routes, audits and the HTML page.
+
+The routing proxy's routes live in :mod:`p402.serve.proxy`. Every route but ``/healthz``, the
+OpenAPI document and the sign-in form needs a key and sees only its tenant's rows: the tenant
+comes from the key, never from the request.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zipfile
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from sqlalchemy import select, update
+
+from p402 import __version__
+from p402.bundles.layout import PDF, XLSX
+from p402.errors import P402Error
+from p402.ledger.schema import audits_table, micros, moment
+from p402.money import allocate_cents, format_amount, from_units
+from p402.period import Period, format_time, parse_period
+from p402.serve import proxy
+from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
+from p402.serve.service import Service, counts
+
+__all__ = ["MAX_BATCH", "create_app", "from_environment"]
+
+MAX_BATCH = 10_000
+"""Events per meter request; larger batches are refused whole (413) before any is stored."""
+MAX_BODY = 64 * 1024 * 1024
+SUMMARY_DIMENSIONS = ("department", "customer", "workflow", "provider")
+_DOWNLOADS = {"bundle": None, "pdf": PDF, "xlsx": XLSX}
+
+Tenant = Annotated[str, Depends(require_tenant)]
+PageTenant = Annotated[str, Depends(require_tenant_or_cookie)]
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
+
+
+def create_app(service: Service) -> FastAPI:
+    """The application serving *service*."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title="p402",
+        version=__version__,
+        summary="The live AI spend ledger: meter API, routing proxy and audits.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(router)
+    app.include_router(proxy.router)
+
+    @app.exception_handler(P402Error)
+    async def _user_error(_request: Request, exc: P402Error) -> Response:
+        return _json({"error": {"message": exc.one_line(), "type": "invalid_request"}}, 400)
+
+    return app
+
+
+def from_environment() -> FastAPI:
+    """The app as ``p402 serve`` configures it through the environment: the factory each
+    uvicorn worker process calls (``P402_DATABASE_URL``, ``P402_CONFIG``, ``P402_SIGNING_KEY``,
+    ``P402_DATA_DIR``)."""
+    import os
+
+    from p402.config import load_config
+    from p402.ledger.store import Ledger
+
+    config_path = os.environ.get("P402_CONFIG")
+    key = os.environ.get("P402_SIGNING_KEY")
+    service = Service(
+        Ledger.open(os.environ.get("P402_DATABASE_URL")),
+        load_config(Path(config_path) if config_path else None),
+        data_dir=Path(os.environ.get("P402_DATA_DIR", "p402-data")),
+        signing_key=Path(key) if key else None,
+    )
+    return create_app(service)
+
+
+def _body_events(body: bytes, content_type: str) -> list[Any]:
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, f"the body is over {MAX_BODY // (1024 * 1024)} MB")
+    if not body.strip():
+        raise HTTPException(400, "empty body: send an event, a JSON array of events, or JSON Lines")
+    if "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type:
+        try:
+            items = [orjson.loads(line) for line in body.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"the body is not JSON Lines: {exc}") from None
+    else:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"the body is not JSON: {exc}") from None
+        items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > MAX_BATCH:
+        raise HTTPException(413, f"{len(items):,} events in one request; the most is {MAX_BATCH:,}")
+    return items
+
+
+def _period(period: str | None, start: str | None, end: str | None) -> Period:
+    from datetime import date
+
+    try:
+        first = None if start is None else date.fromisoformat(start)
+        last = None if end is None else date.fromisoformat(end)
+    except ValueError as exc:
+        raise HTTPException(400, f"from/to must be dates YYYY-MM-DD: {exc}") from None
+    if period is None and first is None:
+        today = datetime.now(UTC)
+        period = f"{today.year:04d}-{today.month:02d}"
+    try:
+        return parse_period(period, start=first, end=last)
+    except P402Error as exc:
+        raise HTTPException(400, exc.one_line()) from None
+
+
+router = APIRouter()
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post(
+    "/v1/events",
+    summary="Record economic events (one object, a JSON array, or JSON Lines)",
+    responses={200: {"description": "One outcome per event, in order"}},
+)
+async def meter(request: Request, tenant: Tenant) -> Response:
+    items = _body_events(await request.body(), request.headers.get("content-type", ""))
+    service = service_of(request)
+    from starlette.concurrency import run_in_threadpool
+
+    outcomes = await run_in_threadpool(service.record, tenant, items, source="meter")
+    totals = counts(outcomes)
+    status = 200 if totals["rejected"] == 0 else 207 if totals["rejected"] < len(items) else 422
+    return _json({**totals, "results": [outcome.as_json() for outcome in outcomes]}, status)
+
+
+@router.get("/v1/summary", summary="Spend by department, customer, workflow and provider")
+def summary(
+    request: Request,
+    tenant: Tenant,
+    period: Annotated[str | None, Query(description="2026-10 or 2026-Q4")] = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    window = _period(period, start, end)
+    ledger = service_of(request).ledger
+    answer: dict[str, Any] = {
+        "tenant": tenant,
+        "period": {
+            "label": window.label,
+            "start": format_time(window.start),
+            "end": format_time(window.end),
+        },
+        "currency": "USD",
+    }
+    for dimension in SUMMARY_DIMENSIONS:
+        rows = ledger.group_totals(tenant, window, dimension)
+        whole, cents = allocate_cents([units for _, units, _, _ in rows])
+        answer[f"by_{dimension}"] = [
+            {
+                dimension: value,
+                "cost": format_amount(from_units(units)),
+                "cost_rounded": str(rounded),
+                "events": n,
+                "unpriced_events": unpriced,
+            }
+            for (value, units, n, unpriced), rounded in zip(rows, cents, strict=True)
+        ]
+        answer["total"] = {
+            "cost": format_amount(from_units(sum(units for _, units, _, _ in rows))),
+            "cost_rounded": str(whole),
+            "events": sum(n for _, _, n, _ in rows),
+            "unpriced_events": sum(unpriced for _, _, _, unpriced in rows),
+        }
+    return _json(answer)
+
+
+@router.get("/v1/audits", summary="The tenant's audits, newest first")
+def list_audits(request: Request, tenant: Tenant) -> Response:
+    return _json({"audits": _audits(service_of(request), tenant)})
+
+
+@router.post("/v1/audits", status_code=202, summary="Build an audit bundle in the background")
+def create_audit(
+    request: Request,
+    tenant: Tenant,
+    period: Annotated[str | None, Query()] = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    service = service_of(request)
+    window = _period(period, start, end)
+    if service.signing_key is None:
+        raise HTTPException(503, "this server has no signing key (start it with --key)")
+    audit_id = secrets.token_hex(8)
+    with service.ledger.engine.begin() as connection:
+        connection.execute(
+            audits_table.insert().values(
+                audit_id=audit_id,
+                tenant=tenant,
+                period=window.label,
+                status="queued",
+                requested_at_us=micros(datetime.now(UTC)),
+            )
+        )
+    service.background.submit(_run_audit, service, tenant, audit_id, window)
+    found = _audit(service, tenant, audit_id)
+    return _json(found, 202)
+
+
+@router.get("/v1/audits/{audit_id}", summary="One audit's status and downloads")
+def get_audit(request: Request, tenant: Tenant, audit_id: str) -> Response:
+    return _json(_audit(service_of(request), tenant, audit_id))
+
+
+@router.get(
+    "/v1/audits/{audit_id}/{what}",
+    summary="Download an audit's bundle (zip), PDF or XLSX",
+    response_class=Response,
+)
+def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> Response:
+    if what not in _DOWNLOADS:
+        raise HTTPException(404, "download one of: bundle, pdf, xlsx")
+    found = _audit(service_of(request), tenant, audit_id)
+    if found["status"] != "done":
+        raise HTTPException(409, f"audit {audit_id} is {found['status']}")
+    bundle = Path(found["_bundle"])
+    if what == "bundle":
+        return FileResponse(bundle, media_type="application/zip", filename=bundle.name)
+    member = _DOWNLOADS[what]
+    assert member is not None
+    with zipfile.ZipFile(bundle) as archive:
+        data = archive.read(member)
+    kind = "application/pdf" if what == "pdf" else _XLSX_TYPE
+    name = f"{bundle.stem}.{what}"
+    return Response(
+        data, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page(request: Request) -> Response:
+    from p402.serve.auth import presented_key
+
+    service = service_of(request)
+    key = presented_key(request, cookie=True)
+    tenant = None if key is None else service.tenant_for_key(key)
+    if tenant is None:
+        return HTMLResponse(_render("serve_signin.html", error=key is not None))
+    return HTMLResponse(
+        _render("serve_audits.html", tenant=tenant, audits=_audits(service, tenant))
+    )
+
+
+@router.post("/signin", include_in_schema=False)
+def signin(request: Request, key: Annotated[str, Form()]) -> Response:
+    tenant = service_of(request).tenant_for_key(key.strip())
+    if tenant is None:
+        return HTMLResponse(_render("serve_signin.html", error=True), status_code=401)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/signout", include_in_schema=False)
+def signout() -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+_XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _render(template: str, **values: Any) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(
+        loader=PackageLoader("p402", "templates"), autoescape=select_autoescape(["html"])
+    )
+    return environment.get_template(template).render(version=__version__, **values)
+
+
+def _audit_json(row: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "audit_id": row.audit_id,
+        "period": row.period,
+        "status": row.status,
+        "requested_at": format_time(moment(row.requested_at_us)),
+        "finished_at": None
+        if row.finished_at_us is None
+        else format_time(moment(row.finished_at_us)),
+    }
+    if row.status == "done":
+        found["downloads"] = {what: f"/v1/audits/{row.audit_id}/{what}" for what in _DOWNLOADS}
+        found["_bundle"] = row.bundle
+    if row.error:
+        found["error"] = row.error
+    return found
+
+
+def _audits(service: Service, tenant: str) -> list[dict[str, Any]]:
+    table = audits_table
+    query = (
+        select(table)
+        .where(table.c.tenant == tenant)
+        .order_by(table.c.requested_at_us.desc(), table.c.audit_id)
+    )
+    with service.ledger.engine.connect() as connection:
+        rows = list(connection.execute(query))
+    return [_public(_audit_json(row)) for row in rows]
+
+
+def _public(found: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in found.items() if not key.startswith("_")}
+
+
+def _audit(service: Service, tenant: str, audit_id: str) -> dict[str, Any]:
+    table = audits_table
+    with service.ledger.engine.connect() as connection:
+        row = connection.execute(
+            select(table).where(table.c.tenant == tenant, table.c.audit_id == audit_id)
+        ).first()
+    if row is None:
+        # The same answer whether the audit does not exist or is another tenant's.
+        raise HTTPException(404, f"no audit {audit_id}")
+    return _audit_json(row)
+
+
+def _set(service: Service, audit_id: str, **values: Any) -> None:
+    with service.ledger.engine.begin() as connection:
+        connection.execute(
+            update(audits_table).where(audits_table.c.audit_id == audit_id).values(**values)
+        )
+
+
+def _run_audit(service: Service, tenant: str, audit_id: str, window: Period) -> None:
+    from p402.audit import run_audit
+    from p402.bundles.signing import load_signing_key
+
+    _set(service, audit_id, status="running")
+    try:
+        assert service.signing_key is not None
+        folder = service.data_dir / "audits" / tenant / audit_id
+        result = run_audit(
+            service.ledger,
+            tenant=tenant,
+            period=window,
+            key=load_signing_key(service.signing_key),
+            out_dir=folder,
+            config=service.config,
+        )
+    except Exception as exc:  # the audit's row must say it failed, whatever failed
+        message = (
+            exc.one_line() if isinstance(exc, P402Error) else f"{exc.__class__.__name__}: {exc}"
+        )
+        _set(service, audit_id, status="failed", error=message, finished_at_us=_now_us())
+        return
+    _set(
+        service,
+        audit_id,
+        status="done",
+        folder=str(folder),
+        bundle=str(result.bundle),
+        finished_at_us=_now_us(),
+    )
+
+
+def _now_us() -> int:
+    return micros(datetime.now(UTC))

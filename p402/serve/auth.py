@@ -1,0 +1,64 @@
+"""Who is calling: every route needs a p402 API key, and the key names the tenant.
+
+A key may come as ``X-P402-Key``, as ``Authorization: Bearer p402_...`` or as Anthropic's
+``x-api-key: p402_...`` (so an SDK pointed at the proxy can carry it as its own API key), or,
+for the HTML page and its download links only, in the ``p402_key`` cookie set by the page's
+sign-in form. An ``Authorization`` or ``x-api-key`` that is not a p402 key is the caller's own
+provider key, which the routing proxy passes upstream untouched.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from p402.serve.service import Service
+
+__all__ = ["COOKIE", "presented_key", "require_tenant", "service_of"]
+
+COOKIE = "p402_key"
+_PREFIX = "p402_"
+
+
+def service_of(request: Request) -> Service:
+    """The service this app serves."""
+    service: Service = request.app.state.service
+    return service
+
+
+def presented_key(request: Request, *, cookie: bool = False) -> str | None:
+    """The p402 key the request carries, wherever it is, or ``None``."""
+    headers = request.headers
+    explicit = headers.get("x-p402-key")
+    if explicit:
+        return explicit.strip()
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip().startswith(_PREFIX):
+        return credential.strip()
+    anthropic = headers.get("x-api-key", "").strip()
+    if anthropic.startswith(_PREFIX):
+        return anthropic
+    if cookie:
+        return request.cookies.get(COOKIE) or None
+    return None
+
+
+def _tenant(request: Request, *, cookie: bool) -> str:
+    key = presented_key(request, cookie=cookie)
+    tenant = None if key is None else service_of(request).tenant_for_key(key)
+    if tenant is None:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid p402 API key (send it as X-P402-Key or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return tenant
+
+
+def require_tenant(request: Request) -> str:
+    """Dependency: the tenant of the request's key (header only), else 401."""
+    return _tenant(request, cookie=False)
+
+
+def require_tenant_or_cookie(request: Request) -> str:
+    """Dependency for the HTML page and downloads: header or the sign-in cookie."""
+    return _tenant(request, cookie=True)

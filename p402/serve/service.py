@@ -1,0 +1,147 @@
+"""What every route shares: the ledger, the configuration, and recording events through the
+same pipeline as the importers (validate → price → attribute → store)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from p402.config import Config
+from p402.ledger.events import Event
+from p402.ledger.importer import Pipeline
+from p402.ledger.store import Ledger
+from p402.ledger.tenants import authenticate, get_tenant
+
+__all__ = ["Outcome", "Service"]
+
+_AUTH_CACHE = 4_096
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one submitted event."""
+
+    index: int
+    status: str  # accepted | duplicate | rejected
+    event_id: str | None = None
+    problems: tuple[tuple[str | None, str], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer for this event in a meter response."""
+        answer: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.event_id is not None:
+            answer["event_id"] = self.event_id
+        if self.problems:
+            answer["problems"] = [{"field": name, "message": text} for name, text in self.problems]
+        return answer
+
+
+@dataclass
+class Service:
+    """The state of one ``p402 serve`` process."""
+
+    ledger: Ledger
+    config: Config = field(default_factory=Config)
+    data_dir: Path = Path("p402-data")
+    signing_key: Path | None = None
+    _pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
+    _keys: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="p402-audit")
+    )
+
+    def tenant_for_key(self, presented: str) -> str | None:
+        """The tenant of a presented p402 key (valid keys are remembered; revoking one takes
+        effect on the next restart of a process that has already seen it, or at once when
+        :meth:`forget_keys` is called)."""
+        known = self._keys.get(presented)
+        if known is not None:
+            return known
+        tenant = authenticate(self.ledger, presented)
+        if tenant is not None:
+            with self._lock:
+                if len(self._keys) >= _AUTH_CACHE:
+                    self._keys.clear()
+                self._keys[presented] = tenant
+        return tenant
+
+    def forget_keys(self) -> None:
+        """Drop remembered keys (after a revocation)."""
+        with self._lock:
+            self._keys.clear()
+
+    def pipeline(self, tenant: str, source: str) -> Pipeline:
+        """The tenant's pipeline for a source (prices and rules loaded once per process)."""
+        key = (tenant, source)
+        found = self._pipelines.get(key)
+        if found is None:
+            registered = get_tenant(self.ledger, tenant)
+            found = Pipeline(
+                tenant=tenant, source=source, config=self.config,
+                retention_days=None if registered is None else registered.retention_days,
+            )  # fmt: skip
+            with self._lock:
+                self._pipelines[key] = found
+        return found
+
+    def record(
+        self,
+        tenant: str,
+        raws: Sequence[Mapping[str, Any] | Any],
+        *,
+        source: str,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> list[Outcome]:
+        """Validate, price, attribute and store a batch; one outcome per item, in order.
+
+        Good events are stored even when others in the batch are rejected; an event id already
+        in the ledger (or earlier in the batch) is a duplicate and changes nothing.
+        """
+        pipeline = self.pipeline(tenant, source)
+        outcomes: list[Outcome | None] = [None] * len(raws)
+        good: list[tuple[int, Event]] = []
+        for index, raw in enumerate(raws):
+            if not isinstance(raw, Mapping):
+                outcomes[index] = Outcome(
+                    index, "rejected", problems=((None, "not a JSON object"),)
+                )
+                continue
+            merged = dict(raw) if defaults is None else {**defaults, **raw}
+            item, problems, _dropped = pipeline.event(merged)
+            if item is None:
+                given = raw.get("event_id")
+                outcomes[index] = Outcome(
+                    index, "rejected", given if isinstance(given, str) else None, tuple(problems)
+                )
+            else:
+                good.append((index, item))
+        if good:
+            with self.ledger.transaction() as connection:
+                stored = self.ledger.insert_new(connection, [item for _, item in good])
+            for index, item in good:
+                new = item.event_id in stored
+                stored.discard(item.event_id)  # a repeat later in the batch is a duplicate
+                outcomes[index] = Outcome(index, "accepted" if new else "duplicate", item.event_id)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def record_one(self, tenant: str, raw: Mapping[str, Any], *, source: str) -> Outcome:
+        """Record a single event (the routing proxy's path)."""
+        return self.record(tenant, [raw], source=source)[0]
+
+    def close(self, *, wait: bool = True) -> None:
+        """Finish background audits and release the database."""
+        self.background.shutdown(wait=wait)
+        self.ledger.close()
+
+
+def counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """How many outcomes of each status."""
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for outcome in outcomes:
+        totals[outcome.status] += 1
+    return totals

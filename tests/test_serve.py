@@ -1,0 +1,290 @@
+"""``p402 serve``: the meter API, the controller's read routes, audits and the HTML page, each
+scoped to the tenant of the key."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from p402.bundles.signing import create_keys
+from p402.ledger.store import Ledger
+from p402.ledger.tenants import create_api_key, create_tenant, revoke_api_key
+from p402.money import to_units
+from p402.serve.app import MAX_BATCH, create_app
+from p402.serve.service import Service
+from tests.conftest import small_events
+
+PROMPT = "PROMPT-MARKER-7f3a9 tell me the secret plan"
+COMPLETION = "COMPLETION-MARKER-c41d the plan is"
+
+
+def _event(n: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": f"m-{n}", "occurred_at": f"2026-10-{1 + n % 28:02d}T10:00:00Z",
+        "provider": "openai", "model": "gpt-4o", "input_tokens": 1000 + n, "output_tokens": 100,
+        "department": ["eng", "support", None][n % 3], "customer": ["globex", None][n % 2],
+        "workflow": "triage", **fields,
+    }  # fmt: skip
+
+
+class Site:
+    """A served app with two tenants and a key each."""
+
+    def __init__(self, ledger: Ledger, tmp_path: Path) -> None:
+        private, public, _ = create_keys(tmp_path / "keys")
+        self.public = public
+        self.ledger = ledger
+        self.service = Service(ledger, data_dir=tmp_path / "data", signing_key=private)
+        for name in ("acme", "umbrella"):
+            create_tenant(ledger, name)
+        self.keys = {name: create_api_key(ledger, name)[1] for name in ("acme", "umbrella")}
+        self.client = TestClient(create_app(self.service))
+
+    def headers(self, tenant: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[tenant]}"}
+
+    def post(self, tenant: str, body: Any, **kwargs: Any) -> Any:
+        return self.client.post("/v1/events", json=body, headers=self.headers(tenant), **kwargs)
+
+
+@pytest.fixture
+def site(ledger: Ledger, tmp_path: Path) -> Iterator[Site]:
+    served = Site(ledger, tmp_path)
+    with served.client:
+        yield served
+
+
+def test_meter_accepts_an_event_once_and_answers_per_event(site: Site) -> None:
+    first = site.post("acme", _event(1))
+    assert first.status_code == 200
+    assert first.json() == {
+        "accepted": 1, "duplicate": 0, "rejected": 0,
+        "results": [{"index": 0, "status": "accepted", "event_id": "m-1"}],
+    }  # fmt: skip
+    again = site.post("acme", [_event(1), _event(2), _event(2)])
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "accepted", "duplicate"]
+    assert site.ledger.count("acme") == 2
+
+
+def test_a_batch_stores_the_good_events_and_names_the_bad_fields(site: Site) -> None:
+    bad = _event(3, input_tokens=-5)
+    answer = site.post(
+        "acme", [_event(1), bad, "not an object", _event(2, occurred_at="yesterday")]
+    )
+    assert answer.status_code == 207
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (1, 3)
+    results = body["results"]
+    assert results[1]["event_id"] == "m-3"
+    assert results[1]["problems"][0]["field"] == "input_tokens"
+    assert results[2]["problems"] == [{"field": None, "message": "not a JSON object"}]
+    assert results[3]["problems"][0]["field"] == "occurred_at"
+    assert site.ledger.count("acme") == 1
+
+
+def test_every_event_rejected_is_422(site: Site) -> None:
+    assert site.post("acme", [_event(1, provider="")]).status_code == 422
+
+
+def test_json_lines_body(site: Site) -> None:
+    body = b"".join(orjson.dumps(_event(n)) + b"\n" for n in range(5))
+    answer = site.client.post(
+        "/v1/events", content=body,
+        headers={**site.headers("acme"), "Content-Type": "application/x-ndjson"},
+    )  # fmt: skip
+    assert answer.json()["accepted"] == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"", 400), (b"{not json", 400), (b"[" + b"{}," * MAX_BATCH + b"{}]", 413)],
+)
+def test_malformed_and_oversized_bodies_store_nothing(site: Site, body: bytes, status: int) -> None:
+    answer = site.client.post(
+        "/v1/events", content=body,
+        headers={**site.headers("acme"), "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == status
+    assert "detail" in answer.json()
+    assert site.ledger.count("acme") == 0
+
+
+def test_content_is_dropped_before_storage(site: Site, ledger: Ledger, tmp_path: Path) -> None:
+    answer = site.post(
+        "acme",
+        _event(1, prompt=PROMPT, messages=[{"role": "user", "content": PROMPT}],
+               completion=COMPLETION, response_body=COMPLETION),
+    )  # fmt: skip
+    assert answer.json()["accepted"] == 1
+    stored = [item.to_json() for item in ledger.stream("acme")]
+    assert PROMPT not in repr(stored) and COMPLETION not in repr(stored)
+    if ledger.dialect == "sqlite":
+        ledger.close()
+        for path in tmp_path.glob("ledger.db*"):
+            data = path.read_bytes()
+            assert b"PROMPT-MARKER" not in data and b"COMPLETION-MARKER" not in data
+
+
+def test_an_event_for_another_tenant_is_refused(site: Site) -> None:
+    answer = site.post("umbrella", _event(1, tenant="acme"))
+    assert answer.json()["results"][0]["problems"][0]["field"] == "tenant"
+    assert site.ledger.count("acme") == 0
+
+
+def test_meter_prices_and_keeps_the_basis(site: Site) -> None:
+    site.post("acme", _event(1))
+    (stored,) = site.ledger.stream("acme")
+    assert stored.cost is not None and stored.cost > 0
+    assert stored.cost_source == "price_table" and stored.price_ref
+    assert stored.source == "meter" and stored.evidence_status == "reported"
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{audit_id}", "0123456789abcdef").replace("{what}", "pdf")
+
+
+def _operations(site: Site) -> list[tuple[str, str]]:
+    """Every operation the OpenAPI document publishes (the proxy's included): all need a key.
+    The routes left out of it are the health check and the sign-in page's form."""
+    spec = site.client.get("/openapi.json").json()
+    found = [(method.upper(), path) for path, item in spec["paths"].items() for method in item]
+    assert len(found) >= 6
+    return found
+
+
+@pytest.mark.parametrize("credential", [None, "Bearer p402_nope", "Bearer sk-provider-key"])
+def test_every_route_needs_a_valid_key(site: Site, credential: str | None) -> None:
+    headers = {} if credential is None else {"Authorization": credential}
+    for method, path in _operations(site):
+        answer = site.client.request(method, _concrete(path), headers=headers, json=[])
+        assert answer.status_code == 401, (method, path, answer.status_code)
+
+
+def test_a_revoked_key_stops_working(site: Site) -> None:
+    assert site.client.get("/v1/audits", headers=site.headers("acme")).status_code == 200
+    key_id = site.keys["acme"].split("_")[1]
+    revoke_api_key(site.ledger, "acme", key_id)
+    site.service.forget_keys()
+    assert site.client.get("/v1/audits", headers=site.headers("acme")).status_code == 401
+
+
+def test_the_key_may_come_as_x_p402_key_or_x_api_key(site: Site) -> None:
+    for header in ("X-P402-Key", "x-api-key"):
+        answer = site.client.get("/v1/audits", headers={header: site.keys["acme"]})
+        assert answer.status_code == 200
+
+
+# --- read routes ----------------------------------------------------------------------------
+
+
+def test_summary_ties_out_across_every_view(site: Site, ledger: Ledger) -> None:
+    ledger.add(small_events("acme"))
+    body = site.client.get("/v1/summary?period=2026-10", headers=site.headers("acme")).json()
+    exact = sum(to_units(e.cost) for e in small_events("acme") if e.cost is not None)
+    assert to_units(Decimal(body["total"]["cost"])) == exact
+    total = Decimal(body["total"]["cost_rounded"])
+    for dimension in ("department", "customer", "workflow", "provider"):
+        rows = body[f"by_{dimension}"]
+        assert sum(Decimal(r["cost_rounded"]) for r in rows) == total
+        assert sum(r["events"] for r in rows) == body["total"]["events"] == 24
+    assert body["total"]["unpriced_events"] == 1
+
+
+def test_summary_rejects_a_bad_period(site: Site) -> None:
+    answer = site.client.get("/v1/summary?period=2026-13", headers=site.headers("acme"))
+    assert answer.status_code == 400
+
+
+def _wait(site: Site, tenant: str, audit_id: str) -> dict[str, Any]:
+    for _ in range(600):
+        found: dict[str, Any] = site.client.get(
+            f"/v1/audits/{audit_id}", headers=site.headers(tenant)
+        ).json()
+        if found["status"] in ("done", "failed"):
+            return found
+        time.sleep(0.1)
+    raise AssertionError("the audit did not finish")
+
+
+@pytest.mark.slow
+def test_an_audit_requested_over_the_api_is_built_and_downloadable(
+    site: Site, ledger: Ledger
+) -> None:
+    from p402.bundles.signing import load_public_key
+    from p402.bundles.verify import verify_bundle
+
+    ledger.add(small_events("acme"))
+    requested = site.client.post("/v1/audits?period=2026-10", headers=site.headers("acme"))
+    assert requested.status_code == 202
+    done = _wait(site, "acme", requested.json()["audit_id"])
+    assert done["status"] == "done", done
+    bundle = site.client.get(done["downloads"]["bundle"], headers=site.headers("acme"))
+    assert bundle.headers["content-type"] == "application/zip"
+    path = site.service.data_dir / "downloaded.zip"
+    path.write_bytes(bundle.content)
+    manifest = verify_bundle(path, [load_public_key(site.public)]).manifest
+    assert manifest is not None and manifest["events"]["count"] == 24
+    pdf = site.client.get(done["downloads"]["pdf"], headers=site.headers("acme"))
+    assert pdf.content.startswith(b"%PDF-")
+    xlsx = site.client.get(done["downloads"]["xlsx"], headers=site.headers("acme"))
+    assert zipfile.ZipFile(io.BytesIO(xlsx.content)).testzip() is None
+    listed = site.client.get("/v1/audits", headers=site.headers("acme")).json()["audits"]
+    assert [a["audit_id"] for a in listed] == [done["audit_id"]]
+
+    # The other tenant sees none of it, by any route.
+    other = site.headers("umbrella")
+    assert site.client.get("/v1/audits", headers=other).json() == {"audits": []}
+    for suffix in ("", "/bundle", "/pdf", "/xlsx"):
+        answer = site.client.get(f"/v1/audits/{done['audit_id']}{suffix}", headers=other)
+        assert answer.status_code == 404
+    summary = site.client.get("/v1/summary?period=2026-10", headers=other).json()
+    assert summary["total"]["events"] == 0
+    site.client.cookies.set("p402_key", site.keys["umbrella"])
+    page = site.client.get("/")
+    assert "Audits of umbrella" in page.text
+    assert done["audit_id"] not in page.text
+
+
+def test_an_audit_of_a_server_without_a_key_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    create_tenant(ledger, "acme")
+    key = create_api_key(ledger, "acme")[1]
+    client = TestClient(create_app(Service(ledger, data_dir=tmp_path)))
+    answer = client.post("/v1/audits?period=2026-10", headers={"X-P402-Key": key})
+    assert answer.status_code == 503
+
+
+def test_the_page_signs_in_with_a_key_and_out(site: Site) -> None:
+    assert 'name="key"' in site.client.get("/").text
+    refused = site.client.post("/signin", data={"key": "p402_wrong"})
+    assert refused.status_code == 401 and "not valid" in refused.text
+    signed = site.client.post("/signin", data={"key": site.keys["acme"]}, follow_redirects=False)
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "Audits of acme" in site.client.get("/").text
+    site.client.post("/signout")
+    site.client.cookies.clear()
+    assert 'name="key"' in site.client.get("/").text
+
+
+def test_the_cookie_does_not_authorise_writes(site: Site) -> None:
+    site.client.cookies.set("p402_key", site.keys["acme"])
+    assert site.client.post("/v1/events", json=_event(1)).status_code == 401
+    assert site.client.post("/v1/audits?period=2026-10").status_code == 401
+
+
+def test_openapi_is_published(site: Site) -> None:
+    spec = site.client.get("/openapi.json").json()
+    assert {"/v1/events", "/v1/summary", "/v1/audits"} <= set(spec["paths"])
