@@ -12,13 +12,14 @@ import sys
 import click
 
 from p402.cli import audit as _audit_commands  # registers keys, audit, verify
+from p402.cli import export as _export_commands  # registers export
 from p402.cli import ledger as _ledger_commands  # registers import, attribute, demo
 from p402.cli import live as _live_commands  # registers serve, tenant, apikey, db, retention
 from p402.cli._common import cli
 from p402.errors import P402Error
 
 __all__ = ["cli", "main"]
-del _audit_commands, _ledger_commands, _live_commands
+del _audit_commands, _export_commands, _ledger_commands, _live_commands
 
 
 def main() -> None:
