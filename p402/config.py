@@ -1,4 +1,5 @@
-"""``p402.toml``: the tenant, attribution rules, negotiated prices, invoices and journal accounts.
+"""``p402.toml``: the tenant, attribution rules, negotiated prices, invoices, journal accounts,
+and for ``p402 serve``'s routing proxy its budgets, model allow-list and upstreams.
 
 One file, validated as a whole: every unknown key, wrong type or bad value is reported with its
 line, so a typo never silently changes a report. ``--config`` names it; otherwise
@@ -8,6 +9,7 @@ line, so a typo never silently changes a report. ``--config`` names it; otherwis
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -19,7 +21,16 @@ from typing import Any
 
 from p402.errors import ConfigError
 
-__all__ = ["Config", "Invoice", "PriceOverride", "Rule", "TenantConfig", "load_config"]
+__all__ = [
+    "Budget",
+    "Config",
+    "Invoice",
+    "PriceOverride",
+    "Rule",
+    "TenantConfig",
+    "Upstream",
+    "load_config",
+]
 
 DEFAULT_PATH = Path("p402.toml")
 RULE_FIELDS = ("owner", "department", "employee", "customer", "workflow", "project", "feature")
@@ -33,6 +44,10 @@ MATCH_FIELDS = (
     *RULE_FIELDS,
 )
 PRICE_BUCKETS = ("input", "cache_read", "cache_write", "cache_write_1h", "output")
+BUDGET_SCOPES = ("department", "workflow", "customer", "api_key")
+BUDGET_WINDOWS = ("day", "month")
+BUDGET_MODES = ("hard", "soft")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,44 @@ class Invoice:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """A spending limit the routing proxy enforces at the moment of a call.
+
+    It applies to each value of its scope that matches *value* (exact or glob) on its own:
+    ``scope = "department", value = "*"`` gives every department the same limit. ``hard``
+    refuses calls once the spend of the window (UTC day or calendar month) has reached
+    *limit* (USD); ``soft`` lets them through, flagged.
+    """
+
+    name: str
+    scope: str
+    value: str
+    window: str
+    limit: Decimal
+    mode: str = "hard"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where the routing proxy forwards a provider's calls, and which environment variable holds
+    the key it uses when the caller sends none of its own (never the key itself)."""
+
+    provider: str
+    base_url: str
+    api_key_env: str | None = None
+
+    def api_key(self) -> str | None:
+        """The configured key, read from the environment now, or ``None``."""
+        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
+
+
+DEFAULT_UPSTREAMS = (
+    Upstream("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    Upstream("openai", "https://api.openai.com", "OPENAI_API_KEY"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. The empty one is valid: no rules, no overrides."""
 
@@ -90,6 +143,14 @@ class Config:
     invoices: tuple[Invoice, ...] = ()
     journal: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = None
+    budgets: tuple[Budget, ...] = ()
+    allowed_models: tuple[str, ...] | None = None
+    """Model globs the proxy lets through (``[models] allow``); ``None``: every model."""
+    upstreams: tuple[Upstream, ...] = DEFAULT_UPSTREAMS
+
+    def upstream(self, provider: str) -> Upstream:
+        """The upstream of *provider* (``openai`` or ``anthropic``)."""
+        return next(item for item in self.upstreams if item.provider == provider)
 
     @property
     def rules_version(self) -> str:
@@ -111,6 +172,11 @@ class _Reader:
             if pattern.search(line.split("#", 1)[0]):
                 return number
         return None
+
+    def header_line(self, name: str) -> int:
+        """The line of a ``[name]`` table header (0 when it is written inline or absent)."""
+        header = f"[{name}]"
+        return next((n for n, line in enumerate(self.lines, 1) if line.strip() == header), 0)
 
     def table_line(self, name: str, index: int) -> int:
         headers = [n for n, line in enumerate(self.lines, start=1) if line.strip() == f"[[{name}]]"]
@@ -285,6 +351,118 @@ def _invoices(reader: _Reader, data: Mapping[str, Any]) -> tuple[Invoice, ...]:
     return tuple(invoices)
 
 
+def _choice(
+    reader: _Reader,
+    table: Mapping[str, Any],
+    key: str,
+    where: str,
+    after: int,
+    *,
+    choices: tuple[str, ...],
+    default: str | None = None,
+) -> str | None:
+    value = _text(reader, table, key, where, after, required=default is None)
+    if value is None:
+        return default
+    if value not in choices:
+        reader.error(
+            f"{where}: {key} must be one of {', '.join(choices)}, got {value!r}", key, after
+        )
+        return None
+    return value
+
+
+def _budgets(reader: _Reader, data: Mapping[str, Any]) -> tuple[Budget, ...]:
+    budgets: list[Budget] = []
+    names: set[str] = set()
+    for index, table in enumerate(data.get("budgets", [])):
+        after = reader.table_line("budgets", index)
+        where = f"[[budgets]] #{index + 1}"
+        reader.keys(table, ("name", "scope", "value", "window", "limit", "mode"), where, after)
+        name = _text(reader, table, "name", where, after, required=True)
+        if name in names:
+            reader.error(f"{where}: another budget is already called {name!r}", "name", after)
+        names.add(name or "")
+        scope = _choice(reader, table, "scope", where, after, choices=BUDGET_SCOPES)
+        value = _text(reader, table, "value", where, after, required=True)
+        window = _choice(reader, table, "window", where, after, choices=BUDGET_WINDOWS)
+        mode = _choice(reader, table, "mode", where, after, choices=BUDGET_MODES, default="hard")
+        if "limit" not in table:
+            reader.error(f'{where} needs limit (USD, quoted: "100.00")', None, after)
+        limit = _decimal(reader, table.get("limit", ""), "limit", where, after)
+        if name and scope and value and window and mode and limit is not None:
+            budgets.append(Budget(name, scope, value, window, limit, mode))
+    return tuple(budgets)
+
+
+def _models(reader: _Reader, data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    table = data.get("models")
+    if table is None:
+        return None
+    after = reader.header_line("models")
+    if not isinstance(table, dict):
+        reader.error("[models] must be a table", "models")
+        return None
+    reader.keys(table, ("allow",), "[models]", after)
+    allow = table.get("allow")
+    if allow is None:
+        return None
+    if (
+        not isinstance(allow, list)
+        or not allow
+        or not all(isinstance(item, str) and item.strip() for item in allow)
+    ):
+        reader.error(
+            '[models]: allow must be a list of model globs like ["gpt-4o*"]', "allow", after
+        )
+        return None
+    return tuple(item.strip() for item in allow)
+
+
+def _upstreams(reader: _Reader, data: Mapping[str, Any]) -> tuple[Upstream, ...]:
+    table = data.get("upstreams")
+    if table is None:
+        return DEFAULT_UPSTREAMS
+    start = reader.header_line("upstreams")
+    if not isinstance(table, dict):
+        reader.error("[upstreams] must be a table", "upstreams")
+        return DEFAULT_UPSTREAMS
+    known = tuple(item.provider for item in DEFAULT_UPSTREAMS)
+    reader.keys(table, known, "[upstreams]", start)
+    found = []
+    for default in DEFAULT_UPSTREAMS:
+        entry = table.get(default.provider)
+        if entry is None:
+            found.append(default)
+            continue
+        where = f"[upstreams] {default.provider}"
+        after = reader.header_line(f"upstreams.{default.provider}") or start
+        if not isinstance(entry, dict):
+            reader.error(
+                f'{where} must be a table like {{ base_url = "https://..." }}',
+                default.provider,
+                after,
+            )
+            continue
+        if "api_key" in entry:
+            reader.error(f"{where}: a key is never written in the file; name the environment "
+                         "variable that holds it with api_key_env", "api_key", after)  # fmt: skip
+        reader.keys({k: v for k, v in entry.items() if k != "api_key"},
+                    ("base_url", "api_key_env"), where, after)  # fmt: skip
+        base = _text(reader, entry, "base_url", where, after, required=False) or default.base_url
+        if not base.startswith(("http://", "https://")):
+            reader.error(
+                f"{where}: base_url must start with http:// or https://", "base_url", after
+            )
+        env = _text(reader, entry, "api_key_env", where, after, required=False)
+        if env is not None and not _ENV_NAME.fullmatch(env):
+            reader.error(
+                f"{where}: api_key_env must be an environment variable name", "api_key_env", after
+            )
+        found.append(Upstream(default.provider, base.rstrip("/"), env or default.api_key_env))
+    return tuple(found)
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read and check the configuration; ``./p402.toml`` when *path* is None and it exists.
 
@@ -305,14 +483,26 @@ def load_config(path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     reader = _Reader(path, text)
-    reader.keys(data, ("tenant", "rules", "prices", "invoices", "journal"), "the file")
-    for key in ("rules", "prices", "invoices"):
+    sections = (
+        "tenant",
+        "rules",
+        "prices",
+        "invoices",
+        "journal",
+        "budgets",
+        "models",
+        "upstreams",
+    )
+    reader.keys(data, sections, "the file")
+    for key in ("rules", "prices", "invoices", "budgets"):
         if not isinstance(data.get(key, []), list):
             reader.error(f"{key} must be written [[{key}]]", key)
             data[key] = []
     config = Config(
         tenant=_tenant(reader, data), rules=_rules(reader, data), prices=_prices(reader, data),
         invoices=_invoices(reader, data), journal=dict(data.get("journal", {})), path=str(path),
+        budgets=_budgets(reader, data), allowed_models=_models(reader, data),
+        upstreams=_upstreams(reader, data),
     )  # fmt: skip
     if reader.problems:
         raise ConfigProblems(reader.problems)

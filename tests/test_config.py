@@ -102,3 +102,80 @@ def test_prices_need_input_and_output(tmp_path: Path) -> None:
             write(tmp_path, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = "2"\n')
         )
     assert "needs at least input and output" in caught.value.problems[0]
+
+
+POLICY = """\
+[[budgets]]
+name = "support daily"
+scope = "department"
+value = "Support"
+window = "day"
+limit = "25.00"
+
+[[budgets]]
+name = "every customer"
+scope = "customer"
+value = "*"
+window = "month"
+limit = "500"
+mode = "soft"
+
+[models]
+allow = ["gpt-4o*", "claude-*"]
+
+[upstreams]
+openai = { base_url = "http://127.0.0.1:9999/v1/", api_key_env = "MY_OPENAI_KEY" }
+"""
+
+
+def test_budgets_models_and_upstreams_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, POLICY))
+    first, second = config.budgets
+    assert (first.name, first.scope, first.value, first.window) == (
+        "support daily", "department", "Support", "day",
+    )  # fmt: skip
+    assert (first.limit, first.mode) == (Decimal("25.00"), "hard")
+    assert (second.scope, second.mode, second.limit) == ("customer", "soft", Decimal(500))
+    assert config.allowed_models == ("gpt-4o*", "claude-*")
+    openai = config.upstream("openai")
+    assert (openai.base_url, openai.api_key_env) == ("http://127.0.0.1:9999/v1", "MY_OPENAI_KEY")
+    anthropic = config.upstream("anthropic")
+    assert (anthropic.base_url, anthropic.api_key_env) == (
+        "https://api.anthropic.com", "ANTHROPIC_API_KEY",
+    )  # fmt: skip
+
+
+def test_no_policy_sections_mean_open_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, EXAMPLE))
+    assert config.budgets == () and config.allowed_models is None
+    assert config.upstream("openai").base_url == "https://api.openai.com"
+
+
+def test_upstream_key_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(write(tmp_path, POLICY))
+    monkeypatch.delenv("MY_OPENAI_KEY", raising=False)
+    assert config.upstream("openai").api_key() is None
+    monkeypatch.setenv("MY_OPENAI_KEY", "sk-from-env")
+    assert config.upstream("openai").api_key() == "sk-from-env"
+
+
+def test_policy_mistakes_are_named_with_their_line(tmp_path: Path) -> None:
+    text = POLICY.replace('scope = "department"', 'scope = "team"')
+    text = text.replace('limit = "500"', "limit = 500.0")
+    text = text.replace('allow = ["gpt-4o*", "claude-*"]', "allow = []")
+    text = text.replace('api_key_env = "MY_OPENAI_KEY"', 'api_key = "sk-secret"')
+    text += '\n[upstreams.gemini]\nbase_url = "x"\n'
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(write(tmp_path, text))
+    problems = caught.value.problems
+    path = tmp_path / "p402.toml"
+    joined = "\n".join(problems)
+    assert (
+        f"{path}:3: [[budgets]] #1: scope must be one of department, workflow, customer" in joined
+    )
+    assert any(p.startswith(f"{path}:13:") and "quoted decimal" in p for p in problems), problems
+    assert any(p.startswith(f"{path}:17:") and "allow must be a list" in p for p in problems)
+    assert any(p.startswith(f"{path}:20:") and "never written in the file" in p for p in problems)
+    assert any("unknown key 'gemini' in [upstreams]" in p for p in problems), problems

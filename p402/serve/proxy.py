@@ -1,5 +1,538 @@
-"""The routing proxy: its routes follow in the next commit."""
+"""The routing proxy: OpenAI- and Anthropic-compatible routes that forward each call upstream and
+record it as an economic event, metadata only.
 
-from fastapi import APIRouter
+``POST /v1/chat/completions``, ``/v1/responses`` and ``/v1/embeddings`` go to the configured
+OpenAI upstream, ``POST /v1/messages`` to the Anthropic one (``[upstreams]`` in ``p402.toml``).
+The caller's own provider key (``Authorization`` or ``x-api-key``, when it is not a p402 key)
+goes upstream untouched; when the p402 key came in one of those headers, the key configured
+for the provider is sent instead. Streams are passed through as they come, while a small
+incremental reader of the server-sent events watches for the usage.
 
-router = APIRouter()
+The event is built from the response's usage (tokens in p402's non-overlapping buckets), the
+response id and model, and the attribution headers (``X-P402-Owner``, ``-Department``,
+``-Employee``, ``-Customer``, ``-Workflow``, ``-Project``, ``-Feature``, ``-Tags``) before the
+rules. It is recorded after the response has been handed over, off the event loop. Request and
+response bodies are read for the model, the stream flag and the usage only: they are never
+stored or logged. Policy (:mod:`p402.ledger.policy`) is decided before forwarding: a refused
+call is answered 403 or 429 and recorded with ``policy_decision = deny``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+
+from p402.ledger.events import ATTRIBUTION_FIELDS
+from p402.ledger.formats._common import tags_from
+from p402.ledger.policy import ALLOW, Decision, Policy
+from p402.period import format_time
+from p402.serve.auth import presented_key, service_of
+from p402.serve.service import Service
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+_HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "content-length", "content-encoding",
+    "accept-encoding", "cookie",
+})  # fmt: skip
+"""Never copied across: hop-by-hop, recomputed by the sending side, or p402's own cookie."""
+_ATTRIBUTION_HEADERS = tuple((f"x-p402-{name}", name) for name in ATTRIBUTION_FIELDS)
+_MAX_VALUE = 200
+_MAX_TAGS = 32
+_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
+_LIMITS = httpx.Limits(max_connections=1_000, max_keepalive_connections=200)
+
+
+# --- usage: provider buckets → p402's non-overlapping ones --------------------------------------
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and value > 0 else 0
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _openai_tokens(usage: Mapping[str, Any], prefix: str, done: str) -> dict[str, int]:
+    """OpenAI's input counts include cached (and, on some compatible upstreams, cache-write)
+    tokens and its output counts include reasoning; p402's input excludes them."""
+    details = _object(usage.get(f"{prefix}_tokens_details"))
+    prompt = _count(usage.get(f"{prefix}_tokens"))
+    cached = min(_count(details.get("cached_tokens")), prompt)
+    written = min(_count(details.get("cache_write_tokens")), prompt - cached)
+    output = _count(usage.get(f"{done}_tokens"))
+    reasoning = _count(_object(usage.get(f"{done}_tokens_details")).get("reasoning_tokens"))
+    return {
+        "input_tokens": prompt - cached - written,
+        "cache_read_tokens": cached,
+        "cache_write_tokens": written,
+        "output_tokens": output,
+        "reasoning_tokens": min(reasoning, output),
+    }
+
+
+def _chat_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
+    return _openai_tokens(usage, "prompt", "completion")
+
+
+def _responses_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
+    return _openai_tokens(usage, "input", "output")
+
+
+def _anthropic_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
+    """Anthropic's input excludes the cache already; writes are split by lifetime when told."""
+    by_ttl = _object(usage.get("cache_creation"))
+    hour = _count(by_ttl.get("ephemeral_1h_input_tokens"))
+    written = _count(usage.get("cache_creation_input_tokens")) or (
+        hour + _count(by_ttl.get("ephemeral_5m_input_tokens"))
+    )
+    hour = min(hour, written)
+    output = _count(usage.get("output_tokens"))
+    thinking = _count(_object(usage.get("output_tokens_details")).get("thinking_tokens"))
+    return {
+        "input_tokens": _count(usage.get("input_tokens")),
+        "cache_read_tokens": _count(usage.get("cache_read_input_tokens")),
+        "cache_write_tokens": written - hour,
+        "cache_write_1h_tokens": hour,
+        "output_tokens": output,
+        "reasoning_tokens": min(thinking, output),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    provider: str
+    operation: str
+    tokens: Callable[[Mapping[str, Any]], dict[str, int]]
+
+
+_CHAT = _Route("openai", "chat", _chat_tokens)
+_RESPONSES = _Route("openai", "responses", _responses_tokens)
+_EMBEDDINGS = _Route("openai", "embeddings", _chat_tokens)
+_MESSAGES = _Route("anthropic", "chat", _anthropic_tokens)
+
+
+# --- the call: who, what, and the event it becomes ----------------------------------------------
+
+
+@dataclass(slots=True)
+class _Call:
+    """One proxied call: what is known before forwarding, then what the response told."""
+
+    service: Service
+    policy: Policy
+    tenant: str
+    route: _Route
+    model: str
+    attribution: dict[str, Any]
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    decision: Decision = ALLOW
+    upstream_id: str | None = None
+    response_model: str | None = None
+    usage: dict[str, Any] | None = None
+    service_tier: str | None = None
+
+    def take(self, found: Mapping[str, Any]) -> None:
+        """Keep the id, model, tier and usage of a response object (or stream event)."""
+        if isinstance(found.get("id"), str) and self.upstream_id is None:
+            self.upstream_id = found["id"]
+        if isinstance(found.get("model"), str) and found["model"]:
+            self.response_model = found["model"]
+        usage = found.get("usage")
+        if isinstance(usage, dict):
+            # Anthropic's message_delta repeats some counts; the later ones are the totals.
+            self.usage = {**(self.usage or {}), **{k: v for k, v in usage.items() if v is not None}}
+        tier = found.get("service_tier") or _object(usage).get("service_tier")
+        if isinstance(tier, str) and tier:
+            self.service_tier = tier
+
+    def event(self, outcome: str) -> dict[str, Any]:
+        """The canonical raw event of the call."""
+        provider = self.route.provider
+        known = self.upstream_id and len(self.upstream_id) <= 150 and self.upstream_id.isprintable()
+        raw: dict[str, Any] = {
+            "event_id": f"{provider}:{self.upstream_id if known else uuid.uuid4()}",
+            "occurred_at": format_time(self.started),
+            "provider": provider,
+            "model": (self.response_model or self.model)[:_MAX_VALUE],
+            "operation": self.route.operation,
+            "requests": 1,
+            **self.attribution,
+            "policy_decision": self.decision.decision,
+            "outcome": outcome,
+            "evidence_status": "captured",
+        }
+        if self.decision.policy is not None:
+            raw["policy"] = self.decision.policy
+        if self.service_tier is not None:
+            raw["service_tier"] = self.service_tier[:64]
+        if self.usage is not None:
+            raw.update(self.route.tokens(self.usage))
+        elif outcome == "success":
+            raw["tags"] = {**raw.get("tags", {}), "p402.usage": "missing"}
+        return raw
+
+    def record(self, outcome: str) -> None:
+        """Store the event (in a worker thread) and count its cost in the running budgets."""
+        raw = self.event(outcome)
+        try:
+            # Its cost reaches the running budgets through Service.on_recorded.
+            result = self.service.record_one(self.tenant, raw, source="proxy")
+            if result.status == "rejected":
+                fields = ", ".join(f"{name}: {text}" for name, text in result.problems)
+                log.warning("proxy event %s was rejected (%s)", raw["event_id"], fields)
+        except Exception:  # a failed write must never reach the caller, who has its answer
+            log.exception("proxy event %s could not be recorded", raw["event_id"])
+
+    def record_later(self, outcome: str) -> None:
+        """Record without waiting, from a stream's end (or its abandonment by the caller)."""
+        try:
+            asyncio.get_running_loop().run_in_executor(None, partial(self.record, outcome))
+        except RuntimeError:  # no loop any more: the generator is being finalised
+            self.record(outcome)
+
+
+# --- the incremental server-sent events reader --------------------------------------------------
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+class _Watcher:
+    """Splits a server-sent event stream into events as its bytes pass, reading the ones that
+    carry the response's id, model and usage. With *hide_usage*, the OpenAI usage-only chunk
+    (asked for by p402, not by the caller) is held back; otherwise bytes pass unchanged."""
+
+    def __init__(self, call: _Call, *, hide_usage: bool) -> None:
+        self.call, self.hide_usage = call, hide_usage
+        self.buffer = b""
+        self.first = True
+        self.failed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Read *chunk*; return the bytes to pass on now."""
+        self.buffer += chunk
+        kept: list[bytes] = []
+        start = 0
+        while (end := _EVENT_END.search(self.buffer, start)) is not None:
+            block = self.buffer[start : end.end()]
+            if self._read(block) or not self.hide_usage:
+                kept.append(block)
+            start = end.end()
+        self.buffer = self.buffer[start:]
+        if not self.hide_usage:
+            return chunk
+        return b"".join(kept)
+
+    def flush(self) -> bytes:
+        """What is left when the stream ends (an event without its closing blank line)."""
+        tail, self.buffer = self.buffer, b""
+        if tail.strip():
+            self._read(tail)
+        return tail if self.hide_usage else b""
+
+    def _read(self, block: bytes) -> bool:
+        """Read one event; whether the caller should see it."""
+        lines = [line[5:] for line in block.splitlines() if line.startswith(b"data:")]
+        data = b"\n".join(line[1:] if line.startswith(b" ") else line for line in lines)
+        if not data or (not self.first and b'"usage"' not in data and b'"error"' not in data):
+            return True
+        self.first = False
+        try:
+            found = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True  # [DONE], or not JSON: not ours to judge
+        if not isinstance(found, dict):
+            return True
+        kind = found.get("type")
+        if kind in ("error", "response.failed") or (kind is None and "error" in found):
+            self.failed = True
+        if kind == "message_start":
+            self.call.take(_object(found.get("message")))
+        elif isinstance(kind, str) and kind.startswith("response."):
+            self.call.take(_object(found.get("response")))
+        else:
+            self.call.take(found)
+        usage_only = found.get("choices") == [] and isinstance(found.get("usage"), dict)
+        return not (usage_only and self.call.route is _CHAT)
+
+
+# --- forwarding ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _State:
+    client: httpx.AsyncClient
+    policy: Policy
+
+
+def _state(request: Request) -> _State:
+    """The app's shared HTTP client and policy, made on first use."""
+    app = request.app
+    found: _State | None = getattr(app.state, "p402_proxy", None)
+    if found is None:
+        service = service_of(request)
+        client = httpx.AsyncClient(timeout=_TIMEOUT, limits=_LIMITS, follow_redirects=False)
+        found = _State(client, Policy(service.config, service.ledger))
+        if found.policy.has_budgets:
+            service.on_recorded.append(found.policy.spent)
+        app.state.p402_proxy = found
+    return found
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    found: _State | None = getattr(app.state, "p402_proxy", None)
+    if found is not None:
+        await found.client.aclose()
+
+
+router = APIRouter(lifespan=_lifespan)
+
+
+def _is_p402(value: str | None) -> bool:
+    if not value:
+        return False
+    scheme, _, credential = value.partition(" ")
+    text = credential if scheme.lower() == "bearer" else value
+    return text.strip().startswith("p402_")
+
+
+def _upstream_headers(headers: Headers, call: _Call) -> dict[str, str]:
+    sent = {
+        name: value
+        for name, value in headers.items()
+        if name not in _HOP_BY_HOP and not name.startswith("x-p402-")
+    }
+    for name in ("authorization", "x-api-key"):
+        if _is_p402(sent.get(name)):
+            del sent[name]
+    if "authorization" not in sent and "x-api-key" not in sent:
+        key = call.service.config.upstream(call.route.provider).api_key()
+        if key is not None and call.route.provider == "anthropic":
+            sent["x-api-key"] = key
+        elif key is not None:
+            sent["authorization"] = f"Bearer {key}"
+    return sent
+
+
+def _downstream_headers(response: httpx.Response) -> dict[str, str]:
+    return {
+        name: value for name, value in response.headers.items() if name.lower() not in _HOP_BY_HOP
+    }
+
+
+def _url(provider_base: str, path: str, query: str) -> str:
+    base = provider_base.rstrip("/")
+    if base.endswith("/v1"):
+        path = path.removeprefix("/v1")
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
+
+
+def _error(route: _Route, status: int, message: str, code: str, kind: str) -> Response:
+    """An OpenAI-style error (also Anthropic-shaped on its route); never retried by the SDKs."""
+    error = {"message": message, "type": kind, "code": code}
+    body = {"type": "error", "error": error} if route.provider == "anthropic" else {"error": error}
+    return Response(
+        orjson.dumps(body),
+        status,
+        media_type="application/json",
+        headers={"x-should-retry": "false"},
+    )
+
+
+def _header_text(value: str) -> str:
+    """A header value as the caller meant it: raw UTF-8 bytes arrive read as Latin-1."""
+    try:
+        return value.encode("latin-1").decode("utf-8").strip()
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value.strip()
+
+
+def _attribution(headers: Headers) -> tuple[dict[str, Any], str | None]:
+    """The attribution and tags the caller's headers give, or the problem with them."""
+    found: dict[str, Any] = {}
+    for header, name in _ATTRIBUTION_HEADERS:
+        value = headers.get(header)
+        if value is None:
+            continue
+        text = _header_text(value)
+        if not text or len(text) > _MAX_VALUE or not text.isprintable():
+            return {}, f"{header} must be 1 to {_MAX_VALUE} printable characters"
+        found[name] = text
+    given = headers.get("x-p402-tags")
+    if given:
+        text = _header_text(given)
+        try:
+            pairs = orjson.loads(text) if text.startswith("{") else dict(
+                item.split("=", 1) for item in text.split(",") if item.strip()
+            )  # fmt: skip
+        except (orjson.JSONDecodeError, ValueError):
+            return {}, "x-p402-tags must be name=value pairs separated by commas, or a JSON object"
+        if not isinstance(pairs, dict):
+            return {}, "x-p402-tags must be a JSON object of name: value"
+        tags = tags_from({str(k).strip(): v.strip() if isinstance(v, str) else v
+                          for k, v in pairs.items()})  # fmt: skip
+        if len(tags) > _MAX_TAGS:
+            return {}, f"x-p402-tags: at most {_MAX_TAGS} tags"
+        if tags:
+            found["tags"] = tags
+    return found, None
+
+
+def _decide(call: _Call) -> Decision:
+    """Policy for the call, on its attribution after the rules (worker thread: may read the
+    ledger the first time a budget's spend is needed)."""
+    department = customer = workflow = api_key_id = None
+    if call.policy.has_budgets:
+        raw = call.event("success")
+        stored, _problems, _dropped = call.service.pipeline(call.tenant, "proxy").event(raw)
+        if stored is not None:
+            department, customer = stored.department, stored.customer
+            workflow, api_key_id = stored.workflow, stored.api_key_id
+    return call.policy.decide(
+        call.tenant, model=call.model, department=department, customer=customer,
+        workflow=workflow, api_key_id=api_key_id, now=call.started,
+    )  # fmt: skip
+
+
+async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]] | Response:
+    """The call and its parsed body, or the answer that refuses it (key, body, headers, policy)."""
+    service = service_of(request)
+    key = presented_key(request)
+    tenant = None if key is None else await run_in_threadpool(service.tenant_for_key, key)
+    if tenant is None or key is None:
+        message = "missing or invalid p402 API key (send it as X-P402-Key, or as the SDK's API key)"
+        return _error(route, 401, message, "invalid_api_key", "authentication_error")
+    try:
+        payload = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        message = "the body is not a JSON object"
+        return _error(route, 400, message, "invalid_json", "invalid_request_error")
+    attribution, problem = _attribution(request.headers)
+    if problem is not None:
+        return _error(route, 400, problem, "invalid_p402_header", "invalid_request_error")
+    # The key id (never its secret) names the p402 key the call came with.
+    attribution["api_key_id"] = key.removeprefix("p402_").split("_", 1)[0][:64]
+    model = payload.get("model")
+    policy = _state(request).policy
+    call = _Call(
+        service, policy, tenant, route,
+        model if isinstance(model, str) and model else "unknown", attribution,
+    )  # fmt: skip
+    if policy.active:
+        call.decision = decision = await run_in_threadpool(_decide, call)
+        if decision.decision == "deny":
+            kind = "permission_error" if decision.http_status == 403 else "rate_limit_error"
+            message, code = decision.message or "refused by policy", decision.code or "denied"
+            refusal = _error(route, decision.http_status, message, code, kind)
+            refusal.background = BackgroundTask(call.record, "denied")
+            return refusal
+    return call, payload
+
+
+async def _proxy(request: Request, route: _Route) -> Response:
+    admitted = await _admit(request, route)
+    if isinstance(admitted, Response):
+        return admitted
+    call, payload = admitted
+    body, hide_usage = await request.body(), False
+    if route is _CHAT and payload.get("stream") is True:
+        options = _object(payload.get("stream_options"))
+        if options.get("include_usage") is not True:
+            # Without it an OpenAI stream carries no usage; the extra chunk is hidden again.
+            payload["stream_options"] = {**options, "include_usage": True}
+            body, hide_usage = orjson.dumps(payload), True
+    client = _state(request).client
+    upstream = call.service.config.upstream(route.provider)
+    outgoing = client.build_request(
+        "POST", _url(upstream.base_url, request.url.path, request.url.query),
+        content=body, headers=_upstream_headers(request.headers, call),
+    )  # fmt: skip
+    try:
+        answer = await client.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        message = f"the {route.provider} upstream could not be reached ({exc.__class__.__name__})"
+        failure = _error(route, 502, message, "upstream_unreachable", "api_error")
+        failure.background = BackgroundTask(call.record, "error")
+        return failure
+    headers = _downstream_headers(answer)
+    if "text/event-stream" in answer.headers.get("content-type", ""):
+        watcher = _Watcher(call, hide_usage=hide_usage)
+        return StreamingResponse(_relay(answer, watcher), answer.status_code, headers=headers)
+    try:
+        content = await answer.aread()
+    finally:
+        await answer.aclose()
+    try:
+        found = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        found = None
+    if isinstance(found, dict):
+        call.take(found)
+    outcome = "error" if answer.status_code >= 400 else "success"
+    task = BackgroundTask(call.record, outcome)
+    return Response(content, answer.status_code, headers=headers, background=task)
+
+
+async def _relay(answer: httpx.Response, watcher: _Watcher) -> AsyncIterator[bytes]:
+    """Pass a stream on as it comes; record the call when it ends, however it ends."""
+    finished = False
+    try:
+        async for chunk in answer.aiter_bytes():
+            passed = watcher.feed(chunk)
+            if passed:
+                yield passed
+        tail = watcher.flush()
+        if tail:
+            yield tail
+        finished = True
+    finally:
+        failed = answer.status_code >= 400 or watcher.failed
+        watcher.call.record_later("error" if failed else "success" if finished else "cancelled")
+        await answer.aclose()
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+@router.post("/v1/chat/completions", summary="OpenAI chat completions, forwarded and recorded")
+async def chat_completions(request: Request) -> Response:
+    return await _proxy(request, _CHAT)
+
+
+@router.post("/v1/responses", summary="OpenAI responses, forwarded and recorded")
+async def responses(request: Request) -> Response:
+    return await _proxy(request, _RESPONSES)
+
+
+@router.post("/v1/embeddings", summary="OpenAI embeddings, forwarded and recorded")
+async def embeddings(request: Request) -> Response:
+    return await _proxy(request, _EMBEDDINGS)
+
+
+@router.post("/v1/messages", summary="Anthropic messages, forwarded and recorded")
+async def messages(request: Request) -> Response:
+    return await _proxy(request, _MESSAGES)

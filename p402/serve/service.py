@@ -4,7 +4,7 @@ same pipeline as the importers (validate → price → attribute → store)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,9 @@ class Service:
     _pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
     _keys: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    on_recorded: list[Callable[[Event], None]] = field(default_factory=list)
+    """Called with every event this process stores, whatever the route (the proxy's budgets
+    count spend this way, meter events included)."""
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="p402-audit")
     )
@@ -127,6 +130,9 @@ class Service:
                 new = item.event_id in stored
                 stored.discard(item.event_id)  # a repeat later in the batch is a duplicate
                 outcomes[index] = Outcome(index, "accepted" if new else "duplicate", item.event_id)
+                if new:
+                    for listener in self.on_recorded:
+                        listener(item)
         return [outcome for outcome in outcomes if outcome is not None]
 
     def record_one(self, tenant: str, raw: Mapping[str, Any], *, source: str) -> Outcome:
