@@ -273,7 +273,8 @@ def test_the_page_signs_in_with_a_key_and_out(site: Site) -> None:
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
-    assert "Audits of acme" in site.client.get("/").text
+    listing = site.client.get("/")
+    assert "Audits of acme" in listing.text and listing.headers["cache-control"] == "no-store"
     site.client.post("/signout")
     site.client.cookies.clear()
     assert 'name="key"' in site.client.get("/").text

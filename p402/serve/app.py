@@ -244,16 +244,17 @@ def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> 
         raise HTTPException(409, f"audit {audit_id} is {found['status']}")
     bundle = Path(found["_bundle"])
     if what == "bundle":
-        return FileResponse(bundle, media_type="application/zip", filename=bundle.name)
+        return FileResponse(
+            bundle, media_type="application/zip", filename=bundle.name, headers=_PRIVATE
+        )
     member = _DOWNLOADS[what]
     assert member is not None
     with zipfile.ZipFile(bundle) as archive:
         data = archive.read(member)
     kind = "application/pdf" if what == "pdf" else _XLSX_TYPE
     name = f"{bundle.stem}.{what}"
-    return Response(
-        data, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type=kind, headers={**disposition, **_PRIVATE})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -264,9 +265,10 @@ def page(request: Request) -> Response:
     key = presented_key(request, cookie=True)
     tenant = None if key is None else service.tenant_for_key(key)
     if tenant is None:
-        return HTMLResponse(_render("serve_signin.html", error=key is not None))
+        return HTMLResponse(_render("serve_signin.html", error=key is not None), headers=_PRIVATE)
+    audits = _audits(service, tenant)
     return HTMLResponse(
-        _render("serve_audits.html", tenant=tenant, audits=_audits(service, tenant))
+        _render("serve_audits.html", tenant=tenant, audits=audits), headers=_PRIVATE
     )
 
 
@@ -293,6 +295,8 @@ def signout() -> Response:
     return response
 
 
+_PRIVATE = {"Cache-Control": "no-store"}
+"""A tenant's pages and reports must not linger in a shared browser's or proxy's cache."""
 _XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
