@@ -18,10 +18,13 @@ from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT, XLSX
-from p402.bundles.seal import Sealer
+from p402.bundles.merkle import append_leaves, frontier_root, subtree_consistency_proof
+from p402.bundles.seal import Sealed, Sealer
 from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
+from p402.errors import P402Error
+from p402.ledger.log import LogHead, find_head, head_of_size, latest_head, record_head
 from p402.ledger.pricing import table_version
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, round_cents
@@ -89,6 +92,7 @@ def run_audit(
         moment = summary.last or period.start
         origin = f"p402/{tenant}/{period.label}"
         note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
+        log, new_head = _log_position(ledger, tenant, origin, sealed)
         bundle_id = hashlib.sha256(dumps([tenant, period.label, sealed.root.hex()])).hexdigest()[
             :16
         ]
@@ -127,6 +131,7 @@ def run_audit(
                 "root": sealed.root.hex(),
                 "checkpoint": CHECKPOINT,
             },
+            "log": log,
             "price_table": table_version(),
             "rules_version": config.rules_version,
             "reconciliation": [
@@ -170,4 +175,46 @@ def run_audit(
             key=key,
             moment=moment,
         )
+    if new_head is not None:
+        try:
+            record_head(ledger, tenant, new_head)
+        except P402Error:
+            path.unlink(missing_ok=True)  # its log position was taken: it must not circulate
+            raise
     return AuditResult(path, summary, signed)
+
+
+def _log_position(
+    ledger: Ledger, tenant: str, origin: str, sealed: Sealed
+) -> tuple[dict[str, object], LogHead | None]:
+    """The manifest's ``log`` section, placing this audit's events in the tenant's append-only
+    log; and the head to record once the bundle is written (``None`` when the audit re-issues
+    one already in the log, or appends nothing)."""
+    period_root = sealed.root.hex()
+    with ledger.engine.connect() as connection:
+        found = find_head(
+            connection, tenant, origin=origin, period_root=period_root, count=sealed.count
+        )
+        if found is not None and sealed.count:
+            previous = head_of_size(connection, tenant, found.first_index)
+        else:
+            previous = latest_head(connection, tenant)
+    old_size = 0 if previous is None else previous.size
+    frontier = [] if previous is None else [bytes.fromhex(node) for node in previous.frontier]
+    grown = append_leaves(frontier, old_size, sealed.leaves)
+    size, root = old_size + sealed.count, frontier_root(grown)
+    proof = subtree_consistency_proof(frontier, old_size, sealed.leaves) if old_size else []
+    section: dict[str, object] = {
+        "origin": f"p402/{tenant}/log",
+        "size": size,
+        "root": root.hex(),
+        "previous": None if previous is None else {"size": old_size, "root": previous.root},
+        "frontier": [node.hex() for node in frontier],
+        "consistency_proof": [node.hex() for node in proof],
+    }
+    if found is not None or not sealed.count:
+        return section, None
+    head = LogHead(
+        old_size, size, root.hex(), tuple(node.hex() for node in grown), origin, period_root
+    )
+    return section, head

@@ -222,6 +222,8 @@ def reseal(good: Good, lines: list[bytes]) -> Members:
     def edit(manifest: Manifest) -> None:
         manifest["events"]["count"] = manifest["merkle"]["size"] = len(lines)
         manifest["merkle"]["root"] = root(leaves).hex()
+        if manifest["log"]["previous"] is None:  # a first audit: the log is this ledger
+            manifest["log"].update(size=len(lines), root=root(leaves).hex())
         manifest["totals"].update(
             cost=format_amount(from_units(units)),
             cost_rounded=str(round_cents(units)),

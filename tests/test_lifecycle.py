@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from p402.audit import run_audit
 from p402.bundles.signing import SigningKey, generate
 from p402.ledger.events import Event
 from p402.ledger.importer import Pipeline
@@ -28,7 +30,7 @@ from p402.ledger.tenants import (
 )
 from p402.lifecycle import enforce_retention, entry_signature_valid, ledger_entries
 from p402.money import to_units
-from tests.conftest import small_events
+from tests.conftest import PERIOD, small_events
 from tests.test_cli import assert_one_line_error, run
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -148,6 +150,8 @@ def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
     ledger.add([e.evolve(event_id=f"{tenant}-{e.event_id}") for e in small_events(tenant)])
     ledger.add([_aged(400, 1, tenant).evolve(event_id=f"{tenant}-expired")])
     enforce_retention(ledger, tenant, key=key, now=NOW)
+    with tempfile.TemporaryDirectory() as scratch:  # the audit appends to the tenant's log
+        run_audit(ledger, tenant=tenant, period=PERIOD, key=key, out_dir=Path(scratch))
     line = InvoiceLine(
         tenant=tenant,
         line_id=f"{tenant}-line",

@@ -95,6 +95,37 @@ def _file_problems(files: Any) -> list[str]:
     return problems
 
 
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and bool(_HEX64.match(value))
+
+
+def _is_hashes(value: Any, most: int) -> bool:
+    return isinstance(value, list) and len(value) <= most and all(map(_is_hex, value))
+
+
+def _log_problems(log: Any) -> list[str]:
+    """The optional ``log`` section: where this audit sits in the tenant's append-only log."""
+    where = f"{MANIFEST}: log"
+    if not isinstance(log, dict):
+        return [f"{where} must be an object"]
+    checks = (
+        ("origin", isinstance(log.get("origin"), str) and "\n" not in log["origin"], "one line of text"),
+        ("size", _is_count(log.get("size")), "a count"),
+        ("root", _is_hex(log.get("root")), "64 hex digits"),
+        ("frontier", _is_hashes(log.get("frontier"), 64), "a list of at most 64 hashes"),
+        ("consistency_proof", _is_hashes(log.get("consistency_proof"), 130), "a list of hashes"),
+    )  # fmt: skip
+    problems = [f"{where}.{name} must be {what}" for name, good, what in checks if not good]
+    previous = log.get("previous")
+    if previous is not None and not (
+        isinstance(previous, dict)
+        and _is_count(previous.get("size"))
+        and _is_hex(previous.get("root"))
+    ):
+        problems.append(f"{where}.previous must be null or a size and a root")
+    return problems
+
+
 def manifest_problems(manifest: Any) -> list[str]:
     """Everything wrong with the manifest's shape (empty when it can be relied on)."""
     if not isinstance(manifest, dict):
@@ -107,6 +138,8 @@ def manifest_problems(manifest: Any) -> list[str]:
         if not check(_get(manifest, path))
     ]
     problems.extend(_file_problems(manifest.get("files")))
+    if "log" in manifest:
+        problems.extend(_log_problems(manifest["log"]))
     period = manifest.get("period", {})
     if not problems and datetime.fromisoformat(period["start"]) >= datetime.fromisoformat(
         period["end"]

@@ -23,9 +23,12 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleTree",
+    "append_leaves",
+    "frontier_root",
     "leaf_hash",
     "node_hash",
     "root",
+    "subtree_consistency_proof",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -373,3 +376,96 @@ def _consistency_path_holds(
         fn >>= 1
         sn >>= 1
     return fr == first_hash and sr == second_hash and sn == 0
+
+
+# --- Appending to a log known only by its frontier ------------------------------------------
+#
+# A tree of n leaves is, from the left, one perfect subtree per set bit of n, largest first
+# (its *frontier*, at most 64 hashes). The frontier is all a log needs to keep to append leaves,
+# compute the new root, and prove (RFC 9162) that the old tree is a prefix of the new one; and
+# it is all a verifier needs, with the appended leaves, to check the new root itself.
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    """The root of the tree whose frontier this is (:data:`EMPTY_ROOT` for none)."""
+    if not frontier:
+        return EMPTY_ROOT
+    result = frontier[-1]
+    for node in reversed(frontier[:-1]):
+        result = node_hash(node, result)
+    return bytes(result)
+
+
+def append_leaves(
+    frontier: Sequence[bytes], size: int, leaf_hashes: Sequence[bytes]
+) -> list[bytes]:
+    """The frontier after appending *leaf_hashes* to the tree of *size* leaves with *frontier*.
+
+    The leaves go in as aligned perfect subtrees (their roots computed level by level, as
+    :func:`root` does), so a million leaves cost about a million node hashes.
+
+    Raises:
+        ValueError: the frontier does not have one hash per set bit of *size*.
+    """
+    if size < 0 or len(frontier) != size.bit_count():
+        raise ValueError(f"a frontier of a {size}-leaf tree has {max(size, 0).bit_count()} hashes")
+    _check_leaf_hashes(leaf_hashes)
+    stack = list(frontier)
+    done = 0
+    while done < len(leaf_hashes):
+        left = len(leaf_hashes) - done
+        chunk = 1 << (left.bit_length() - 1)
+        if size:
+            chunk = min(chunk, size & -size)  # stay aligned: size must be a multiple of chunk
+        node = root(leaf_hashes[done : done + chunk])
+        units = size // chunk
+        while units & 1:
+            node = node_hash(stack.pop(), node)
+            units >>= 1
+        stack.append(node)
+        size += chunk
+        done += chunk
+    return stack
+
+
+def _ranges(size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [lo, hi) of the frontier nodes of a tree of *size* leaves."""
+    found, start = [], 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            found.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return found
+
+
+def subtree_consistency_proof(
+    frontier: Sequence[bytes], old_size: int, leaf_hashes: Sequence[bytes]
+) -> list[bytes]:
+    """``PROOF(old_size, D[new_size])`` of RFC 9162 2.1.4.1 for the tree of *old_size* leaves
+    with *frontier* extended by *leaf_hashes*, without the old leaves: every node the proof
+    takes from the old tree is one of its frontier nodes.
+
+    Raises:
+        ValueError: *old_size* is 0 (the RFC defines no proof), or the frontier is malformed.
+    """
+    if old_size <= 0 or len(frontier) != old_size.bit_count():
+        raise ValueError("a consistency proof needs a non-empty old tree and its frontier")
+    known = dict(zip(_ranges(old_size), frontier, strict=True))
+    new_size = old_size + len(leaf_hashes)
+
+    def mth(lo: int, hi: int) -> bytes:
+        if hi <= old_size:
+            return known[(lo, hi)]
+        assert lo >= old_size
+        return root(leaf_hashes[lo - old_size : hi - old_size])
+
+    def subproof(m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+        n = hi - lo
+        if m == n:
+            return [] if whole else [mth(lo, hi)]
+        k = 1 << ((n - 1).bit_length() - 1)
+        if m <= k:
+            return [*subproof(m, lo, lo + k, whole), mth(lo + k, hi)]
+        return [*subproof(m - k, lo + k, hi, False), mth(lo, lo + k)]
+
+    return subproof(old_size, 0, new_size, True)

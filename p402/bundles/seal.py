@@ -36,6 +36,8 @@ class Sealed:
     cost_units: int
     unpriced: int
     root: bytes
+    leaves: list[bytes]
+    """The leaf hashes, in ledger order (the audit log appends them)."""
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Read the sealed events back, in ledger order."""
@@ -75,7 +77,7 @@ class Sealer:
         self._receipts.close()
         return Sealed(
             self._events_path, self._receipts_path, len(self._leaves), self._units, self._unpriced,
-            root(self._leaves),
+            root(self._leaves), self._leaves,
         )  # fmt: skip
 
 

@@ -53,7 +53,14 @@ from p402.bundles.layout import (
     SSH_SIGNATURE,
     VERIFY_TEXT,
 )
-from p402.bundles.merkle import leaf_hash, root
+from p402.bundles.merkle import (
+    EMPTY_ROOT,
+    append_leaves,
+    frontier_root,
+    leaf_hash,
+    root,
+    verify_consistency,
+)
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PublicKey
 from p402.bundles.sshsig import verify_sshsig
@@ -61,7 +68,14 @@ from p402.errors import P402Error
 from p402.money import CURRENCY, format_amount, from_units, parse_amount, round_cents, to_units
 from p402.period import format_time
 
-__all__ = ["BundleInvalid", "Limits", "Verification", "verify_bundle"]
+__all__ = [
+    "BundleInvalid",
+    "Limits",
+    "Verification",
+    "chain_problems",
+    "log_problems",
+    "verify_bundle",
+]
 
 
 class BundleInvalid(P402Error):
@@ -337,6 +351,8 @@ def _check_contents(
         _check_checkpoint(archive, manifest, trusted, problems)
         tally = _check_ledger(archive, manifest, problems)
         _check_receipts(archive, tally, problems)
+        if "log" in manifest:
+            problems.extend(log_problems(manifest["log"], tally.leaves))
         listed = {entry["path"] for entry in manifest["files"]}
         if VERIFY_TEXT in listed and read_member(archive, VERIFY_TEXT, 1 << 20) != verify_text(
             manifest
@@ -346,13 +362,85 @@ def _check_contents(
         problems.append(str(exc))
 
 
+def log_problems(log: dict[str, Any], leaves: list[bytes]) -> list[str]:
+    """Check that this bundle's events are exactly what its audit appended to the tenant's log:
+    the previous log's frontier gives its signed root, appending the events' leaves to it gives
+    the new root, and the RFC 9162 consistency proof agrees."""
+    where = f"{MANIFEST}: log"
+    previous = log["previous"] or {"size": 0, "root": EMPTY_ROOT.hex()}
+    old_size, new_size = previous["size"], log["size"]
+    frontier = [bytes.fromhex(node) for node in log["frontier"]]
+    if len(frontier) != old_size.bit_count() or frontier_root(frontier).hex() != previous["root"]:
+        return [f"{where}: the frontier is not that of the previous log ({old_size} leaves)"]
+    if log["previous"] is None and old_size == 0 and log["frontier"]:
+        return [f"{where}: a first audit has no frontier"]
+    if new_size != old_size + len(leaves):
+        return [
+            f"{where}: grows from {old_size} to {new_size} leaves, "
+            f"but the bundle carries {len(leaves)} events"
+        ]
+    problems = []
+    if frontier_root(append_leaves(frontier, old_size, leaves)).hex() != log["root"]:
+        problems.append(f"{where}: appending the bundle's events does not give the log's root")
+    proof = [bytes.fromhex(node) for node in log["consistency_proof"]]
+    old_root, new_root = bytes.fromhex(previous["root"]), bytes.fromhex(log["root"])
+    if old_size and not verify_consistency(old_size, new_size, old_root, new_root, proof):
+        problems.append(f"{where}: the consistency proof does not hold (RFC 9162)")
+    if not old_size and proof:
+        problems.append(f"{where}: a consistency proof from an empty log")
+    return problems
+
+
+def chain_problems(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
+    """Whether *new* (a verified manifest) extends the log of *old* (another verified manifest):
+    *old*'s log must be the log *new* appended to, or the same log (a re-issued audit)."""
+    if new["tenant"] != old["tenant"]:
+        return [f"the bundles are of different tenants ({old['tenant']!r}, {new['tenant']!r})"]
+    if "log" not in new or "log" not in old:
+        return ["a bundle has no log section (made before p402 kept an audit log)"]
+    new_log, old_log = new["log"], old["log"]
+    if (old_log["size"], old_log["root"]) == (new_log["size"], new_log["root"]):
+        return []
+    previous = new_log["previous"]
+    if previous is not None and (previous["size"], previous["root"]) == (
+        old_log["size"],
+        old_log["root"],
+    ):
+        return []
+    if previous is not None and previous["size"] == old_log["size"]:
+        return [
+            f"the log forked: the new bundle extends a log of {previous['size']} leaves with root "
+            f"{previous['root'][:16]}, the previous bundle's has root {old_log['root'][:16]}"
+        ]
+    at = 0 if previous is None else previous["size"]
+    return [
+        f"the previous bundle's log ({old_log['size']} leaves) is not the one the new bundle "
+        f"appended to ({at} leaves); verify each step of the chain, bundle by bundle"
+    ]
+
+
 def verify_bundle(
-    path: Path, key: PublicKey | Sequence[PublicKey], *, limits: Limits | None = None
+    path: Path,
+    key: PublicKey | Sequence[PublicKey],
+    *,
+    limits: Limits | None = None,
+    previous: Path | None = None,
 ) -> Verification:
     """Verify the bundle at *path* against one trusted public key, or several (during a key
     change-over, a bundle signed by any of them is accepted). Never raises for a bad bundle: the
-    problems are in the result, and ``key_id`` names the key that signed."""
+    problems are in the result, and ``key_id`` names the key that signed.
+
+    With *previous* (an earlier audit bundle of the same tenant, verified against the same
+    keys), also prove that this bundle's log only appended to that one's (see
+    :func:`chain_problems`)."""
     trusted = [key] if isinstance(key, PublicKey) else list(key)
+    if previous is not None:
+        result = verify_bundle(path, trusted, limits=limits)
+        earlier = verify_bundle(previous, trusted, limits=limits)
+        result.problems.extend(f"{previous.name}: {problem}" for problem in earlier.problems)
+        if result.manifest is not None and earlier.manifest is not None and not result.problems:
+            result.problems.extend(chain_problems(result.manifest, earlier.manifest))
+        return result
     result = Verification(str(path), trusted[0].key_id)
     try:
         archive = zipfile.ZipFile(path)

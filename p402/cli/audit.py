@@ -188,13 +188,19 @@ def _report_audit(result: Any, key_path: Path, public_path: Path | None, as_json
 @click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,
               help="The signer's public key (PEM), as received out of band; give --key again for each "
                    "key of a change-over.")  # fmt: skip
+@click.option("--previous", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="An earlier audit bundle of the same tenant: prove this one only appended to its log.")  # fmt: skip
 @json_option
-def verify(*, bundle: Path, key_paths: tuple[Path, ...], as_json: bool) -> None:
+def verify(
+    *, bundle: Path, key_paths: tuple[Path, ...], previous: Path | None, as_json: bool
+) -> None:
     """Verify a bundle offline. Exit 0: valid; exit 1: invalid, saying why."""
     from p402.bundles.signing import load_public_key
     from p402.bundles.verify import BundleInvalid, verify_bundle
 
-    outcome = verify_bundle(bundle, [load_public_key(path) for path in key_paths])
+    outcome = verify_bundle(
+        bundle, [load_public_key(path) for path in key_paths], previous=previous
+    )
     if as_json:
         echo_json(outcome.as_json())
         if not outcome.valid:
@@ -210,6 +216,12 @@ def verify(*, bundle: Path, key_paths: tuple[Path, ...], as_json: bool) -> None:
         f"{manifest['period']['label']}, ${Decimal(manifest['totals']['cost_rounded']):,} total; "
         f"signed by key {outcome.key_id[:16]}; Merkle root {manifest['merkle']['root'][:16]}"
     )
+    if previous is not None:
+        log = manifest["log"]
+        click.echo(
+            f"append-only: the log of {previous.name} is a prefix of this bundle's log "
+            f"({(log['previous'] or {}).get('size', 0):,} → {log['size']:,} leaves, root {log['root'][:16]})"
+        )
 
 
 @cli.command()

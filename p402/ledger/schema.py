@@ -43,6 +43,7 @@ __all__ = [
     "invoice_line_row",
     "invoice_lines_table",
     "ledger_entries_table",
+    "log_heads_table",
     "meta_table",
     "metadata",
     "micros",
@@ -52,7 +53,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
-"""2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries and audits.
+"""2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
+the tenants' audit logs.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
@@ -160,7 +162,25 @@ audits_table = Table(
     Column("bundle", Text, nullable=True),
     Column("error", Text, nullable=True),
 )
+log_heads_table = Table(
+    "log_heads",
+    metadata,
+    # The tenant's audit log: each audit appends its events' leaf hashes to one RFC 9162 tree
+    # per tenant; a head is the tree after one append, kept as its frontier (see bundles/merkle).
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("first_index", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("frontier", Text, nullable=False),  # JSON list of hex hashes
+    Column("origin", String(200), nullable=False),  # the audited tree: "p402/<tenant>/<period>"
+    Column("period_root", String(64), nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    # One append per position: two audits racing from the same head cannot fork the log.
+    UniqueConstraint("tenant", "first_index", name="uq_log_heads_tenant_first_index"),
+)
 TENANT_TABLES = (
+    log_heads_table,
     events_table, invoice_lines_table, ledger_entries_table, audits_table, api_keys_table, tenants_table,
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what

@@ -1,5 +1,5 @@
-"""Schema version 3: tenants, their API keys, signed ledger entries (retention purges) and
-audits requested through the service.
+"""Schema version 3: tenants, their API keys, signed ledger entries (retention purges),
+audits requested through the service, and each tenant's append-only audit log.
 
 Revision ID: v3
 Revises: v2
@@ -62,5 +62,18 @@ def upgrade() -> None:
         sa.Column("error", sa.Text, nullable=True),
     )
     op.create_index("ix_audits_tenant", "audits", ["tenant"])
+    op.create_table(
+        "log_heads",
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("first_index", sa.BigInteger, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("root", sa.String(64), nullable=False),
+        sa.Column("frontier", sa.Text, nullable=False),
+        sa.Column("origin", sa.String(200), nullable=False),
+        sa.Column("period_root", sa.String(64), nullable=False),
+        sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
+        sa.UniqueConstraint("tenant", "first_index", name="uq_log_heads_tenant_first_index"),
+    )
     meta = sa.table("p402_meta", sa.column("key"), sa.column("value"))
     op.execute(meta.update().where(meta.c.key == "schema").values(value="3"))

@@ -1,0 +1,94 @@
+"""Each tenant's append-only audit log, as the database keeps it: one *head* per audit that
+appended to it (its position, size, root and frontier). The hashing is the bundle's (see
+:mod:`p402.bundles.merkle`); this module only stores and finds heads, hashes as hex text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from p402.ledger.schema import log_heads_table, micros
+from p402.ledger.store import Ledger, StoreError
+
+__all__ = ["LogHead", "find_head", "head_of_size", "latest_head", "record_head"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    """The tenant's log after one audit appended ``size - first_index`` leaves to it."""
+
+    first_index: int
+    size: int
+    root: str
+    frontier: tuple[str, ...]
+    origin: str
+    period_root: str
+
+
+def _head(row: Any) -> LogHead:
+    frontier = tuple(orjson.loads(row.frontier))
+    return LogHead(row.first_index, row.size, row.root, frontier, row.origin, row.period_root)
+
+
+def latest_head(connection: Connection, tenant: str) -> LogHead | None:
+    """The tenant's newest head (the largest log), or ``None`` for an empty log."""
+    table = log_heads_table
+    row = connection.execute(
+        select(table).where(table.c.tenant == tenant).order_by(table.c.size.desc()).limit(1)
+    ).first()
+    return None if row is None else _head(row)
+
+
+def head_of_size(connection: Connection, tenant: str, size: int) -> LogHead | None:
+    """The head whose log has exactly *size* leaves."""
+    table = log_heads_table
+    row = connection.execute(
+        select(table).where(table.c.tenant == tenant, table.c.size == size)
+    ).first()
+    return None if row is None else _head(row)
+
+
+def find_head(
+    connection: Connection, tenant: str, *, origin: str, period_root: str, count: int
+) -> LogHead | None:
+    """The earliest head that appended exactly this audited tree (same origin, root and size):
+    re-issuing an audit reuses its place in the log, so the bundle comes out byte-identical."""
+    table = log_heads_table
+    row = connection.execute(
+        select(table)
+        .where(table.c.tenant == tenant, table.c.origin == origin)
+        .where(table.c.period_root == period_root, table.c.size - table.c.first_index == count)
+        .order_by(table.c.first_index)
+        .limit(1)
+    ).first()
+    return None if row is None else _head(row)
+
+
+def record_head(ledger: Ledger, tenant: str, head: LogHead) -> None:
+    """Append a head. Two audits that appended from the same position race; the second fails
+    rather than fork the log."""
+    try:
+        with ledger.engine.begin() as connection:
+            connection.execute(
+                log_heads_table.insert().values(
+                    tenant=tenant,
+                    first_index=head.first_index,
+                    size=head.size,
+                    root=head.root,
+                    frontier=orjson.dumps(list(head.frontier)).decode(),
+                    origin=head.origin,
+                    period_root=head.period_root,
+                    recorded_at_us=micros(datetime.now(UTC)),
+                )
+            )
+    except IntegrityError:
+        raise StoreError(
+            f"another audit of tenant {tenant!r} appended to its log at the same time",
+            hint="run the audit again",
+        ) from None
