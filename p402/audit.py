@@ -11,13 +11,25 @@ import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from p402 import __version__
 from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
-from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, PDF, VERIFY_TEXT, XLSX
+from p402.bundles.layout import (
+    CHECKPOINT,
+    ENTRIES,
+    EVENTS,
+    FORMAT,
+    FORMAT_VERSION,
+    PDF,
+    VERIFY_TEXT,
+    XLSX,
+)
 from p402.bundles.merkle import append_leaves, frontier_root, subtree_consistency_proof
 from p402.bundles.seal import Sealed, Sealer
 from p402.bundles.signing import SigningKey
@@ -27,7 +39,8 @@ from p402.errors import P402Error
 from p402.ledger.log import LogHead, find_head, head_of_size, latest_head, record_head
 from p402.ledger.pricing import table_version
 from p402.ledger.store import Ledger
-from p402.money import format_amount, from_units, round_cents
+from p402.lifecycle import ledger_entries
+from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
 from p402.period import Period, format_time
 from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.document import ReportContext
@@ -146,6 +159,11 @@ def run_audit(
             ],
             "key_id": key.public.key_id,
         }
+        entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
+        extra: dict[str, bytes] = {}
+        if entries:
+            extra[ENTRIES] = b"".join(dumps(item) + b"\n" for item in entries)
+            manifest["ledger_entries"] = {"file": ENTRIES, "count": len(entries)}
         context = ReportContext(
             tenant=tenant,
             period=period.label,
@@ -157,6 +175,8 @@ def run_audit(
             merkle_root=sealed.root.hex(),
             generator=f"p402 {__version__}",
             price_table=table_version(),
+            log=log,
+            purges=tuple(_purge_lines(entries, period)),
         )
         pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment, step=step)
         step("Signing the bundle", 0, 0)
@@ -170,6 +190,7 @@ def run_audit(
                 XLSX: xlsx,
                 VERIFY_TEXT: verify_text(manifest),
                 CHECKPOINT: note.encode(),
+                **extra,
             },
             manifest=manifest,
             key=key,
@@ -182,6 +203,31 @@ def run_audit(
             path.unlink(missing_ok=True)  # its log position was taken: it must not circulate
             raise
     return AuditResult(path, summary, signed)
+
+
+def _purge_lines(entries: list[dict[str, Any]], period: Period) -> list[dict[str, Any]]:
+    """What each purge removed of this period, for the report: by month where the period is
+    whole months, else the purge's totals (which may reach outside the period)."""
+    months = {
+        f"{year:04d}-{month:02d}"
+        for year in range(period.start.year, period.end.year + 1)
+        for month in range(1, 13)
+        if period.start <= datetime(year, month, 1, tzinfo=UTC) < period.end
+    }
+    lines = []
+    for item in entries:
+        entry = item["entry"]
+        inside = [m for m in entry["by_month"] if m["month"] in months]
+        whole = bool(inside) and period.start.day == 1 and period.end.day == 1
+        count = sum(m["count"] for m in inside) if whole else entry["events"]["count"]
+        cost = sum((parse_amount(m["cost"]) for m in inside), Decimal(0)) if whole else None
+        lines.append({
+            "entry_id": entry["entry_id"], "recorded_at": entry["recorded_at"][:10],
+            "retention_days": entry.get("retention_days"), "count": count,
+            "cost_units": to_units(parse_amount(entry["events"]["cost"]) if cost is None else cost),
+            "within_period": whole,
+        })  # fmt: skip
+    return lines
 
 
 def _log_position(

@@ -8,7 +8,6 @@ that touch their period, so an auditor sees that events were removed by policy, 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select
 
 from p402.bundles.canonical import dumps
+from p402.bundles.entries import entry_problem, sign_entry
 from p402.bundles.signing import PublicKey, SigningKey
 from p402.errors import P402Error
 from p402.ledger.schema import events_table, ledger_entries_table, micros, moment
@@ -106,16 +106,16 @@ def enforce_retention(
             "key_id": key.public.key_id,
         }
         body["entry_id"] = hashlib.sha256(dumps(body)).hexdigest()[:32]
-        data = dumps(body)
+        signed = sign_entry(body, key)
         connection.execute(
             ledger_entries_table.insert().values(
                 tenant=tenant,
                 entry_id=body["entry_id"],
                 kind=ENTRY_KIND_PURGE,
                 recorded_at_us=now_us,
-                body=data.decode(),
-                key_id=key.public.key_id,
-                signature=base64.b64encode(key.sign(data)).decode(),
+                body=dumps(body).decode(),
+                key_id=signed["key_id"],
+                signature=signed["signature"],
             )
         )
         connection.execute(delete(table).where(where))
@@ -150,9 +150,7 @@ def ledger_entries(
 
 def entry_signature_valid(item: Mapping[str, Any], keys: list[PublicKey]) -> bool:
     """Whether a ledger entry's signature is good under one of *keys* (by key id)."""
-    data = dumps(item["entry"])
-    signature = base64.b64decode(item["signature"])
-    return any(key.key_id == item["key_id"] and key.verify(signature, data) for key in keys)
+    return entry_problem(item, keys, item["entry"].get("tenant")) is None
 
 
 def delete_tenant(ledger: Ledger, tenant: str) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -229,3 +230,54 @@ def test_tenant_and_key_commands(tmp_path: Path) -> None:
 
 def test_retention_command_needs_a_key(tmp_path: Path) -> None:
     assert_one_line_error(run("retention", "enforce", "--db", str(tmp_path / "l.db")), "--key")
+
+
+def test_an_audit_after_a_purge_carries_the_signed_entry(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    from p402.bundles.canonical import dumps, loads
+    from p402.bundles.layout import ENTRIES, MANIFEST, PDF
+    from p402.bundles.verify import verify_bundle
+    from tests.test_bundle_tamper import read_members, resign, write_zip
+
+    key = generate()
+    create_tenant(sqlite_ledger, "acme", retention_days=40)
+    sqlite_ledger.add(small_events())  # October 2026: 24 events, of which the first days expire
+    purge = enforce_retention(
+        sqlite_ledger, "acme", key=key, now=datetime(2026, 11, 15, tzinfo=UTC)
+    )
+    assert 0 < purge.count < 24 and purge.entry is not None
+    result = run_audit(
+        sqlite_ledger, tenant="acme", period=PERIOD, key=key, out_dir=tmp_path / "out"
+    )
+    assert verify_bundle(result.bundle, key.public).valid
+    members = read_members(result.bundle.read_bytes())
+    manifest = loads(members[MANIFEST])
+    assert manifest["ledger_entries"] == {"file": ENTRIES, "count": 1}
+    (line,) = members[ENTRIES].splitlines()
+    assert loads(line)["entry"] == purge.entry
+    assert manifest["events"]["count"] == 24 - purge.count
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(members[PDF])).pages)
+    assert "removed under the retention policy" in text and purge.entry["entry_id"][:16] in text
+
+    def forged(item: dict[str, object]) -> list[str]:
+        bad = resign({**members, ENTRIES: dumps(item) + b"\n"}, key)
+        return verify_bundle(write_zip(tmp_path / "forged.zip", bad.items()), key.public).problems
+
+    shipped = loads(line)
+    more = {
+        **shipped,
+        "entry": {**shipped["entry"], "events": {**shipped["entry"]["events"], "count": 1}},
+    }
+    assert forged(more) == [f"{ENTRIES}:1: the signature does not match the entry"]
+    other = generate()
+    from p402.bundles.entries import sign_entry
+
+    assert forged(sign_entry(shipped["entry"], other)) == [
+        f"{ENTRIES}:1: signed by key {other.public.key_id[:16]}, which is not trusted"
+    ]
+    assert forged(sign_entry({**shipped["entry"], "tenant": "umbrella"}, key)) == [
+        f"{ENTRIES}:1: an entry of tenant 'umbrella'"
+    ]

@@ -11,7 +11,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from p402.bundles.layout import CHECKPOINT, EVENTS, FORMAT, FORMAT_VERSION, MANIFEST, RECEIPTS
+from p402.bundles.layout import (
+    CHECKPOINT,
+    ENTRIES,
+    EVENTS,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    RECEIPTS,
+)
 from p402.money import format_amount, parse_amount
 from p402.period import format_time
 
@@ -140,6 +148,18 @@ def manifest_problems(manifest: Any) -> list[str]:
     problems.extend(_file_problems(manifest.get("files")))
     if "log" in manifest:
         problems.extend(_log_problems(manifest["log"]))
+    if "ledger_entries" in manifest:
+        entries = manifest["ledger_entries"]
+        if not (
+            isinstance(entries, dict)
+            and entries.get("file") == ENTRIES
+            and _is_count(entries.get("count"))
+            and isinstance(manifest.get("files"), list)
+            and ENTRIES in [f.get("path") for f in manifest["files"] if isinstance(f, dict)]
+        ):
+            problems.append(
+                f"{MANIFEST}: ledger_entries must name {ENTRIES!r}, listed, and a count"
+            )
     period = manifest.get("period", {})
     if not problems and datetime.fromisoformat(period["start"]) >= datetime.fromisoformat(
         period["end"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CHECKPOINT",
+    "ENTRIES",
     "EVENTS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -23,6 +24,8 @@ SIGNATURE = "manifest.json.sig"
 SSH_SIGNATURE = "manifest.json.sshsig"
 CHECKPOINT = "ledger/checkpoint"
 EVENTS = "ledger/events.jsonl"
+ENTRIES = "ledger/entries.jsonl"
+"""Signed ledger entries (retention purges) that touch the period: why events are missing."""
 RECEIPTS = "receipts/receipts.jsonl"
 PDF = "report.pdf"
 XLSX = "report.xlsx"

@@ -43,9 +43,11 @@ from p402.bundles._zipcheck import (
 )
 from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
 from p402.bundles.checkpoint import CheckpointError, open_checkpoint
+from p402.bundles.entries import entry_problem
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
     CHECKPOINT,
+    ENTRIES,
     EVENTS,
     MANIFEST,
     RECEIPTS,
@@ -353,6 +355,8 @@ def _check_contents(
         _check_receipts(archive, tally, problems)
         if "log" in manifest:
             problems.extend(log_problems(manifest["log"], tally.leaves))
+        if "ledger_entries" in manifest:
+            _check_entries(archive, manifest, trusted, problems)
         listed = {entry["path"] for entry in manifest["files"]}
         if VERIFY_TEXT in listed and read_member(archive, VERIFY_TEXT, 1 << 20) != verify_text(
             manifest
@@ -360,6 +364,31 @@ def _check_contents(
             problems.append(f"{VERIFY_TEXT}: does not state the manifest's figures")
     except MemberError as exc:
         problems.append(str(exc))
+
+
+def _check_entries(
+    archive: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    trusted: Sequence[PublicKey],
+    problems: list[str],
+) -> None:
+    count = 0
+    for number, line in member_lines(archive, ENTRIES):
+        count += 1
+        where = f"{ENTRIES}:{number}"
+        try:
+            item = loads(line)
+        except CanonicalError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if dumps(item) != line:
+            problems.append(f"{where}: not in canonical JSON form")
+        elif (why := entry_problem(item, trusted, manifest["tenant"])) is not None:
+            problems.append(f"{where}: {why}")
+    if count != manifest["ledger_entries"]["count"]:
+        problems.append(
+            f"{ENTRIES}: {count} entries, the manifest says {manifest['ledger_entries']['count']}"
+        )
 
 
 def log_problems(log: dict[str, Any], leaves: list[bytes]) -> list[str]:

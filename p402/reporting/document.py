@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -40,6 +41,10 @@ class ReportContext:
     price_table: str
     page_size: str = "A4"
     top_n: int = 15
+    log: dict[str, Any] | None = None
+    """The manifest's ``log`` section: where this audit sits in the tenant's append-only log."""
+    purges: tuple[dict[str, Any], ...] = ()
+    """Signed retention purges that removed events of the period (see p402.lifecycle)."""
 
 
 @cache
