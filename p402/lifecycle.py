@@ -20,13 +20,20 @@ from p402.bundles.canonical import dumps
 from p402.bundles.entries import entry_problem, sign_entry
 from p402.bundles.signing import PublicKey, SigningKey
 from p402.errors import P402Error
+from p402.ledger.log import latest_head
 from p402.ledger.schema import events_table, ledger_entries_table, micros, moment
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import delete_tenant_rows, get_tenant
 from p402.money import format_amount, from_units
 from p402.period import format_time
 
-__all__ = ["Purge", "enforce_retention", "entry_signature_valid", "ledger_entries"]
+__all__ = [
+    "Purge",
+    "delete_tenant",
+    "enforce_retention",
+    "entry_signature_valid",
+    "ledger_entries",
+]
 
 ENTRY_KIND_PURGE = "retention_purge"
 
@@ -153,6 +160,31 @@ def entry_signature_valid(item: Mapping[str, Any], keys: list[PublicKey]) -> boo
     return entry_problem(item, keys, item["entry"].get("tenant")) is None
 
 
-def delete_tenant(ledger: Ledger, tenant: str) -> dict[str, int]:
-    """Remove every row of the tenant, in every table; the number of rows deleted per table."""
-    return delete_tenant_rows(ledger, tenant)
+def delete_tenant(
+    ledger: Ledger,
+    tenant: str,
+    *,
+    key: SigningKey | None = None,
+    export: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """Remove every row of the tenant, in every table; the rows deleted per table, and, with a
+    *key*, the signed deletion certificate: what was deleted, when, the last head of the
+    tenant's audit log (so its earlier bundles can be tied to the deletion) and the final export
+    (*export*: its file name, SHA-256 and event count), if one was written."""
+    with ledger.engine.connect() as connection:
+        head = latest_head(connection, tenant)
+    deleted = delete_tenant_rows(ledger, tenant)
+    if key is None:
+        return deleted, None
+    body: dict[str, Any] = {
+        "kind": "tenant_deletion",
+        "tenant": tenant,
+        "recorded_at": format_time(now or datetime.now(UTC)),
+        "deleted_rows": deleted,
+        "log": None if head is None else {"size": head.size, "root": head.root},
+        "final_export": None if export is None else dict(export),
+        "key_id": key.public.key_id,
+    }
+    body["entry_id"] = hashlib.sha256(dumps(body)).hexdigest()[:32]
+    return deleted, sign_entry(body, key)

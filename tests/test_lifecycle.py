@@ -281,3 +281,45 @@ def test_an_audit_after_a_purge_carries_the_signed_entry(
     assert forged(sign_entry({**shipped["entry"], "tenant": "umbrella"}, key)) == [
         f"{ENTRIES}:1: an entry of tenant 'umbrella'"
     ]
+
+
+def test_a_deletion_certificate_is_signed_and_checks_offline(tmp_path: Path) -> None:
+    from p402.bundles.signing import create_keys
+
+    private, public, key = create_keys(tmp_path / "keys")
+    db = str(tmp_path / "l.db")
+    ledger = Ledger.open(db)
+    _fill(ledger, "acme", key)
+    ledger.close()
+    certificate, export = tmp_path / "acme-deleted.json", tmp_path / "acme.jsonl"
+    refused = run(
+        "tenant",
+        "delete",
+        "acme",
+        "--confirm",
+        "acme",
+        "--db",
+        db,
+        "--certificate",
+        str(certificate),
+    )
+    assert_one_line_error(refused, "--certificate needs --key")
+    done = run(
+        "tenant", "delete", "acme", "--confirm", "acme", "--db", db, "--export", str(export),
+        "--certificate", str(certificate), "--key", str(private),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    import json
+
+    signed = json.loads(certificate.read_text())
+    entry = signed["entry"]
+    assert entry["kind"] == "tenant_deletion" and entry["tenant"] == "acme"
+    assert entry["deleted_rows"]["events"] == 24 and entry["log"]["size"] == 24
+    assert entry["final_export"]["events"] == 24 and entry["final_export"]["file"] == "acme.jsonl"
+    checked = run("verify-entry", str(certificate), "--key", str(public))
+    assert checked.returncode == 0 and "valid: tenant_deletion of tenant 'acme'" in checked.stdout
+    signed["entry"]["deleted_rows"]["events"] = 23
+    certificate.write_text(json.dumps(signed))
+    assert_one_line_error(
+        run("verify-entry", str(certificate), "--key", str(public)), "does not match"
+    )

@@ -14,7 +14,7 @@ from p402.bundles.signing import PublicKey, SigningKey
 
 __all__ = ["ENTRY_KINDS", "entry_problem", "sign_entry"]
 
-ENTRY_KINDS = frozenset({"retention_purge"})
+ENTRY_KINDS = frozenset({"retention_purge", "tenant_deletion"})
 
 
 def sign_entry(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:

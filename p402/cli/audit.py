@@ -306,3 +306,31 @@ def report(
     )
     for path in written.files:
         click.echo(f"  {path}")
+
+
+@cli.command("verify-entry")
+@click.argument("entry_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,
+              help="A trusted public key (PEM); give --key again for each key of a change-over.")  # fmt: skip
+def verify_entry_command(*, entry_file: Path, key_paths: tuple[Path, ...]) -> None:
+    """Verify a signed ledger entry offline (a deletion certificate, or a line of a bundle's
+    ledger/entries.jsonl). Exit 0: valid; exit 1: invalid."""
+    from p402.bundles.canonical import CanonicalError, loads
+    from p402.bundles.entries import entry_problem
+    from p402.bundles.signing import load_public_key
+    from p402.bundles.verify import BundleInvalid
+
+    try:
+        item = loads(entry_file.read_bytes().strip())
+    except CanonicalError as exc:
+        raise BundleInvalid(f"invalid: {entry_file}: {exc}") from None
+    entry = item.get("entry") if isinstance(item, dict) else None
+    tenant = entry.get("tenant") if isinstance(entry, dict) else None
+    problem = entry_problem(item, [load_public_key(path) for path in key_paths], str(tenant))
+    if problem is not None:
+        raise BundleInvalid(f"invalid: {entry_file}: {problem}")
+    assert isinstance(entry, dict)
+    click.echo(
+        f"valid: {entry['kind']} of tenant {tenant!r} recorded {entry['recorded_at']}, "
+        f"signed by key {item['key_id'][:16]}"
+    )

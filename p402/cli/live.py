@@ -117,40 +117,66 @@ def tenant_list(*, db: str | None, as_json: bool) -> None:
 )
 @click.option("--export", "export_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="First write the tenant's whole ledger to this file (JSON Lines).")  # fmt: skip
+@click.option("--certificate", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write a signed deletion certificate here (needs --key).")  # fmt: skip
+@key_option
 @db_option
 @json_option
 def tenant_delete(
-    *, tenant_id: str, confirm: str, export_path: Path | None, db: str | None, as_json: bool
-) -> None:
+    *, tenant_id: str, confirm: str, export_path: Path | None, certificate: Path | None,
+    key_path: Path | None, db: str | None, as_json: bool,
+) -> None:  # fmt: skip
     """Delete TENANT_ID: every row of it, in every table. Cannot be undone."""
+    import hashlib
+
+    from p402.bundles.signing import load_signing_key
     from p402.errors import ConfigError
     from p402.ledger.store import Ledger
-    from p402.ledger.tenants import delete_tenant_rows, tenant_row_counts
+    from p402.ledger.tenants import tenant_row_counts
+    from p402.lifecycle import delete_tenant
 
     if confirm != tenant_id:
         raise ConfigError(
             f"--confirm {confirm!r} does not match the tenant {tenant_id!r}; nothing was deleted"
         )
+    if certificate is not None and key_path is None:
+        raise ConfigError(
+            "--certificate needs --key: the certificate is signed; nothing was deleted"
+        )
+    if certificate is not None and certificate.exists():
+        raise ConfigError(f"{certificate} exists; nothing was deleted")
+    key = None if key_path is None else load_signing_key(key_path)
     ledger = Ledger.open(db)
     try:
         if not any(tenant_row_counts(ledger, tenant_id).values()):
             raise ConfigError(f"tenant {tenant_id!r} has no rows in this ledger; nothing to delete")
+        exported = None
         if export_path is not None:
             from p402.ledger.export import export_ledger
 
             written = export_ledger(
                 ledger, tenant=tenant_id, period=None, fmt="jsonl", out=export_path
             )
+            digest = hashlib.sha256(export_path.read_bytes()).hexdigest()
+            exported = {"file": export_path.name, "sha256": digest, "events": written.count}
             click.echo(f"Exported {written.count:,} events to {export_path}", err=True)
-        deleted = delete_tenant_rows(ledger, tenant_id)
+        deleted, signed = delete_tenant(ledger, tenant_id, key=key, export=exported)
         left = tenant_row_counts(ledger, tenant_id)
     finally:
         ledger.close()
+    if certificate is not None and signed is not None:
+        from p402.bundles.canonical import dumps
+
+        certificate.write_bytes(dumps(signed) + b"\n")
     if as_json:
-        echo_json({"tenant": tenant_id, "deleted": deleted, "left": left})
+        echo_json({"tenant": tenant_id, "deleted": deleted, "left": left, "certificate": signed})
         return
     parts = ", ".join(f"{n:,} {table}" for table, n in deleted.items() if n)
     click.echo(f"Deleted tenant {tenant_id}: {parts}. Nothing of it is left.")
+    if certificate is not None:
+        click.echo(
+            f"Signed deletion certificate: {certificate} (check it: p402 verify-entry {certificate} --key PUB)"
+        )
 
 
 @cli.group()
