@@ -75,6 +75,32 @@ def test_meter_accepts_an_event_once_and_answers_per_event(site: Site) -> None:
     assert site.ledger.count("acme") == 2
 
 
+def test_concurrent_posts_of_the_same_events_store_each_once(site: Site) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(n: int) -> list[str]:
+        body = [_event(n % 7), _event(100 + n)]  # 7 ids shared by every thread, one of its own
+        return [r["status"] for r in site.post("acme", body).json()["results"]]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = [status for result in pool.map(post, range(64)) for status in result]
+    assert statuses.count("accepted") == 7 + 64
+    assert statuses.count("duplicate") == 64 - 7
+    assert site.ledger.count("acme") == 7 + 64
+
+
+def test_a_database_failure_is_503_and_says_so(site: Site, ledger: Ledger) -> None:
+    site.post("acme", _event(1))  # the writer is running
+    ledger.engine.dispose()
+    from sqlalchemy import text
+
+    with ledger.engine.begin() as connection:
+        connection.execute(text("DROP TABLE events"))
+    answer = site.post("acme", _event(2))
+    assert answer.status_code == 503
+    assert "could not be written" in answer.json()["error"]["message"]
+
+
 def test_a_batch_stores_the_good_events_and_names_the_bad_fields(site: Site) -> None:
     bad = _event(3, input_tokens=-5)
     answer = site.post(

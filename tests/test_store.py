@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import cycle
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +140,19 @@ def test_records_from_rows_are_exactly_the_events_json(ledger: Ledger) -> None:
         assert {type(key) for key in record} == {str}  # not a str subclass: orjson refuses those
         assert units == (None if event.cost is None else to_units(event.cost))
         assert at == micros(event.occurred_at)
+
+
+@pytest.mark.parametrize("size", [3, 200])  # one INSERT ... RETURNING; COPY through staging
+def test_insert_new_names_exactly_the_events_it_stored(ledger: Ledger, size: int) -> None:
+    events = [e.evolve(event_id=f"n-{i}") for i, e in zip(range(size), cycle(small_events()))]
+    with ledger.transaction() as connection:
+        assert ledger.insert_new(connection, events[: size // 2]) == {
+            e.event_id for e in events[: size // 2]
+        }
+    repeated = [*events, events[-1], events[0]]
+    with ledger.transaction() as connection:
+        assert ledger.insert_new(connection, repeated) == {e.event_id for e in events[size // 2 :]}
+    assert ledger.count(TENANT) == size
+    other = [e.evolve(tenant="umbrella") for e in events[:2]]
+    with ledger.transaction() as connection:  # the same ids in another tenant are new there
+        assert ledger.insert_new(connection, other) == {events[0].event_id, events[1].event_id}

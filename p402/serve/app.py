@@ -65,6 +65,10 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(P402Error)
     async def _user_error(_request: Request, exc: P402Error) -> Response:
+        from p402.ledger.store import StoreError
+
+        if isinstance(exc, StoreError):  # the database, not the request: try again later
+            return _json({"error": {"message": exc.one_line(), "type": "unavailable"}}, 503)
         return _json({"error": {"message": exc.one_line(), "type": "invalid_request"}}, 400)
 
     return app

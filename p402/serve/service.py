@@ -3,9 +3,10 @@ same pipeline as the importers (validate → price → attribute → store)."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,85 @@ class Outcome:
         return answer
 
 
+class _Writer:
+    """One thread that stores every event the process records, committing together whatever
+    arrived while the previous transaction ran (group commit). Fifty clients posting one event
+    each then cost a handful of transactions, not fifty, and one database connection writes.
+    """
+
+    def __init__(self, ledger: Ledger, *, most: int = 20_000) -> None:
+        self._ledger, self._most = ledger, most
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, events: list[Event]) -> Future[set[str]]:
+        """Store *events* (one tenant's); the future gives the ids this call stored (an id already
+        in the ledger, or submitted earlier, is not among them)."""
+        future: Future[set[str]] = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="p402-writer", daemon=True)
+                self._thread.start()
+        self._queue.put((events, future))
+        return future
+
+    def close(self) -> None:
+        """Store what is queued, then stop."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs, size = [first], len(first[0])
+            while size < self._most:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+                size += len(job[0])
+            self._store(jobs)
+
+    def _store(self, jobs: list[_Job]) -> None:
+        by_tenant: dict[str, list[Event]] = {}
+        for events, _ in jobs:
+            for item in events:
+                by_tenant.setdefault(item.tenant, []).append(item)
+        try:
+            with self._ledger.transaction() as connection:
+                stored = {
+                    (tenant, event_id)
+                    for tenant, items in by_tenant.items()
+                    for event_id in self._ledger.insert_new(connection, items)
+                }
+        except Exception as exc:  # every waiting request must hear of it
+            for _, future in jobs:
+                future.set_exception(exc)
+            return
+        for events, future in jobs:  # the first submission of an id is the one that stored it
+            mine = set()
+            for item in events:
+                key = (item.tenant, item.event_id)
+                if key in stored:
+                    stored.discard(key)
+                    mine.add(item.event_id)
+            future.set_result(mine)
+
+
+_Job = tuple[list[Event], "Future[set[str]]"]
+
+
 @dataclass
 class Service:
     """The state of one ``p402 serve`` process."""
@@ -54,6 +134,7 @@ class Service:
     on_recorded: list[Callable[[Event], None]] = field(default_factory=list)
     """Called with every event this process stores, whatever the route (the proxy's budgets
     count spend this way, meter events included)."""
+    writer: _Writer | None = None
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="p402-audit")
     )
@@ -124,8 +205,10 @@ class Service:
             else:
                 good.append((index, item))
         if good:
-            with self.ledger.transaction() as connection:
-                stored = self.ledger.insert_new(connection, [item for _, item in good])
+            if self.writer is None:
+                with self._lock:
+                    self.writer = self.writer or _Writer(self.ledger)
+            stored = self.writer.submit([item for _, item in good]).result()
             for index, item in good:
                 new = item.event_id in stored
                 stored.discard(item.event_id)  # a repeat later in the batch is a duplicate
@@ -140,8 +223,10 @@ class Service:
         return self.record(tenant, [raw], source=source)[0]
 
     def close(self, *, wait: bool = True) -> None:
-        """Finish background audits and release the database."""
+        """Finish background audits and queued writes, and release the database."""
         self.background.shutdown(wait=wait)
+        if self.writer is not None:
+            self.writer.close()
         self.ledger.close()
 
 
