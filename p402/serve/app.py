@@ -18,6 +18,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
 
 from p402 import __version__
 from p402.bundles.layout import PDF, XLSX
@@ -34,6 +35,8 @@ __all__ = ["MAX_BATCH", "create_app", "from_environment"]
 MAX_BATCH = 10_000
 """Events per meter request; larger batches are refused whole (413) before any is stored."""
 MAX_BODY = 64 * 1024 * 1024
+_INLINE = 16
+"""Batches up to this size are validated on the event loop (no hop to a worker thread)."""
 SUMMARY_DIMENSIONS = ("department", "customer", "workflow", "provider")
 _DOWNLOADS = {"bundle": None, "pdf": PDF, "xlsx": XLSX}
 
@@ -148,9 +151,10 @@ def healthz() -> dict[str, str]:
 async def meter(request: Request, tenant: Tenant) -> Response:
     items = _body_events(await request.body(), request.headers.get("content-type", ""))
     service = service_of(request)
-    from starlette.concurrency import run_in_threadpool
-
-    outcomes = await run_in_threadpool(service.record, tenant, items, source="meter")
+    if len(items) <= _INLINE:
+        outcomes = await service.record_async(tenant, items, source="meter")
+    else:  # validating a large batch would hold up the event loop: a worker thread does it
+        outcomes = await run_in_threadpool(service.record, tenant, items, source="meter")
     totals = counts(outcomes)
     status = 200 if totals["rejected"] == 0 else 207 if totals["rejected"] < len(items) else 422
     return _json({**totals, "results": [outcome.as_json() for outcome in outcomes]}, status)

@@ -10,6 +10,7 @@ provider key, which the routing proxy passes upstream untouched.
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from p402.serve.service import Service
 
@@ -42,9 +43,12 @@ def presented_key(request: Request, *, cookie: bool = False) -> str | None:
     return None
 
 
-def _tenant(request: Request, *, cookie: bool) -> str:
+async def _tenant(request: Request, *, cookie: bool) -> str:
     key = presented_key(request, cookie=cookie)
-    tenant = None if key is None else service_of(request).tenant_for_key(key)
+    service = service_of(request)
+    tenant = None if key is None else service.known_tenant(key)
+    if tenant is None and key is not None:  # first sight of the key: one database lookup
+        tenant = await run_in_threadpool(service.tenant_for_key, key)
     if tenant is None:
         raise HTTPException(
             status_code=401,
@@ -54,11 +58,11 @@ def _tenant(request: Request, *, cookie: bool) -> str:
     return tenant
 
 
-def require_tenant(request: Request) -> str:
+async def require_tenant(request: Request) -> str:
     """Dependency: the tenant of the request's key (header only), else 401."""
-    return _tenant(request, cookie=False)
+    return await _tenant(request, cookie=False)
 
 
-def require_tenant_or_cookie(request: Request) -> str:
+async def require_tenant_or_cookie(request: Request) -> str:
     """Dependency for the HTML page and downloads: header or the sign-in cookie."""
-    return _tenant(request, cookie=True)
+    return await _tenant(request, cookie=True)

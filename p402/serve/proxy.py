@@ -420,7 +420,10 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
     """The call and its parsed body, or the answer that refuses it (key, body, headers, policy)."""
     service = service_of(request)
     key = presented_key(request)
-    tenant = None if key is None else await run_in_threadpool(service.tenant_for_key, key)
+    # A key already seen is a dictionary lookup: no hop to a worker thread for it.
+    tenant = None if key is None else service.known_tenant(key)
+    if tenant is None and key is not None:
+        tenant = await run_in_threadpool(service.tenant_for_key, key)
     if tenant is None or key is None:
         message = "missing or invalid p402 API key (send it as X-P402-Key, or as the SDK's API key)"
         return _error(route, 401, message, "invalid_api_key", "authentication_error")
