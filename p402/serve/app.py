@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import zipfile
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +28,14 @@ from p402.money import allocate_cents, format_amount, from_units
 from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
+from p402.serve.schema import (
+    BAD_REQUEST,
+    EVENT_SCHEMA,
+    METER_REQUEST,
+    METER_RESPONSES,
+    NOT_FOUND,
+    UNAUTHORISED,
+)
 from p402.serve.service import Service, counts
 
 __all__ = ["MAX_BATCH", "create_app", "from_environment"]
@@ -63,6 +71,7 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    _publish_event_schema(app)
     app.include_router(router)
     app.include_router(proxy.router)
 
@@ -75,6 +84,22 @@ def create_app(service: Service) -> FastAPI:
         return _json({"error": {"message": exc.one_line(), "type": "invalid_request"}}, 400)
 
     return app
+
+
+def _publish_event_schema(app: FastAPI) -> None:
+    """Add the canonical event to the OpenAPI components, where the meter's body refers to it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            spec.setdefault("components", {}).setdefault("schemas", {})["EconomicEvent"] = (
+                EVENT_SCHEMA
+            )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def from_environment() -> FastAPI:
@@ -118,14 +143,7 @@ def _body_events(body: bytes, content_type: str) -> list[Any]:
     return items
 
 
-def _period(period: str | None, start: str | None, end: str | None) -> Period:
-    from datetime import date
-
-    try:
-        first = None if start is None else date.fromisoformat(start)
-        last = None if end is None else date.fromisoformat(end)
-    except ValueError as exc:
-        raise HTTPException(400, f"from/to must be dates YYYY-MM-DD: {exc}") from None
+def _period(period: str | None, first: date | None, last: date | None) -> Period:
     if period is None and first is None:
         today = datetime.now(UTC)
         period = f"{today.year:04d}-{today.month:02d}"
@@ -135,7 +153,7 @@ def _period(period: str | None, start: str | None, end: str | None) -> Period:
         raise HTTPException(400, exc.one_line()) from None
 
 
-router = APIRouter()
+router = APIRouter(responses=UNAUTHORISED)
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -146,7 +164,8 @@ def healthz() -> dict[str, str]:
 @router.post(
     "/v1/events",
     summary="Record economic events (one object, a JSON array, or JSON Lines)",
-    responses={200: {"description": "One outcome per event, in order"}},
+    responses=METER_RESPONSES,
+    openapi_extra={"requestBody": METER_REQUEST},
 )
 async def meter(request: Request, tenant: Tenant) -> Response:
     items = _body_events(await request.body(), request.headers.get("content-type", ""))
@@ -160,13 +179,17 @@ async def meter(request: Request, tenant: Tenant) -> Response:
     return _json({**totals, "results": [outcome.as_json() for outcome in outcomes]}, status)
 
 
-@router.get("/v1/summary", summary="Spend by department, customer, workflow and provider")
+@router.get(
+    "/v1/summary",
+    summary="Spend by department, customer, workflow and provider",
+    responses=BAD_REQUEST,
+)
 def summary(
     request: Request,
     tenant: Tenant,
     period: Annotated[str | None, Query(description="2026-10 or 2026-Q4")] = None,
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
+    start: Annotated[date | None, Query(alias="from", description="first day, UTC")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day, UTC, included")] = None,
 ) -> Response:
     window = _period(period, start, end)
     ledger = service_of(request).ledger
@@ -206,13 +229,18 @@ def list_audits(request: Request, tenant: Tenant) -> Response:
     return _json({"audits": _audits(service_of(request), tenant)})
 
 
-@router.post("/v1/audits", status_code=202, summary="Build an audit bundle in the background")
+@router.post(
+    "/v1/audits",
+    status_code=202,
+    summary="Build an audit bundle in the background",
+    responses={**BAD_REQUEST, 503: {"description": "This server has no signing key"}},
+)
 def create_audit(
     request: Request,
     tenant: Tenant,
     period: Annotated[str | None, Query()] = None,
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
+    start: Annotated[date | None, Query(alias="from", description="first day, UTC")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day, UTC, included")] = None,
 ) -> Response:
     service = service_of(request)
     window = _period(period, start, end)
@@ -234,7 +262,9 @@ def create_audit(
     return _json(found, 202)
 
 
-@router.get("/v1/audits/{audit_id}", summary="One audit's status and downloads")
+@router.get(
+    "/v1/audits/{audit_id}", summary="One audit's status and downloads", responses=NOT_FOUND
+)
 def get_audit(request: Request, tenant: Tenant, audit_id: str) -> Response:
     return _json(_audit(service_of(request), tenant, audit_id))
 
@@ -243,6 +273,7 @@ def get_audit(request: Request, tenant: Tenant, audit_id: str) -> Response:
     "/v1/audits/{audit_id}/{what}",
     summary="Download an audit's bundle (zip), PDF or XLSX",
     response_class=Response,
+    responses={**NOT_FOUND, 409: {"description": "The audit is not finished"}},
 )
 def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> Response:
     if what not in _DOWNLOADS:
