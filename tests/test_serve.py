@@ -198,6 +198,48 @@ def test_every_route_needs_a_valid_key(site: Site, credential: str | None) -> No
         assert answer.status_code == 401, (method, path, answer.status_code)
 
 
+@pytest.mark.slow
+def test_no_route_shows_or_changes_another_tenants_data(site: Site, ledger: Ledger) -> None:
+    """Tenant acme has events, an audit and a purge-free history; umbrella's key then calls every
+    operation of the OpenAPI document but the proxy's (tests/test_proxy.py isolates those), with
+    acme's ids wherever a path takes one. Nothing of acme may come back, and acme's rows must
+    be exactly as they were."""
+    from p402.ledger.tenants import tenant_row_counts
+
+    marked = [e.evolve(department="ACME-SECRET-DEPT") for e in small_events("acme")]
+    ledger.add(marked)
+    audit_id = site.client.post("/v1/audits?period=2026-10", headers=site.headers("acme")).json()[
+        "audit_id"
+    ]
+    assert _wait(site, "acme", audit_id)["status"] == "done"
+    before = tenant_row_counts(ledger, "acme")
+    secrets_of_acme = [b"ACME-SECRET-DEPT", b"acme"]
+    for method, path in _operations(site):
+        if path.startswith(("/v1/chat", "/v1/responses", "/v1/embeddings", "/v1/messages")):
+            continue
+        concrete = path.replace("{audit_id}", audit_id).replace("{what}", "bundle")
+        query = "?period=2026-10" if "summary" in path or method == "POST" else ""
+        # acme's event id, posted by umbrella: umbrella's own event (a "duplicate" would tell
+        # umbrella that acme has that id).
+        body = [{"event_id": "evt-001", "occurred_at": "2026-10-01T09:00:00Z",
+                 "provider": "openai", "model": "gpt-4o"}]  # fmt: skip
+        answer = site.client.request(
+            method, concrete + query, headers=site.headers("umbrella"), json=body
+        )
+        for secret in secrets_of_acme:
+            assert secret not in answer.content, (method, path, secret)
+        if path == "/v1/events":
+            assert answer.json()["accepted"] == 1
+        if "{audit_id}" in path:  # the answer for an id that does not exist, word for word
+            assert answer.status_code == 404
+            assert answer.json() == {"detail": f"no audit {audit_id}"}
+        if path == "/v1/audits" and method == "GET":
+            assert audit_id.encode() not in answer.content
+    if (audit := site.service.data_dir / "audits" / "umbrella").exists():
+        assert all("acme" not in path.name for path in audit.rglob("*"))
+    assert tenant_row_counts(ledger, "acme") == before
+
+
 def test_a_revoked_key_stops_working(site: Site) -> None:
     assert site.client.get("/v1/audits", headers=site.headers("acme")).status_code == 200
     key_id = site.keys["acme"].split("_")[1]
