@@ -13,12 +13,14 @@ from p402 import __version__
 from p402.bundles.canonical import dumps
 from p402.config import Config
 from p402.ledger.pricing import table_version
+from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
 from p402.period import Period, format_time
-from p402.reporting.aggregate import Aggregator
+from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.document import ReportContext
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import Report, build_report
+from p402.reporting.xlsx import EVENTS_SHEET_LIMIT
 
 __all__ = ["ReportFiles", "write_reports"]
 
@@ -29,6 +31,32 @@ class ReportFiles:
 
     report: Report
     files: tuple[Path, ...]
+
+
+def _summarise(
+    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool
+) -> tuple[Summary, list[dict[str, Any]]]:
+    """The period's summary, and the events the workbook lists: all of them if *events_sheet*
+    and the period has no more than :data:`EVENTS_SHEET_LIMIT`, else none.
+
+    A period the Events sheet lists is read event by event, and its summary counted from that
+    same read, so the sheet and the figures are one snapshot even while the ledger is written
+    to. Any other period is summed by the database (:func:`p402.ledger.rollup.rollup`, one
+    grouped query), whatever its size; the summary is the same either way.
+    """
+    aggregator = Aggregator()
+    records: list[dict[str, Any]] = []
+    if events_sheet and ledger.count(tenant, period) <= EVENTS_SHEET_LIMIT:
+        for record, units, at in ledger.stream_records(tenant, period):
+            aggregator.add_record(record, units, at)
+            if len(records) <= EVENTS_SHEET_LIMIT:
+                records.append(record)
+        if len(records) > EVENTS_SHEET_LIMIT:  # written to since the count: the roll-up sheet
+            records = []
+    else:
+        for group in rollup(ledger, tenant, period):
+            aggregator.add_group(group)
+    return aggregator.summary(start=period.start.date()), records
 
 
 def write_reports(
@@ -42,13 +70,7 @@ def write_reports(
     page_size: str,
 ) -> ReportFiles:
     """Write the period's PDF and/or XLSX into *out_dir*."""
-    aggregator = Aggregator()
-    records: list[dict[str, Any]] = []
-    for record, units, at in ledger.stream_records(tenant, period):
-        aggregator.add_record(record, units, at)
-        if "xlsx" in formats and len(records) <= 100_000:
-            records.append(record)
-    summary = aggregator.summary(start=period.start.date())
+    summary, records = _summarise(ledger, tenant, period, events_sheet="xlsx" in formats)
     report = build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
     )

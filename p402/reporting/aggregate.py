@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from p402.ledger.events import Event
+from p402.ledger.rollup import Group
 from p402.ledger.schema import micros, moment
 from p402.money import allocate_cents, round_cents, to_units
 
@@ -184,7 +185,8 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class Aggregator:
-    """Feed it events one at a time (:meth:`add`), then read the :class:`Summary`."""
+    """Feed it events one at a time (:meth:`add`, :meth:`add_record`) or the ledger's roll-up
+    groups (:meth:`add_group`), then read the :class:`Summary`."""
 
     def __init__(self) -> None:
         # per dimension, per value: [events, requests, tokens, cost units]
@@ -214,41 +216,69 @@ class Aggregator:
     def add_record(self, record: Record, units: int | None, at: int) -> None:
         """Count one event, given as its canonical JSON object, its exact cost units (``None``:
         unpriced) and its time in microseconds since the epoch."""
-        cost = units or 0
-        tokens = _tokens(record)
-        requests = record["requests"]
+        day = date.fromordinal(_EPOCH_ORDINAL + at // _DAY_US)
+        sums = (1, record["requests"], _tokens(record), units or 0)
+        self._count(record, day, sums, units is None, (at, at))
+
+    def add_group(self, group: Group) -> None:
+        """Count a group of events from the ledger's roll-up (:func:`p402.ledger.rollup.rollup`)
+        exactly as if they had been added one by one: the summary is the same."""
+        sums = (group.events, group.requests, group.tokens, group.cost_units)
+        self._count(
+            group.record(), group.day, sums, group.unpriced, (group.first_us, group.last_us)
+        )
+
+    def _count(
+        self,
+        record: Record,
+        day: date,
+        sums: tuple[int, int, int, int],
+        unpriced: bool,
+        span: tuple[int, int],
+    ) -> None:
+        # sums: events, requests, tokens, cost units of events that share every field
+        # aggregation reads (one event, or a roll-up group); span: their first and last times.
+        events, requests, tokens, cost = sums
         for name, key in DIMENSIONS.items():
             cell = self._cells[name][key(record)]
-            cell[0] += 1
+            cell[0] += events
             cell[1] += requests
             cell[2] += tokens
             cell[3] += cost
         counts = self._counts
-        counts["unpriced"] += units is None
-        counts["unpriced_tokens"] += tokens if units is None else 0
-        counts["flag"] += record["policy_decision"] == "flag"
-        counts["deny"] += record["policy_decision"] == "deny"
-        counts["error"] += record["outcome"] == "error"
-        if self._first is None or at < self._first:
-            self._first = at
-        if self._last is None or at > self._last:
-            self._last = at
-        self._time(record, units, tokens, at)
+        decision = record["policy_decision"]
+        if unpriced:
+            counts["unpriced"] += events
+            counts["unpriced_tokens"] += tokens
+        if decision == "flag":
+            counts["flag"] += events
+        elif decision == "deny":
+            counts["deny"] += events
+        if record["outcome"] == "error":
+            counts["error"] += events
+        first, last = span
+        if self._first is None or first < self._first:
+            self._first = first
+        if self._last is None or last > self._last:
+            self._last = last
+        self._time(record, day, sums, unpriced)
 
-    def _time(self, record: Record, units: int | None, tokens: int, at: int) -> None:
-        day = date.fromordinal(_EPOCH_ORDINAL + at // _DAY_US)
-        provider, department, cost = record["provider"], record["department"], units or 0
+    def _time(
+        self, record: Record, day: date, sums: tuple[int, int, int, int], unpriced: bool
+    ) -> None:
+        events, requests, tokens, cost = sums
+        provider, department = record["provider"], record["department"]
         label = f"{day.year:04d}-{day.month:02d}"
         self._daily[(day, provider)] += cost
         month = self._months[(provider, label)]
-        month[0] += 1
+        month[0] += events
         month[1] += cost
-        if units is None:
-            month[2] += 1
+        if unpriced:
+            month[2] += events
             month[3] += tokens
-            unpriced = self._unpriced_models[f"{provider}/{record['model']}"]
-            unpriced[0] += 1
-            unpriced[1] += tokens
+            unpriced_model = self._unpriced_models[f"{provider}/{record['model']}"]
+            unpriced_model[0] += events
+            unpriced_model[1] += tokens
         self._month_days[(provider, label)].add(day)
         detail = self._detail[
             (
@@ -259,8 +289,8 @@ class Aggregator:
                 f"{provider}/{record['model']}",
             )
         ]
-        detail[0] += 1
-        detail[1] += record["requests"]
+        detail[0] += events
+        detail[1] += requests
         detail[2] += tokens
         detail[3] += cost
         self._month_departments[(provider, label, department)] += cost
@@ -272,7 +302,7 @@ class Aggregator:
                     department or UNATTRIBUTED,
                 )
             ]
-            finding[0] += 1
+            finding[0] += events
             finding[1] += cost
 
     def extend(self, events: Iterable[Event]) -> None:
