@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 __all__ = ["member_info", "repack"]
 
 
-def member_info(name: str, moment: datetime) -> zipfile.ZipInfo:
-    """A zip header for *name* with a fixed time, mode 0644 and Unix origin, deflated."""
+def member_info(name: str, moment: datetime, *, stored: bool = False) -> zipfile.ZipInfo:
+    """A zip header for *name* with a fixed time, mode 0644 and Unix origin, deflated (or
+    *stored* as is, for members read at random offsets straight from the file)."""
     stamp = max(moment.astimezone(UTC), datetime(1980, 1, 1, tzinfo=UTC))  # zip dates start in 1980
     info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
     info.create_system = 3
     info.external_attr = 0o100644 << 16
     return info

@@ -26,7 +26,11 @@ from p402.bundles.layout import (
     EVENTS,
     FORMAT,
     FORMAT_VERSION,
+    INDEX,
+    OFFSETS,
     PDF,
+    RECEIPTS,
+    TREE,
     VERIFY_TEXT,
     XLSX,
 )
@@ -97,6 +101,7 @@ def run_audit(
             sealer.add(record, units)
             if done % 2_000 == 0 or done == total:
                 step("Reading the ledger", done, total)
+        step("Sealing the ledger", 0, 0)
         sealed = sealer.finish()
         summary = aggregator.summary(start=period.start.date())
         report = build_report(
@@ -144,6 +149,7 @@ def run_audit(
                 "root": sealed.root.hex(),
                 "checkpoint": CHECKPOINT,
             },
+            "receipts": {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE},
             "log": log,
             "price_table": table_version(),
             "rules_version": config.rules_version,

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,24 +38,34 @@ from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
     CHECKPOINT,
     EVENTS,
+    INDEX,
     MANIFEST,
+    OFFSETS,
     PDF,
     RECEIPTS,
     SIGNATURE,
     SSH_SIGNATURE,
+    TREE,
     VERIFY_TEXT,
     XLSX,
 )
+from p402.bundles.lookup import index_bytes, offsets_bytes, tree_levels
 from p402.bundles.merkle import leaf_hash, root
+from p402.bundles.receipt import receipt_from_bundle, verify_receipt
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PUBLIC_KEY_NAME, SigningKey, create_keys, generate
 from p402.bundles.sshsig import sign_sshsig
 from p402.bundles.verify import Limits, verify_bundle
+from p402.errors import P402Error
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
 from tests.conftest import PERIOD, TENANT, small_events
 
-MEMBERS = [VERIFY_TEXT, CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, RECEIPTS, PDF, XLSX]
+MEMBERS = [
+    VERIFY_TEXT, CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, RECEIPTS, PDF, XLSX,
+    TREE, INDEX, OFFSETS,
+]  # fmt: skip
+LOOKUP = (TREE, INDEX, OFFSETS)
 SIGNED = (MANIFEST, SIGNATURE, SSH_SIGNATURE)
 CLI = Path(sys.executable).parent / "p402"
 
@@ -233,7 +244,20 @@ def reseal(good: Good, lines: list[bytes]) -> Members:
     origin = loads(good.members[MANIFEST])["merkle"]["origin"]
     note = sign_checkpoint(Checkpoint(origin, len(lines), root(leaves)), [good.key]).encode()
     members = {**good.members, EVENTS: joined(lines), RECEIPTS: joined(receipts), CHECKPOINT: note}
-    return resign(members, good.key, edit)
+    return resign({**members, **lookup_members(lines)}, good.key, edit)
+
+
+def lookup_members(lines: list[bytes]) -> Members:
+    """The tree, index and offsets members of a ledger, rebuilt as the sealer builds them."""
+    leaves = [leaf_hash(line) for line in lines]
+    starts = array("Q", [0])
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    return {
+        TREE: b"".join(b"".join(level) for level in tree_levels(leaves)),
+        INDEX: index_bytes(loads(line)["event_id"] for line in lines),
+        OFFSETS: offsets_bytes(starts),
+    }
 
 
 def ledger(good: Good) -> list[bytes]:
@@ -844,6 +868,106 @@ def test_receipt_that_is_not_json(good: Good, tmp_path: Path) -> None:
     lines[1] = b"{not json"
     path = bundle(tmp_path, resign({**good.members, RECEIPTS: joined(lines)}, good.key))
     assert invalid(path, good) == [f"{RECEIPTS}:2: does not match event 1 of the ledger"]
+
+
+# The lookup members (tree nodes, event-id index, line offsets) are rebuilt from the ledger.
+
+
+def _patched(data: bytes, at: int, value: bytes) -> bytes:
+    return data[:at] + value + data[at + len(value) :]
+
+
+def test_tree_with_a_forged_node(good: Good, tmp_path: Path) -> None:
+    tree = good.members[TREE]
+    forged = _patched(tree, (24 + 5) * 32, bytes(32))  # level 1 starts after the 24 leaves
+    path = bundle(tmp_path, resign({**good.members, TREE: forged}, good.key))
+    assert invalid(path, good) == [f"{TREE}: node 5 of level 1 is not the ledger's"]
+
+
+def test_tree_cut_short_or_too_long(good: Good, tmp_path: Path) -> None:
+    tree = good.members[TREE]
+    path = bundle(tmp_path, resign({**good.members, TREE: tree[:-32]}, good.key))
+    assert invalid(path, good) == [f"{TREE}: node 0 of level 5 is not the ledger's"]
+    path = bundle(tmp_path, resign({**good.members, TREE: tree + bytes(32)}, good.key))
+    assert invalid(path, good) == [
+        f"{TREE}: longer than the {len(tree)} bytes of the ledger's tree"
+    ]
+
+
+def test_index_pointing_an_event_at_another_leaf(good: Good, tmp_path: Path) -> None:
+    index = bytearray(good.members[INDEX])
+    index[12 * 3 + 11] ^= 1  # the low bit of record 3's leaf index
+    path = bundle(tmp_path, resign({**good.members, INDEX: bytes(index)}, good.key))
+    assert invalid(path, good) == [f"{INDEX}: record 3 is not the ledger's"]
+
+
+def test_index_with_a_record_too_many(good: Good, tmp_path: Path) -> None:
+    index = good.members[INDEX]
+    path = bundle(tmp_path, resign({**good.members, INDEX: index + index[-12:]}, good.key))
+    assert invalid(path, good) == [f"{INDEX}: more records than the ledger's 24 events"]
+
+
+def test_offsets_shifted(good: Good, tmp_path: Path) -> None:
+    offsets = good.members[OFFSETS]
+    shifted = _patched(
+        offsets, 8 * 7, (int.from_bytes(offsets[56:64], "big") + 1).to_bytes(8, "big")
+    )
+    path = bundle(tmp_path, resign({**good.members, OFFSETS: shifted}, good.key))
+    assert invalid(path, good) == [f"{OFFSETS}: offset 7 is not where line 8 of the ledger starts"]
+
+
+def test_lookup_members_of_another_ledger_are_named_beside_the_ledger(
+    good: Good, tmp_path: Path
+) -> None:
+    # The ledger edited and re-signed, its tree, index and offsets left as they were.
+    lines = ledger(good)
+    lines[1], lines[2] = lines[2], lines[1]
+    problems = invalid(bundle(tmp_path, with_ledger(good, lines)), good)
+    assert f"{TREE}: node 1 of level 0 is not the ledger's" in problems
+    assert_problem(problems, f"{INDEX}: record ", "is not the ledger's")
+    assert f"{EVENTS}: Merkle root does not match the manifest" in problems
+
+
+@pytest.mark.parametrize("name", LOOKUP)
+def test_lookup_member_dropped_from_a_resigned_manifest(
+    name: str, good: Good, tmp_path: Path
+) -> None:
+    problems = invalid(bundle(tmp_path, resign(without(good.members, name), good.key)), good)
+    assert_problem(problems, f"{MANIFEST}: ", "receipts must name")
+
+
+def test_a_bundle_without_the_lookup_members_still_verifies(good: Good, tmp_path: Path) -> None:
+    # Bundles made before p402 wrote them: no receipts section, no tree, index or offsets.
+    members = {n: d for n, d in good.members.items() if n not in LOOKUP}
+    path = bundle(tmp_path, resign(members, good.key, lambda m: m.pop("receipts", None)))
+    assert verify_bundle(path, good.key.public).problems == []
+    receipt = json.loads(receipt_from_bundle(path, "evt-007"))
+    assert verify_receipt(dumps(receipt), [good.key.public])[1]["event_id"] == "evt-007"
+
+
+def test_receipt_from_a_deflated_copy_reads_the_same(good: Good, tmp_path: Path) -> None:
+    # write_zip deflates every member: the extractor then inflates instead of seeking.
+    path = bundle(tmp_path, good.members)
+    assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
+
+
+def test_receipt_from_a_bundle_with_a_forged_tree_is_refused(good: Good, tmp_path: Path) -> None:
+    forged = _patched(good.members[TREE], 24 * 32, bytes(32))  # node 0 of level 1
+    path = bundle(tmp_path, resign({**good.members, TREE: forged}, good.key))
+    with pytest.raises(P402Error, match="does not lead to the bundle's checkpoint"):
+        receipt_from_bundle(path, "evt-002")  # leaf 2's proof holds node 0 of level 1
+
+
+def test_receipt_from_a_bundle_with_a_forged_index_finds_nothing_false(
+    good: Good, tmp_path: Path
+) -> None:
+    # Every record pointed at leaf 0: other events are not found, never mistaken for leaf 0.
+    index = b"".join(
+        good.members[INDEX][i : i + 8] + bytes(4) for i in range(0, len(good.members[INDEX]), 12)
+    )
+    path = bundle(tmp_path, resign({**good.members, INDEX: index}, good.key))
+    with pytest.raises(P402Error, match="no event 'evt-009'"):
+        receipt_from_bundle(path, "evt-009")
 
 
 # A signed manifest that is canonical but malformed must still give problems, never raise.

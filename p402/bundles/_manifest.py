@@ -17,13 +17,16 @@ from p402.bundles.layout import (
     EVENTS,
     FORMAT,
     FORMAT_VERSION,
+    INDEX,
     MANIFEST,
+    OFFSETS,
     RECEIPTS,
+    TREE,
 )
 from p402.money import format_amount, parse_amount
 from p402.period import format_time
 
-__all__ = ["manifest_problems"]
+__all__ = ["LOOKUP", "manifest_problems"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CENTS = re.compile(r"^-?\d+\.\d{2}$")
@@ -134,6 +137,19 @@ def _log_problems(log: Any) -> list[str]:
     return problems
 
 
+LOOKUP = {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE}
+"""The optional ``receipts`` section: the members that make one receipt a few reads."""
+
+
+def _receipts_problems(manifest: dict[str, Any]) -> list[str]:
+    files = manifest.get("files")
+    paths = [f.get("path") for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+    if manifest["receipts"] != LOOKUP or not set(LOOKUP.values()) <= set(paths):
+        names = ", ".join(f"{key} {value!r}" for key, value in LOOKUP.items())
+        return [f"{MANIFEST}: receipts must name {names}, each listed"]
+    return []
+
+
 def manifest_problems(manifest: Any) -> list[str]:
     """Everything wrong with the manifest's shape (empty when it can be relied on)."""
     if not isinstance(manifest, dict):
@@ -160,6 +176,8 @@ def manifest_problems(manifest: Any) -> list[str]:
             problems.append(
                 f"{MANIFEST}: ledger_entries must name {ENTRIES!r}, listed, and a count"
             )
+    if "receipts" in manifest:
+        problems.extend(_receipts_problems(manifest))
     period = manifest.get("period", {})
     if not problems and datetime.fromisoformat(period["start"]) >= datetime.fromisoformat(
         period["end"]

@@ -9,11 +9,13 @@ A verifier must never crash on a hostile archive: zipfile and zlib raise a zoo o
 from __future__ import annotations
 
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 __all__ = [
     "Limits",
@@ -21,6 +23,8 @@ __all__ = [
     "check_archive",
     "check_framing",
     "member_chunks",
+    "member_lines",
+    "member_reader",
     "read_member",
 ]
 
@@ -35,6 +39,9 @@ _READ_ERRORS = (
     NotImplementedError,
     ValueError,
 )
+
+
+ReadAt = Callable[[int, int], bytes]
 
 
 class MemberError(Exception):
@@ -152,3 +159,52 @@ def member_lines(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[int, byt
             yield number, line
     if pending:
         yield number + 1, pending
+
+
+def member_reader(archive: zipfile.ZipFile, handle: IO[bytes], name: str) -> ReadAt:
+    """Random access to one member: ``read_at(offset, length)``. A stored member is read
+    straight from *handle* (the archive's file), past its local header; any other is inflated
+    up to the offset (correct, only slow). Reads past the member's end raise
+    :class:`MemberError`. Nothing is checked against the CRC or the manifest: the caller checks
+    what it builds from these bytes (a receipt against the signed checkpoint)."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise MemberError(f"{name}: missing") from None
+    size = info.file_size
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return _inflating_reader(archive, name, size)
+    handle.seek(info.header_offset)
+    header = handle.read(30)
+    if len(header) != 30 or not header.startswith(_LOCAL):
+        raise MemberError(f"{name}: no local header where the directory says")
+    name_length, extra_length = struct.unpack_from("<HH", header, 26)
+    start = info.header_offset + 30 + name_length + extra_length
+
+    def read_at(offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > size:
+            raise MemberError(f"{name}: {size} bytes, too short for a read at {offset}")
+        handle.seek(start + offset)
+        data = handle.read(length)
+        if len(data) != length:
+            raise MemberError(f"{name}: cut short")
+        return data
+
+    return read_at
+
+
+def _inflating_reader(archive: zipfile.ZipFile, name: str, size: int) -> ReadAt:
+    def read_at(offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > size:
+            raise MemberError(f"{name}: {size} bytes, too short for a read at {offset}")
+        try:
+            with archive.open(name) as member:
+                member.seek(offset)
+                data = member.read(length)
+        except _READ_ERRORS as exc:
+            raise MemberError(f"{name}: cannot be read ({exc.__class__.__name__}: {exc})") from None
+        if len(data) != length:
+            raise MemberError(f"{name}: cut short")
+        return data
+
+    return read_at

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from p402.bundles.layout import CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE
+from p402.bundles.layout import (
+    CHECKPOINT,
+    EVENTS,
+    INDEX,
+    MANIFEST,
+    OFFSETS,
+    SIGNATURE,
+    SSH_SIGNATURE,
+    TREE,
+)
 
 __all__ = ["verify_text"]
 
@@ -45,6 +54,13 @@ Do not trust a key that came inside this bundle.
    signed tree head (origin, size, root) in the C2SP checkpoint / signed-note format that
    transparency logs use.
 
+   The ledger is stored uncompressed, with three members that make one receipt a few reads:
+   {tree} (every node of that tree, level by level from the leaves, 32 bytes each, an
+   odd last node carried up unchanged), {index} (sorted 12-byte records: the first 8 bytes
+   of SHA-256(event_id), then the leaf index) and {offsets} (where each line of the ledger
+   starts, then its size, 8 bytes each). All integers are big-endian; p402 verify rebuilds
+   all three from the ledger.
+
 3. One event on its own: p402 receipt THIS-BUNDLE.zip EVENT_ID > receipt.json writes a
    self-contained receipt (the event, its inclusion proof, the signed checkpoint) that a third
    party verifies with: p402 verify-receipt receipt.json --key p402-signing.pub
@@ -68,4 +84,7 @@ def verify_text(manifest: Mapping[str, Any]) -> bytes:
         ssh_signature=SSH_SIGNATURE,
         checkpoint=CHECKPOINT,
         events=EVENTS,
+        tree=TREE,
+        index=INDEX,
+        offsets=OFFSETS,
     ).encode()

@@ -8,11 +8,15 @@ __all__ = [
     "EVENTS",
     "FORMAT",
     "FORMAT_VERSION",
+    "INDEX",
     "MANIFEST",
+    "OFFSETS",
     "PDF",
     "RECEIPTS",
     "SIGNATURE",
     "SSH_SIGNATURE",
+    "STORED",
+    "TREE",
     "VERIFY_TEXT",
     "XLSX",
 ]
@@ -30,3 +34,11 @@ RECEIPTS = "receipts/receipts.jsonl"
 PDF = "report.pdf"
 XLSX = "report.xlsx"
 VERIFY_TEXT = "VERIFY.txt"
+TREE = "merkle/tree.bin"
+"""Every node of the period's Merkle tree, level by level from the leaves, 32 bytes each."""
+INDEX = "receipts/index.bin"
+"""Sorted (first 8 bytes of SHA-256(event_id), leaf index): an event's leaf without a scan."""
+OFFSETS = "ledger/offsets.bin"
+"""Where each line of the ledger starts, and where the last one ends (big-endian 64-bit)."""
+STORED = frozenset({EVENTS, TREE, INDEX, OFFSETS})
+"""Members written uncompressed, so one receipt is a few reads at known offsets in the zip."""

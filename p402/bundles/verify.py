@@ -22,7 +22,9 @@ Nothing is extracted to disk; members are streamed. Whatever the bytes, the outc
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,14 +51,19 @@ from p402.bundles.layout import (
     CHECKPOINT,
     ENTRIES,
     EVENTS,
+    INDEX,
     MANIFEST,
+    OFFSETS,
     RECEIPTS,
     SIGNATURE,
     SSH_SIGNATURE,
+    TREE,
     VERIFY_TEXT,
 )
+from p402.bundles.lookup import INDEX_RECORD, index_bytes, level_sizes, offsets_bytes, tree_levels
 from p402.bundles.merkle import (
     EMPTY_ROOT,
+    HASH_SIZE,
     append_leaves,
     frontier_root,
     leaf_hash,
@@ -67,7 +74,15 @@ from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PublicKey
 from p402.bundles.sshsig import verify_sshsig
 from p402.errors import P402Error
-from p402.money import CURRENCY, format_amount, from_units, parse_amount, round_cents, to_units
+from p402.money import (
+    CURRENCY,
+    UNIT_SCALE,
+    format_amount,
+    from_units,
+    parse_amount,
+    round_cents,
+    to_units,
+)
 from p402.period import format_time
 
 __all__ = [
@@ -207,6 +222,7 @@ class _LedgerTally:
     leaves: list[bytes] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    offsets: array[int] = field(default_factory=lambda: array("Q", [0]))
     units: int = 0
     unpriced: int = 0
     previous: tuple[datetime, bytes] | None = None
@@ -217,7 +233,10 @@ class _LedgerTally:
         event_id = record["event_id"]
         if not isinstance(event_id, str):
             raise TypeError("event_id must be a string")
-        if format_time(moment) != record["occurred_at"]:
+        if (
+            not _canonical_time(record["occurred_at"])
+            and format_time(moment) != record["occurred_at"]
+        ):
             problems.append(f"{where}: occurred_at is not in canonical UTC form")
         if record["tenant"] != self.tenant:
             problems.append(f"{where}: event of tenant {record['tenant']!r}")
@@ -235,10 +254,37 @@ class _LedgerTally:
         if record["cost"] is None:
             self.unpriced += 1
             return
+        if (units := _canonical_units(record["cost"])) is not None:
+            self.units += units
+            return
         cost = parse_amount(record["cost"])
         if format_amount(cost) != record["cost"]:
             problems.append(f"{where}: cost is not in canonical decimal form")
         self.units += to_units(cost)
+
+
+# Fast paths for the two per-line checks that dominate a million lines. Each accepts only text
+# that the reference (parse, then format and compare) accepts with the same figure, and sends
+# anything else, including every way to fail, to the reference.
+_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z")
+_COST = re.compile(r"(-?)(0|[1-9][0-9]{0,15})(?:\.([0-9]{0,11}[1-9]))?")
+
+
+def _canonical_time(text: str) -> bool:
+    """Whether *text*, which :func:`datetime.fromisoformat` has read, is ``format_time``'s
+    form: fixed-width UTC fields, microseconds only when there are any."""
+    return _TIME.fullmatch(text) is not None and not text.endswith(".000000Z")
+
+
+def _canonical_units(text: Any) -> int | None:
+    """The storage units of a canonical amount (as ``format_amount`` writes it, within
+    ``parse_amount``'s range), or ``None`` to take the reference path."""
+    found = _COST.fullmatch(text) if isinstance(text, str) else None
+    if found is None or text == "-0":
+        return None
+    sign, whole, fraction = found.group(1, 2, 3)
+    units: int = int(whole) * 10**UNIT_SCALE + int((fraction or "0").ljust(UNIT_SCALE, "0"))
+    return -units if sign else units
 
 
 def _ledger_line(line: bytes) -> dict[str, Any]:
@@ -251,7 +297,7 @@ def _ledger_line(line: bytes) -> dict[str, Any]:
         raise CanonicalError(f"not valid JSON: {exc}") from None
     if not isinstance(record, dict) or dumps_record(record) != line:
         raise CanonicalError("not in canonical JSON form")
-    if any(type(value) is float for value in record.values()):
+    if float in set(map(type, record.values())):  # one C-level pass over the values
         raise CanonicalError("a number is not an integer; amounts are written as strings")
     return record
 
@@ -276,11 +322,18 @@ def _check_ledger(
             problems.append(f"{where}: not a canonical event ({exc})")
         tally.leaves.append(leaf_hash(line))
         tally.ids.append(event_id if isinstance(event_id, str) else "")
-    _check_totals(tally, manifest, problems)
+        tally.offsets.append(tally.offsets[-1] + len(line) + 1)
     return tally
 
 
-def _check_totals(tally: _LedgerTally, manifest: dict[str, Any], problems: list[str]) -> None:
+def _tree(leaves: list[bytes]) -> bytes:
+    """Every node of the tree over *leaves*, as ``merkle/tree.bin`` holds them (the root last)."""
+    return b"".join(b"".join(level) for level in tree_levels(leaves))
+
+
+def _check_totals(
+    tally: _LedgerTally, top: bytes, manifest: dict[str, Any], problems: list[str]
+) -> None:
     events, totals, merkle = manifest["events"], manifest["totals"], manifest["merkle"]
     count = len(tally.leaves)
     if count != events["count"]:
@@ -304,7 +357,7 @@ def _check_totals(tally: _LedgerTally, manifest: dict[str, Any], problems: list[
         problems.append(
             f"{EVENTS}: {tally.unpriced} unpriced events, the manifest says {totals['unpriced_events']}"
         )
-    if root(tally.leaves).hex() != merkle["root"]:
+    if top.hex() != merkle["root"]:
         problems.append(f"{EVENTS}: Merkle root does not match the manifest")
 
 
@@ -320,6 +373,51 @@ def _check_receipts(archive: zipfile.ZipFile, tally: _LedgerTally, problems: lis
             problems.append(f"{RECEIPTS}:{number}: does not match event {index} of the ledger")
     if count != len(tally.leaves):
         problems.append(f"{RECEIPTS}: {count} receipts for {len(tally.leaves)} events")
+
+
+def _first_difference(archive: zipfile.ZipFile, name: str, expected: bytes) -> int | None:
+    """Where the member first differs from *expected* (its length if it is a prefix), or
+    ``None`` when they are equal."""
+    at = 0
+    for chunk in member_chunks(archive, name, 1 << 22):
+        if expected[at : at + len(chunk)] != chunk:
+            return at + next(
+                (i for i, (a, b) in enumerate(zip(chunk, expected[at:], strict=False)) if a != b),
+                min(len(chunk), len(expected) - at),
+            )
+        at += len(chunk)
+    return None if at == len(expected) else at
+
+
+def _check_lookup(
+    archive: zipfile.ZipFile, tally: _LedgerTally, tree: bytes, problems: list[str]
+) -> None:
+    """The lookup members (:mod:`p402.bundles.lookup`), rebuilt from the ledger and compared."""
+    count = len(tally.leaves)
+    if (at := _first_difference(archive, TREE, tree)) is not None:
+        level, node = 0, at // HASH_SIZE
+        for size in level_sizes(count):
+            if node < size:
+                break
+            level, node = level + 1, node - size
+        problems.append(
+            f"{TREE}: node {node} of level {level} is not the ledger's"
+            if at < len(tree)
+            else f"{TREE}: longer than the {len(tree)} bytes of the ledger's tree"
+        )
+    if (at := _first_difference(archive, INDEX, index_bytes(tally.ids))) is not None:
+        problems.append(
+            f"{INDEX}: record {at // INDEX_RECORD} is not the ledger's"
+            if at < count * INDEX_RECORD
+            else f"{INDEX}: more records than the ledger's {count} events"
+        )
+    offsets = offsets_bytes(tally.offsets)
+    if (at := _first_difference(archive, OFFSETS, offsets)) is not None:
+        problems.append(
+            f"{OFFSETS}: offset {at // 8} is not where line {at // 8 + 1} of the ledger starts"
+            if at < len(offsets)
+            else f"{OFFSETS}: more offsets than the ledger's {count} lines and its end"
+        )
 
 
 def _check_checkpoint(
@@ -352,7 +450,12 @@ def _check_contents(
     try:
         _check_checkpoint(archive, manifest, trusted, problems)
         tally = _check_ledger(archive, manifest, problems)
+        lookup = "receipts" in manifest  # the lookup members, checked listed by the shape check
+        tree = _tree(tally.leaves) if lookup else b""
+        _check_totals(tally, tree[-HASH_SIZE:] if tree else root(tally.leaves), manifest, problems)
         _check_receipts(archive, tally, problems)
+        if lookup:
+            _check_lookup(archive, tally, tree, problems)
         if "log" in manifest:
             problems.extend(log_problems(manifest["log"], tally.leaves))
         if "ledger_entries" in manifest:

@@ -4,6 +4,8 @@ The manifest lists every other member's path, size and SHA-256 and is signed ove
 canonical bytes twice, with the same Ed25519 key: raw (64 bytes, ``manifest.json.sig``, for
 ``openssl pkeyutl``) and as an SSH signature (``manifest.json.sshsig``, for ``ssh-keygen -Y``). Members are sorted by
 name with a fixed time and mode, so the same ledger, period and key give the same bytes.
+The ledger and the lookup members (:data:`~p402.bundles.layout.STORED`) are stored
+uncompressed, so that a receipt reads them at known offsets; the rest is deflated.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from p402.archive import member_info
 from p402.bundles.canonical import dumps
-from p402.bundles.layout import EVENTS, MANIFEST, RECEIPTS, SIGNATURE, SSH_SIGNATURE
+from p402.bundles.layout import MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED
 from p402.bundles.seal import Sealed, file_digest
 from p402.bundles.signing import SigningKey
 from p402.bundles.sshsig import sign_sshsig
@@ -41,7 +43,8 @@ def write_bundle(
 
     Args:
         path: the zip to write (replaced if it exists).
-        sealed: the sealed ledger (its spooled events and receipts become members).
+        sealed: the sealed ledger (its spooled events, receipts and lookup members become
+            members).
         members: other members, by name (reports, VERIFY.txt).
         manifest: the manifest's fields other than ``files``.
         key: the signing key.
@@ -50,8 +53,8 @@ def write_bundle(
     files: dict[str, tuple[int, str]] = {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
     }
-    files[EVENTS] = file_digest(sealed.events_path)
-    files[RECEIPTS] = file_digest(sealed.receipts_path)
+    spooled = sealed.members()
+    files.update((name, file_digest(source)) for name, source in spooled.items())
     listing = [
         {"path": name, "sha256": digest, "size": size}
         for name, (size, digest) in sorted(files.items())
@@ -60,8 +63,7 @@ def write_bundle(
     manifest_bytes = dumps(signed)
     contents: dict[str, bytes | Path] = {
         **members,
-        EVENTS: sealed.events_path,
-        RECEIPTS: sealed.receipts_path,
+        **spooled,
         MANIFEST: manifest_bytes,
         SIGNATURE: key.sign(manifest_bytes),
         SSH_SIGNATURE: sign_sshsig(manifest_bytes, key),
@@ -70,7 +72,7 @@ def write_bundle(
     with zipfile.ZipFile(partial, "w") as archive:
         for name in sorted(contents):
             content = contents[name]
-            info = member_info(name, moment)
+            info = member_info(name, moment, stored=name in STORED)
             if isinstance(content, bytes):
                 archive.writestr(info, content)
                 continue
