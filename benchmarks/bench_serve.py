@@ -252,10 +252,11 @@ async def _generate(spec: dict[str, Any]) -> _Tally:
 
 
 def _run_generator(spec: dict[str, Any]) -> None:
-    """Child process: run one load generator, print its tally as JSON."""
+    """Child process: run one load generator, write its tally as JSON to the file it is given
+    (not stdout, which anything in the child could write to)."""
     tally = _generate_blocking(spec)
     tally.cpu = time.process_time()
-    print(json.dumps(tally.__dict__))
+    Path(spec["tally"]).write_text(json.dumps(tally.__dict__))
 
 
 def _generate_blocking(spec: dict[str, Any]) -> _Tally:
@@ -380,21 +381,22 @@ def _cpu_seconds(root: int) -> tuple[float, float]:
 
 
 def _spawn_generators(specs: list[dict[str, Any]]) -> list[_Tally]:
-    children = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE
-        )
-        for spec in specs
-    ]
-    tallies = []
-    for child in children:
-        out, _ = child.communicate()
-        try:
-            found = json.loads(out)
-        except json.JSONDecodeError as exc:
-            raise SystemExit(f"a load generator printed no tally: {exc}") from None
-        found["marks"] = [tuple(mark) for mark in found["marks"]]
-        tallies.append(_Tally(**found))
+    with tempfile.TemporaryDirectory(prefix="p402-bench-") as scratch:
+        files = [Path(scratch) / f"tally-{n}.json" for n in range(len(specs))]
+        children = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--child", json.dumps({**spec, "tally": str(path)})]
+            )
+            for spec, path in zip(specs, files, strict=True)
+        ]
+        tallies = []
+        for child, path in zip(children, files, strict=True):
+            child.wait()
+            if child.returncode or not path.exists():
+                raise SystemExit(f"a load generator failed (exit {child.returncode})")
+            found = json.loads(path.read_text())
+            found["marks"] = [tuple(mark) for mark in found["marks"]]
+            tallies.append(_Tally(**found))
     return tallies
 
 
