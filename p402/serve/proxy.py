@@ -19,7 +19,6 @@ call is answered 403 or 429 and recorded with ``policy_decision = deny``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
@@ -27,7 +26,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import httpx
@@ -193,23 +191,26 @@ class _Call:
         return raw
 
     def record(self, outcome: str) -> None:
-        """Store the event (in a worker thread) and count its cost in the running budgets."""
+        """Store the event: validated and priced here (tens of microseconds), then handed to the
+        service's writer without waiting for the commit, nor for a worker thread. Its cost
+        reaches the running budgets through Service.on_recorded once it is stored."""
         raw = self.event(outcome)
         try:
-            # Its cost reaches the running budgets through Service.on_recorded.
-            result = self.service.record_one(self.tenant, raw, source="proxy")
-            if result.status == "rejected":
-                fields = ", ".join(f"{name}: {text}" for name, text in result.problems)
-                log.warning("proxy event %s was rejected (%s)", raw["event_id"], fields)
+            rejected = self.service.record_nowait(self.tenant, raw, source="proxy")
         except Exception:  # a failed write must never reach the caller, who has its answer
             log.exception("proxy event %s could not be recorded", raw["event_id"])
+            return
+        if rejected is not None:
+            fields = ", ".join(f"{name}: {text}" for name, text in rejected.problems)
+            log.warning("proxy event %s was rejected (%s)", raw["event_id"], fields)
+
+    async def record_soon(self, outcome: str) -> None:
+        """:meth:`record`, as a response's background task (run on the event loop)."""
+        self.record(outcome)
 
     def record_later(self, outcome: str) -> None:
-        """Record without waiting, from a stream's end (or its abandonment by the caller)."""
-        try:
-            asyncio.get_running_loop().run_in_executor(None, partial(self.record, outcome))
-        except RuntimeError:  # no loop any more: the generator is being finalised
-            self.record(outcome)
+        """Record from a stream's end (or its abandonment by the caller)."""
+        self.record(outcome)
 
 
 # --- the incremental server-sent events reader --------------------------------------------------
@@ -451,7 +452,7 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
             kind = "permission_error" if decision.http_status == 403 else "rate_limit_error"
             message, code = decision.message or "refused by policy", decision.code or "denied"
             refusal = _error(route, decision.http_status, message, code, kind)
-            refusal.background = BackgroundTask(call.record, "denied")
+            refusal.background = BackgroundTask(call.record_soon, "denied")
             return refusal
     return call, payload
 
@@ -479,7 +480,7 @@ async def _proxy(request: Request, route: _Route) -> Response:
     except httpx.HTTPError as exc:
         message = f"the {route.provider} upstream could not be reached ({exc.__class__.__name__})"
         failure = _error(route, 502, message, "upstream_unreachable", "api_error")
-        failure.background = BackgroundTask(call.record, "error")
+        failure.background = BackgroundTask(call.record_soon, "error")
         return failure
     headers = _downstream_headers(answer)
     if "text/event-stream" in answer.headers.get("content-type", ""):
@@ -496,7 +497,7 @@ async def _proxy(request: Request, route: _Route) -> Response:
     if isinstance(found, dict):
         call.take(found)
     outcome = "error" if answer.status_code >= 400 else "success"
-    task = BackgroundTask(call.record, outcome)
+    task = BackgroundTask(call.record_soon, outcome)
     return Response(content, answer.status_code, headers=headers, background=task)
 
 

@@ -4,6 +4,7 @@ same pipeline as the importers (validate → price → attribute → store)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,6 +20,8 @@ from p402.ledger.store import Ledger
 from p402.ledger.tenants import authenticate, get_tenant
 
 __all__ = ["Outcome", "Service"]
+
+log = logging.getLogger(__name__)
 
 _AUTH_CACHE = 4_096
 
@@ -258,6 +261,24 @@ class Service:
                 for listener in self.on_recorded:
                     listener(item)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def record_nowait(self, tenant: str, raw: Mapping[str, Any], *, source: str) -> Outcome | None:
+        """Validate one event here and now, and hand it to the writer without waiting: the
+        routing proxy's path, which has already answered its caller. The outcome if the event
+        was rejected, else ``None`` (a failed write is logged by the writer's callback)."""
+        outcomes, good = self.prepare(tenant, [raw], source=source)
+        if not good:
+            return outcomes[0]
+        future = self.store([good[0][1]])
+
+        def done(finished: Future[set[str]]) -> None:
+            if (failure := finished.exception()) is not None:
+                log.error("event %s could not be stored: %s", good[0][1].event_id, failure)
+                return
+            self.finish(outcomes, good, finished.result())
+
+        future.add_done_callback(done)
+        return None
 
     def record_one(self, tenant: str, raw: Mapping[str, Any], *, source: str) -> Outcome:
         """Record a single event (the routing proxy's path)."""
