@@ -21,13 +21,13 @@ from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
+    BLOCKS,
     CHECKPOINT,
     ENTRIES,
     EVENTS,
     FORMAT,
     FORMAT_VERSION,
     INDEX,
-    OFFSETS,
     PDF,
     RECEIPTS,
     TREE,
@@ -149,7 +149,7 @@ def run_audit(
                 "root": sealed.root.hex(),
                 "checkpoint": CHECKPOINT,
             },
-            "receipts": {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE},
+            "receipts": {"blocks": BLOCKS, "file": RECEIPTS, "index": INDEX, "tree": TREE},
             "log": log,
             "price_table": table_version(),
             "rules_version": config.rules_version,

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
+import zlib
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ from typing import Any, TypeAlias
 import pytest
 
 from p402.audit import AuditResult, run_audit
+from p402.bundles._manifest import STORED_LEDGER_LOOKUP
 from p402.bundles.canonical import dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
+    BLOCKS,
     CHECKPOINT,
     EVENTS,
     INDEX,
@@ -49,7 +52,7 @@ from p402.bundles.layout import (
     VERIFY_TEXT,
     XLSX,
 )
-from p402.bundles.lookup import index_bytes, offsets_bytes, tree_levels
+from p402.bundles.lookup import BLOCK_LINES, blocks_bytes, index_bytes, offsets_bytes, tree_levels
 from p402.bundles.merkle import leaf_hash, root
 from p402.bundles.receipt import receipt_from_bundle, verify_receipt
 from p402.bundles.seal import receipt_line
@@ -63,9 +66,9 @@ from tests.conftest import PERIOD, TENANT, small_events
 
 MEMBERS = [
     VERIFY_TEXT, CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, RECEIPTS, PDF, XLSX,
-    TREE, INDEX, OFFSETS,
+    TREE, INDEX, BLOCKS,
 ]  # fmt: skip
-LOOKUP = (TREE, INDEX, OFFSETS)
+LOOKUP = (TREE, INDEX, BLOCKS)
 SIGNED = (MANIFEST, SIGNATURE, SSH_SIGNATURE)
 CLI = Path(sys.executable).parent / "p402"
 
@@ -248,16 +251,28 @@ def reseal(good: Good, lines: list[bytes]) -> Members:
 
 
 def lookup_members(lines: list[bytes]) -> Members:
-    """The tree, index and offsets members of a ledger, rebuilt as the sealer builds them."""
+    """The tree, index and block table of a ledger, rebuilt as the sealer builds them."""
     leaves = [leaf_hash(line) for line in lines]
-    starts = array("Q", [0])
-    for line in lines:
-        starts.append(starts[-1] + len(line) + 1)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    records, at = [], (0, 0)
+    for first in range(0, len(lines), BLOCK_LINES):
+        text = joined(lines[first : first + BLOCK_LINES])
+        data = compressor.compress(text) + compressor.flush(zlib.Z_FULL_FLUSH)
+        records.append(at)
+        at = (at[0] + len(data), at[1] + len(text))
     return {
         TREE: b"".join(b"".join(level) for level in tree_levels(leaves)),
         INDEX: index_bytes(loads(line)["event_id"] for line in lines),
-        OFFSETS: offsets_bytes(starts),
+        BLOCKS: blocks_bytes([*records, at]),
     }
+
+
+def offsets_member(lines: list[bytes]) -> bytes:
+    """``ledger/offsets.bin`` of the previous layout (the ledger stored)."""
+    starts = array("Q", [0])
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    return offsets_bytes(starts)
 
 
 def ledger(good: Good) -> list[bytes]:
@@ -907,19 +922,71 @@ def test_index_with_a_record_too_many(good: Good, tmp_path: Path) -> None:
     assert invalid(path, good) == [f"{INDEX}: more records than the ledger's 24 events"]
 
 
-def test_offsets_shifted(good: Good, tmp_path: Path) -> None:
-    offsets = good.members[OFFSETS]
-    shifted = _patched(
-        offsets, 8 * 7, (int.from_bytes(offsets[56:64], "big") + 1).to_bytes(8, "big")
-    )
-    path = bundle(tmp_path, resign({**good.members, OFFSETS: shifted}, good.key))
-    assert invalid(path, good) == [f"{OFFSETS}: offset 7 is not where line 8 of the ledger starts"]
+def _blocks_with(good: Good, record: int, column: int, delta: int) -> bytes:
+    blocks = bytearray(good.members[BLOCKS])
+    at = record * 16 + column * 8
+    blocks[at : at + 8] = (int.from_bytes(blocks[at : at + 8], "big") + delta).to_bytes(8, "big")
+    return bytes(blocks)
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        (0, f"{BLOCKS}: block 0 does not start where line 1 of the ledger starts"),
+        (1, f"{BLOCKS}: its last record is not the ledger's size"),
+    ],
+)
+def test_blocks_with_a_shifted_text_offset(
+    record: int, problem: str, good: Good, tmp_path: Path
+) -> None:
+    blocks = _blocks_with(good, record, 1, 1)
+    path = bundle(tmp_path, resign({**good.members, BLOCKS: blocks}, good.key))
+    assert invalid(path, good) == [problem]
+
+
+def test_blocks_with_a_record_too_many_or_too_few(good: Good, tmp_path: Path) -> None:
+    blocks = good.members[BLOCKS]
+    for forged in (blocks + blocks[-16:], blocks[:-16]):
+        path = bundle(tmp_path, resign({**good.members, BLOCKS: forged}, good.key))
+        assert invalid(path, good) == [
+            f"{BLOCKS}: {len(forged)} bytes, not the 2 records of a ledger of 24 lines"
+        ]
+
+
+def test_blocks_whose_compressed_offsets_do_not_increase(good: Good, tmp_path: Path) -> None:
+    forged = _blocks_with(good, 1, 0, -int.from_bytes(good.members[BLOCKS][16:24], "big"))
+    path = bundle(tmp_path, resign({**good.members, BLOCKS: forged}, good.key))
+    assert invalid(path, good) == [f"{BLOCKS}: compressed offset 1 does not follow the previous"]
+
+
+def test_forged_compressed_offset_costs_time_never_a_wrong_receipt(
+    good: Good, tmp_path: Path
+) -> None:
+    # Not recomputed by the verifier (a re-zipped bundle changes them too): the extractor finds
+    # the block does not inflate there and inflates the ledger from its start instead.
+    forged = _blocks_with(good, 1, 0, -3)
+    members = resign({**good.members, BLOCKS: forged}, good.key)
+    path = tmp_path / "forged.zip"
+    with zipfile.ZipFile(good.path) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():  # the good ledger's own deflate stream, kept as it is
+            target.writestr(info, members[info.filename])
+    assert verify_bundle(path, good.key.public).problems == []
+    assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
+
+
+def test_blocks_of_another_text_give_an_error_not_a_wrong_receipt(
+    good: Good, tmp_path: Path
+) -> None:
+    forged = _blocks_with(good, 1, 1, -1)  # the block one byte short: its last line cut
+    path = bundle(tmp_path, resign({**good.members, BLOCKS: forged}, good.key))
+    with pytest.raises(P402Error, match="does not hold whole lines"):
+        receipt_from_bundle(path, "evt-011")
 
 
 def test_lookup_members_of_another_ledger_are_named_beside_the_ledger(
     good: Good, tmp_path: Path
 ) -> None:
-    # The ledger edited and re-signed, its tree, index and offsets left as they were.
+    # The ledger edited and re-signed, its tree, index and block table left as they were.
     lines = ledger(good)
     lines[1], lines[2] = lines[2], lines[1]
     problems = invalid(bundle(tmp_path, with_ledger(good, lines)), good)
@@ -945,8 +1012,30 @@ def test_a_bundle_without_the_lookup_members_still_verifies(good: Good, tmp_path
     assert verify_receipt(dumps(receipt), [good.key.public])[1]["event_id"] == "evt-007"
 
 
+def test_a_bundle_of_the_stored_ledger_layout_still_verifies(good: Good, tmp_path: Path) -> None:
+    # The previous layout: the ledger stored, ledger/offsets.bin instead of the block table.
+    members = {**without(good.members, BLOCKS), OFFSETS: offsets_member(ledger(good))}
+    members = resign(members, good.key, lambda m: m.update(receipts=STORED_LEDGER_LOOKUP))
+    path = tmp_path / "stored.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(
+                name, data, zipfile.ZIP_STORED if name != PDF else zipfile.ZIP_DEFLATED
+            )
+    assert verify_bundle(path, good.key.public).problems == []
+    assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
+    shifted = (
+        offsets_member(ledger(good))[:8]
+        + (1).to_bytes(8, "big")
+        + offsets_member(ledger(good))[16:]
+    )
+    path = bundle(tmp_path, resign({**members, OFFSETS: shifted}, good.key))
+    assert invalid(path, good) == [f"{OFFSETS}: offset 1 is not where line 2 of the ledger starts"]
+
+
 def test_receipt_from_a_deflated_copy_reads_the_same(good: Good, tmp_path: Path) -> None:
-    # write_zip deflates every member: the extractor then inflates instead of seeking.
+    # write_zip deflates every member anew (no full flushes, so the block table's compressed
+    # offsets are wrong) and the lookup members too: the extractor then inflates the ledger.
     path = bundle(tmp_path, good.members)
     assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
 

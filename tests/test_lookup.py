@@ -4,12 +4,23 @@ the reference checks they stand in for."""
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import zipfile
+import zlib
 from datetime import datetime
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from p402.archive import member_info, write_deflated
+from p402.bundles._zipcheck import member_data
+from p402.bundles.canonical import loads
+from p402.bundles.layout import BLOCKS, EVENTS
 from p402.bundles.lookup import (
+    BLOCK_LINES,
     INDEX_RECORD,
     ReadAt,
     find_leaves,
@@ -20,9 +31,18 @@ from p402.bundles.lookup import (
     tree_levels,
 )
 from p402.bundles.merkle import MerkleTree, leaf_hash
+from p402.bundles.receipt import _block_lines
+from p402.bundles.seal import Sealed, Sealer
 from p402.bundles.verify import _canonical_time, _canonical_units
 from p402.money import format_amount, parse_amount, to_units
 from p402.period import format_time
+
+
+def loads_line(line: bytes) -> dict[str, object]:
+    """A ledger line's object."""
+    value = loads(line)
+    assert isinstance(value, dict)
+    return value
 
 
 def reader(data: bytes) -> ReadAt:
@@ -94,3 +114,89 @@ def test_the_fast_time_path_agrees_with_the_reference(moment: datetime, micro: b
         assert format_time(datetime.fromisoformat(text)) == text
     canonical = format_time(datetime.fromisoformat(text))
     assert _canonical_time(canonical)
+
+
+# The ledger member: one deflate stream, flushed after each block of lines.
+
+LINES = 2 * BLOCK_LINES + 300  # two full blocks and a short one
+
+
+@pytest.fixture(scope="module")
+def sealed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sealed, Path]:
+    """A ledger of three blocks, sealed and written into a zip as the bundle writer does."""
+    directory = tmp_path_factory.mktemp("sealed")
+    sealer = Sealer(directory)
+    for number in range(LINES):
+        sealer.add({"cost": None, "event_id": f"e{number:05}", "note": "x" * (number % 97)})
+    done = sealer.finish()
+    path = directory / "ledger.zip"
+    moment = datetime.fromisoformat("2026-10-31T00:00:00+00:00")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(member_info(BLOCKS, moment, stored=True), done.blocks_path.read_bytes())
+        with done.events_path.open("rb") as text, done.deflated_path.open("rb") as stream:
+            write_deflated(archive, member_info(EVENTS, moment), text, stream, done.blocks)
+    return done, path
+
+
+def test_the_ledger_member_is_an_ordinary_deflated_zip_member(
+    sealed: tuple[Sealed, Path],
+) -> None:
+    done, path = sealed
+    text = done.events_path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(EVENTS)
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert (info.file_size, info.CRC) == (len(text), zlib.crc32(text))
+        assert info.compress_size == done.deflated_path.stat().st_size
+        assert archive.read(EVENTS) == text  # zipfile checks the CRC as it reads
+        assert archive.testzip() is None
+    assert len(done.blocks) == 3 + 1
+    if shutil.which("unzip"):
+        run = subprocess.run(["unzip", "-p", str(path), EVENTS], capture_output=True, check=True)
+        assert run.stdout == text
+        assert subprocess.run(["unzip", "-tq", str(path)], check=False).returncode == 0
+
+
+def test_each_block_inflates_alone_to_its_lines(sealed: tuple[Sealed, Path]) -> None:
+    done, path = sealed
+    text = done.events_path.read_bytes()
+    with path.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+        data_at = member_data(archive, handle, EVENTS)
+        spans = zip(done.blocks, done.blocks[1:], strict=False)
+        for block, ((start, text_start), (end, text_end)) in enumerate(spans):
+            inflated = zlib.decompressobj(-15).decompress(data_at(start, end - start))
+            assert inflated == text[text_start:text_end]
+            assert inflated.count(b"\n") == min(BLOCK_LINES, LINES - block * BLOCK_LINES)
+        line_at = _block_lines(archive, handle, LINES)
+        lines = text.split(b"\n")
+        for index in (0, BLOCK_LINES - 1, BLOCK_LINES, 2 * BLOCK_LINES + 7, LINES - 1):
+            assert line_at(index) == lines[index]
+
+
+def test_a_recompressed_ledger_is_read_from_its_start(
+    sealed: tuple[Sealed, Path], tmp_path: Path
+) -> None:
+    # The block table's compressed offsets do not fit a stream deflated without the flushes.
+    done, path = sealed
+    copy = tmp_path / "copy.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in (BLOCKS, EVENTS):
+            out.writestr(name, source.read(name))
+    lines = done.events_path.read_bytes().split(b"\n")
+    with copy.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+        line_at = _block_lines(archive, handle, LINES)
+        assert [line_at(i) for i in (5, BLOCK_LINES + 5, LINES - 1)] == [
+            lines[5],
+            lines[BLOCK_LINES + 5],
+            lines[LINES - 1],
+        ]
+
+
+def test_the_same_lines_give_the_same_stream(sealed: tuple[Sealed, Path], tmp_path: Path) -> None:
+    done, _ = sealed
+    again = Sealer(tmp_path)
+    for line in done.events_path.read_bytes().splitlines():
+        again.add(loads_line(line))
+    other = again.finish()
+    assert other.deflated_path.read_bytes() == done.deflated_path.read_bytes()
+    assert other.blocks == done.blocks

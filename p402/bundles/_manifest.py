@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from p402.bundles.layout import (
+    BLOCKS,
     CHECKPOINT,
     ENTRIES,
     EVENTS,
@@ -26,7 +27,7 @@ from p402.bundles.layout import (
 from p402.money import format_amount, parse_amount
 from p402.period import format_time
 
-__all__ = ["LOOKUP", "manifest_problems"]
+__all__ = ["LOOKUP", "STORED_LEDGER_LOOKUP", "manifest_problems"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CENTS = re.compile(r"^-?\d+\.\d{2}$")
@@ -137,14 +138,17 @@ def _log_problems(log: Any) -> list[str]:
     return problems
 
 
-LOOKUP = {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE}
+LOOKUP = {"blocks": BLOCKS, "file": RECEIPTS, "index": INDEX, "tree": TREE}
 """The optional ``receipts`` section: the members that make one receipt a few reads."""
+STORED_LEDGER_LOOKUP = {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE}
+"""The same section in bundles of the previous layout, whose ledger is stored, not deflated."""
 
 
 def _receipts_problems(manifest: dict[str, Any]) -> list[str]:
     files = manifest.get("files")
     paths = [f.get("path") for f in files if isinstance(f, dict)] if isinstance(files, list) else []
-    if manifest["receipts"] != LOOKUP or not set(LOOKUP.values()) <= set(paths):
+    section = manifest["receipts"]
+    if section not in (LOOKUP, STORED_LEDGER_LOOKUP) or not set(section.values()) <= set(paths):
         names = ", ".join(f"{key} {value!r}" for key, value in LOOKUP.items())
         return [f"{MANIFEST}: receipts must name {names}, each listed"]
     return []

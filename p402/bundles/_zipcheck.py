@@ -12,7 +12,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -22,7 +22,9 @@ __all__ = [
     "MemberError",
     "check_archive",
     "check_framing",
+    "chunk_lines",
     "member_chunks",
+    "member_data",
     "member_lines",
     "member_reader",
     "read_member",
@@ -149,9 +151,14 @@ def read_member(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
 
 def member_lines(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[int, bytes]]:
     """The member's lines, numbered from 1, without their newlines."""
+    return chunk_lines(member_chunks(archive, name))
+
+
+def chunk_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The lines of a text given in chunks, numbered from 1, without their newlines."""
     pending = b""
     number = 0
-    for chunk in member_chunks(archive, name):
+    for chunk in chunks:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
@@ -171,9 +178,27 @@ def member_reader(archive: zipfile.ZipFile, handle: IO[bytes], name: str) -> Rea
         info = archive.getinfo(name)
     except KeyError:
         raise MemberError(f"{name}: missing") from None
-    size = info.file_size
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-        return _inflating_reader(archive, name, size)
+        return _inflating_reader(archive, name, info.file_size)
+    return _data_reader(handle, info)
+
+
+def member_data(archive: zipfile.ZipFile, handle: IO[bytes], name: str) -> ReadAt:
+    """Random access to one member's data as the zip holds it (compressed, for a deflated
+    member): ``read_at(offset, length)`` within its ``compress_size`` bytes. Raises
+    :class:`MemberError` if the member is missing or encrypted, or a read falls outside."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise MemberError(f"{name}: missing") from None
+    if info.flag_bits & 0x1:
+        raise MemberError(f"{name}: is encrypted")
+    return _data_reader(handle, info, info.compress_size)
+
+
+def _data_reader(handle: IO[bytes], info: zipfile.ZipInfo, size: int | None = None) -> ReadAt:
+    name = info.filename
+    size = info.file_size if size is None else size
     handle.seek(info.header_offset)
     header = handle.read(30)
     if len(header) != 30 or not header.startswith(_LOCAL):

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from p402.bundles.layout import (
+    BLOCKS,
     CHECKPOINT,
     EVENTS,
     INDEX,
     MANIFEST,
-    OFFSETS,
     SIGNATURE,
     SSH_SIGNATURE,
     TREE,
@@ -54,12 +54,15 @@ Do not trust a key that came inside this bundle.
    signed tree head (origin, size, root) in the C2SP checkpoint / signed-note format that
    transparency logs use.
 
-   The ledger is stored uncompressed, with three members that make one receipt a few reads:
-   {tree} (every node of that tree, level by level from the leaves, 32 bytes each, an
-   odd last node carried up unchanged), {index} (sorted 12-byte records: the first 8 bytes
-   of SHA-256(event_id), then the leaf index) and {offsets} (where each line of the ledger
-   starts, then its size, 8 bytes each). All integers are big-endian; p402 verify rebuilds
-   all three from the ledger.
+   Three stored members make one receipt a few reads: {tree} (every node of that tree,
+   level by level from the leaves, 32 bytes each, an odd last node carried up unchanged),
+   {index} (sorted 12-byte records: the first 8 bytes of SHA-256(event_id), then the
+   leaf index) and {blocks}. The ledger is deflated in blocks of 1,024 lines, each
+   ended by a full flush, so that a block inflates on its own; it is still one ordinary
+   deflate stream. {blocks} holds one 16-byte record per block, where it starts in the
+   member's compressed data, then in its text, and a last record: where the stream's
+   closing bytes start, then the text's size. All integers are big-endian; p402 verify
+   rebuilds the tree, the index and the text offsets from the ledger.
 
 3. One event on its own: p402 receipt THIS-BUNDLE.zip EVENT_ID > receipt.json writes a
    self-contained receipt (the event, its inclusion proof, the signed checkpoint) that a third
@@ -86,5 +89,5 @@ def verify_text(manifest: Mapping[str, Any]) -> bytes:
         events=EVENTS,
         tree=TREE,
         index=INDEX,
-        offsets=OFFSETS,
+        blocks=BLOCKS,
     ).encode()

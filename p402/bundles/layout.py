@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BLOCKS",
     "CHECKPOINT",
     "ENTRIES",
     "EVENTS",
@@ -38,7 +39,10 @@ TREE = "merkle/tree.bin"
 """Every node of the period's Merkle tree, level by level from the leaves, 32 bytes each."""
 INDEX = "receipts/index.bin"
 """Sorted (first 8 bytes of SHA-256(event_id), leaf index): an event's leaf without a scan."""
+BLOCKS = "ledger/blocks.bin"
+"""Where each block of the deflated ledger starts, compressed and not (big-endian 64-bit)."""
 OFFSETS = "ledger/offsets.bin"
-"""Where each line of the ledger starts, and where the last one ends (big-endian 64-bit)."""
-STORED = frozenset({EVENTS, TREE, INDEX, OFFSETS})
-"""Members written uncompressed, so one receipt is a few reads at known offsets in the zip."""
+"""Bundles of one earlier layout only (stored ledger): where each line of the ledger starts."""
+STORED = frozenset({TREE, INDEX, BLOCKS})
+"""Members written uncompressed, so one receipt is a few reads at known offsets in the zip.
+The ledger is deflated, in blocks that can be inflated on their own (see :mod:`lookup`)."""

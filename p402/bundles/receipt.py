@@ -12,14 +12,30 @@ import base64
 import binascii
 import struct
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from p402.bundles._zipcheck import MemberError, member_lines, member_reader, read_member
+from p402.bundles._zipcheck import (
+    MemberError,
+    member_data,
+    member_lines,
+    member_reader,
+    read_member,
+)
 from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from p402.bundles.layout import CHECKPOINT, EVENTS, INDEX, OFFSETS, TREE
-from p402.bundles.lookup import find_leaves, proof_from_tree, root_from_proof
+from p402.bundles.layout import BLOCKS, CHECKPOINT, EVENTS, INDEX, OFFSETS, TREE
+from p402.bundles.lookup import (
+    BLOCK_LINES,
+    BLOCK_RECORD,
+    block_count,
+    block_span,
+    find_leaves,
+    proof_from_tree,
+    root_from_proof,
+)
 from p402.bundles.merkle import MerkleTree, leaf_hash, verify_inclusion
 from p402.bundles.signing import PublicKey
 from p402.errors import P402Error
@@ -40,10 +56,14 @@ def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
     """The canonical JSON receipt of *event_id* in *bundle*.
 
     Reads only what the receipt needs (see :mod:`p402.bundles.lookup`): a binary search of the
-    index, the event's line and one tree node per level, so a million-event bundle answers in
-    milliseconds. Nothing read is trusted: the receipt is checked against the bundle's
-    checkpoint before it is returned, and its reader checks that checkpoint's signature. A
-    bundle without the lookup members (made before p402 wrote them) is read in full.
+    index, the block of the ledger that holds the event's line (inflated on its own: 1,024
+    lines) and one tree node per level, so a million-event bundle answers in milliseconds.
+    Nothing read is trusted: the line must carry *event_id*, and the receipt is checked against
+    the bundle's checkpoint before it is returned (its reader checks that checkpoint's
+    signature). A block that does not inflate on its own as the block table says (a bundle
+    re-zipped by other tools) is read by inflating the ledger from its start: slower, as
+    correct. A bundle whose ledger is stored (the previous layout) is read at its line offsets;
+    one without the lookup members (made before p402 wrote them) is read in full.
 
     Raises:
         P402Error: the bundle cannot be read, has no such event, or is damaged.
@@ -52,8 +72,10 @@ def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
         with bundle.open("rb") as handle, zipfile.ZipFile(handle) as archive:
             note = read_member(archive, CHECKPOINT, 1 << 16).decode()
             names = set(archive.namelist())
-            if {TREE, INDEX, OFFSETS} <= names:
-                found = _look_up(archive, handle, note, event_id)
+            if {TREE, INDEX, BLOCKS} <= names:
+                found = _look_up(archive, handle, note, event_id, _block_lines)
+            elif {TREE, INDEX, OFFSETS} <= names:
+                found = _look_up(archive, handle, note, event_id, _offset_lines)
             else:
                 found = _scan(archive, event_id)
     except (OSError, zipfile.BadZipFile, MemberError, CanonicalError, UnicodeDecodeError) as exc:
@@ -93,21 +115,76 @@ def _note_head(note: str) -> tuple[int, bytes] | None:
         return None
 
 
-def _look_up(
-    archive: zipfile.ZipFile, handle: IO[bytes], note: str, event_id: str
-) -> _Found | None:
-    head = _note_head(note)
-    size = archive.getinfo(OFFSETS).file_size // 8 - 1
-    if head is None or head[0] != size:
-        raise MemberError(f"{OFFSETS}: {size} lines, the checkpoint says otherwise")
-    index_at = member_reader(archive, handle, INDEX)
+_LineAt = Callable[[int], bytes]
+"""The ledger's line *i*, without its newline (raises :class:`MemberError` if unreadable)."""
+
+
+def _block_lines(archive: zipfile.ZipFile, handle: IO[bytes], size: int) -> _LineAt:
+    """Lines read through ``ledger/blocks.bin``: the block that holds the line, inflated alone."""
+    if archive.getinfo(BLOCKS).file_size != (block_count(size) + 1) * BLOCK_RECORD:
+        raise MemberError(f"{BLOCKS}: not {block_count(size) + 1} records, as the checkpoint says")
+    blocks_at = member_reader(archive, handle, BLOCKS)
+
+    def line_at(index: int) -> bytes:
+        block, at = divmod(index, BLOCK_LINES)
+        start, end, text_start, text_end = block_span(blocks_at, block)
+        length = text_end - text_start
+        text = _inflate_block(member_data(archive, handle, EVENTS), start, end, length)
+        if text is None:  # not where the table says: inflate the member up to the block
+            text = member_reader(archive, handle, EVENTS)(text_start, max(length, 0))
+        lines = text.split(b"\n")
+        if lines[-1] or len(lines) - 1 != min(BLOCK_LINES, size - block * BLOCK_LINES):
+            raise MemberError(f"{BLOCKS}: block {block} does not hold whole lines of {EVENTS}")
+        return lines[at]
+
+    return line_at
+
+
+def _inflate_block(
+    data_at: Callable[[int, int], bytes], start: int, end: int, length: int
+) -> bytes | None:
+    """The text of the compressed bytes [*start*, *end*) of the ledger, inflated on their own,
+    if they give exactly *length* bytes; ``None`` otherwise."""
+    if not 0 <= start < end or length <= 0:
+        return None
+    try:
+        text = zlib.decompressobj(-15).decompress(data_at(start, end - start), length + 1)
+    except (zlib.error, MemberError):
+        return None
+    return text if len(text) == length else None
+
+
+def _offset_lines(archive: zipfile.ZipFile, handle: IO[bytes], size: int) -> _LineAt:
+    """Lines read through ``ledger/offsets.bin`` (the previous layout: the ledger stored)."""
+    if archive.getinfo(OFFSETS).file_size // 8 - 1 != size:
+        raise MemberError(f"{OFFSETS}: not {size} lines and the end, as the checkpoint says")
     offsets_at = member_reader(archive, handle, OFFSETS)
     events_at = member_reader(archive, handle, EVENTS)
-    for index in find_leaves(index_at, size, event_id):
+
+    def line_at(index: int) -> bytes:
         start, end = struct.unpack(">QQ", offsets_at(index * 8, 16))
         if not start < end:
             raise MemberError(f"{OFFSETS}: line {index + 1} is empty")
-        line = events_at(start, end - start - 1)
+        return events_at(start, end - start - 1)
+
+    return line_at
+
+
+def _look_up(
+    archive: zipfile.ZipFile,
+    handle: IO[bytes],
+    note: str,
+    event_id: str,
+    lines: Callable[[zipfile.ZipFile, IO[bytes], int], _LineAt],
+) -> _Found | None:
+    head = _note_head(note)
+    if head is None:
+        raise MemberError(f"{CHECKPOINT}: no tree size")
+    size = head[0]
+    line_at = lines(archive, handle, size)
+    index_at = member_reader(archive, handle, INDEX)
+    for index in find_leaves(index_at, size, event_id):
+        line = line_at(index)
         if loads(line).get("event_id") == event_id:
             return (
                 line,

@@ -1,16 +1,18 @@
 """Seal a period's events: canonical ledger lines, their receipts and the Merkle tree, in one pass.
 
-Lines are spooled to disk as they come (a million events never sit in a Python list); what
-stays in memory is one 32-byte leaf hash, one 12-byte index record and one offset per event.
-:meth:`Sealer.finish` then writes the lookup members (:mod:`p402.bundles.lookup`): the tree's
-nodes, level by level as the root is computed (no hash is computed twice), the sorted event-id
-index and the line offsets.
+Lines are spooled to disk as they come (a million events never sit in a Python list), as text
+and deflated in blocks of :data:`~p402.bundles.lookup.BLOCK_LINES` lines, each ended by a full
+flush, so that one block inflates on its own (see :mod:`p402.bundles.lookup`); the writer puts
+that deflate stream in the zip as it is. What stays in memory is one 32-byte leaf hash and one
+12-byte index record per event, and one block record per 1,024. :meth:`Sealer.finish` then
+writes the lookup members: the tree's nodes, level by level as the root is computed (no hash is
+computed twice), the sorted event-id index and the block table.
 """
 
 from __future__ import annotations
 
 import hashlib
-from array import array
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,8 @@ from typing import IO, Any
 import orjson
 
 from p402.bundles.canonical import dumps_record
-from p402.bundles.layout import EVENTS, INDEX, OFFSETS, RECEIPTS, TREE
-from p402.bundles.lookup import index_key, offsets_bytes, tree_levels
+from p402.bundles.layout import BLOCKS, EVENTS, INDEX, RECEIPTS, TREE
+from p402.bundles.lookup import BLOCK_LINES, blocks_bytes, index_key, tree_levels
 from p402.bundles.merkle import EMPTY_ROOT, leaf_hash
 from p402.money import parse_amount, to_units
 
@@ -37,10 +39,14 @@ class Sealed:
     """A sealed ledger: the spooled files and the figures the manifest signs."""
 
     events_path: Path
+    deflated_path: Path
+    """The ledger as one raw deflate stream, flushed after each block (the member's data)."""
+    blocks: list[tuple[int, int]]
+    """Where each block starts in *deflated_path* and in *events_path*, then both ends."""
     receipts_path: Path
     tree_path: Path
     index_path: Path
-    offsets_path: Path
+    blocks_path: Path
     count: int
     cost_units: int
     unpriced: int
@@ -55,7 +61,7 @@ class Sealed:
             RECEIPTS: self.receipts_path,
             TREE: self.tree_path,
             INDEX: self.index_path,
-            OFFSETS: self.offsets_path,
+            BLOCKS: self.blocks_path,
         }
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -72,11 +78,19 @@ class Sealer:
         self._directory = directory
         self._events_path = directory / "events.jsonl"
         self._receipts_path = directory / "receipts.jsonl"
+        self._deflated_path = directory / "events.jsonl.deflate"
         self._events: IO[bytes] = self._events_path.open("wb")
+        self._deflated: IO[bytes] = self._deflated_path.open("wb")
         self._receipts: IO[bytes] = self._receipts_path.open("wb")
+        # zipfile's own settings (level 6, raw deflate, 32 KB window). zlib at a fixed level
+        # and version gives the same bytes for the same input: a bundle is reproducible with
+        # the same zlib, as every deflated member already was.
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._block: list[bytes] = []
+        self._blocks: list[tuple[int, int]] = []
+        self._at = (0, 0)
         self._leaves: list[bytes] = []
         self._keys: list[bytes] = []
-        self._offsets = array("Q", [0])
         self._units = 0
         self._unpriced = 0
 
@@ -86,19 +100,35 @@ class Sealer:
         line = dumps_record(record)
         leaf = leaf_hash(line)
         index = len(self._leaves)
-        self._events.write(line + b"\n")
+        self._block.append(line)
+        if len(self._block) == BLOCK_LINES:
+            self._end_block()
         self._receipts.write(receipt_line(record["event_id"], index, leaf) + b"\n")
         self._leaves.append(leaf)
         self._keys.append(index_key(record["event_id"]) + index.to_bytes(4, "big"))
-        self._offsets.append(self._offsets[-1] + len(line) + 1)
         if record["cost"] is None:
             self._unpriced += 1
         else:
             self._units += units if units is not None else to_units(parse_amount(record["cost"]))
 
+    def _end_block(self) -> None:
+        """Spool the pending lines as text and as one block of the deflate stream."""
+        text = b"".join(line + b"\n" for line in self._block)
+        self._block = []
+        data = self._compressor.compress(text) + self._compressor.flush(zlib.Z_FULL_FLUSH)
+        self._events.write(text)
+        self._deflated.write(data)
+        self._blocks.append(self._at)
+        self._at = (self._at[0] + len(data), self._at[1] + len(text))
+
     def finish(self) -> Sealed:
         """Close the spool files, compute the root and write the lookup members."""
+        if self._block:
+            self._end_block()
+        self._blocks.append(self._at)  # where the closing bytes start, and the text's size
+        self._deflated.write(self._compressor.flush())
         self._events.close()
+        self._deflated.close()
         self._receipts.close()
         tree_path = self._directory / "tree.bin"
         top: Sequence[bytes] = ()
@@ -110,10 +140,11 @@ class Sealer:
         self._keys.sort()
         index_path.write_bytes(b"".join(self._keys))
         self._keys = []
-        offsets_path = self._directory / "offsets.bin"
-        offsets_path.write_bytes(offsets_bytes(self._offsets))
+        blocks_path = self._directory / "blocks.bin"
+        blocks_path.write_bytes(blocks_bytes(self._blocks))
         return Sealed(
-            self._events_path, self._receipts_path, tree_path, index_path, offsets_path,
+            self._events_path, self._deflated_path, self._blocks, self._receipts_path,
+            tree_path, index_path, blocks_path,
             len(self._leaves), self._units, self._unpriced,
             bytes(top[0]) if top else EMPTY_ROOT, self._leaves,
         )  # fmt: skip

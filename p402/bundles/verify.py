@@ -13,9 +13,13 @@ Checks, in order, and reports every problem found (each names the member):
    (RFC 9162) are what the manifest signs;
 6. the checkpoint (a C2SP signed note) is signed by the trusted key and is the manifest's
    tree head; each receipt names its event's id, leaf index and leaf hash; VERIFY.txt states
-   the manifest's figures.
+   the manifest's figures;
+7. the lookup members are the ledger's: the tree, the index and the block table's text
+   offsets are rebuilt from it; the table's compressed offsets are checked for their shape
+   only (see :mod:`p402.bundles.lookup` for why that is sound).
 
-Nothing is extracted to disk; members are streamed. Whatever the bytes, the outcome is a
+Nothing is extracted to disk; members are streamed, the ledger once (hashed and read in one
+pass). Whatever the bytes, the outcome is a
 :class:`Verification`: a hostile bundle never makes this module raise.
 """
 
@@ -23,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import zipfile
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +44,7 @@ from p402.bundles._zipcheck import (
     MemberError,
     check_archive,
     check_framing,
+    chunk_lines,
     member_chunks,
     member_lines,
     read_member,
@@ -48,6 +54,7 @@ from p402.bundles.checkpoint import CheckpointError, open_checkpoint
 from p402.bundles.entries import entry_problem
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
+    BLOCKS,
     CHECKPOINT,
     ENTRIES,
     EVENTS,
@@ -60,7 +67,16 @@ from p402.bundles.layout import (
     TREE,
     VERIFY_TEXT,
 )
-from p402.bundles.lookup import INDEX_RECORD, index_bytes, level_sizes, offsets_bytes, tree_levels
+from p402.bundles.lookup import (
+    BLOCK_LINES,
+    BLOCK_RECORD,
+    INDEX_RECORD,
+    block_count,
+    index_bytes,
+    level_sizes,
+    offsets_bytes,
+    tree_levels,
+)
 from p402.bundles.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -189,7 +205,21 @@ def _authenticate(
     return None if manifest is None else (manifest, key)
 
 
-def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]) -> None:
+def _hashed(chunks: Iterable[bytes], digest: Any, size: list[int]) -> Iterator[bytes]:
+    """*chunks*, passed on as they are hashed and counted."""
+    for chunk in chunks:
+        digest.update(chunk)
+        size[0] += len(chunk)
+        yield chunk
+
+
+def _check_members(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
+) -> _LedgerTally | None:
+    """Each listed member's size and SHA-256. The ledger's lines are tallied in the same pass
+    (inflating a million lines twice would cost seconds); the tally, and the problems it
+    found, count only if the ledger matches the manifest."""
+    tally = None
     listed = {entry["path"]: entry for entry in manifest["files"]}
     present = set(archive.namelist()) - {MANIFEST, SIGNATURE, SSH_SIGNATURE}
     problems.extend(
@@ -198,18 +228,23 @@ def _check_members(archive: zipfile.ZipFile, manifest: dict[str, Any], problems:
     problems.extend(f"{name}: not listed in the manifest" for name in sorted(present - set(listed)))
     for name in sorted(set(listed) & present):
         digest = hashlib.sha256()
-        size = 0
+        counted = [0]
         try:
-            for chunk in member_chunks(archive, name):
-                digest.update(chunk)
-                size += len(chunk)
+            chunks = _hashed(member_chunks(archive, name), digest, counted)
+            if name == EVENTS:
+                tally = _check_ledger(chunks, manifest)
+            else:
+                for _ in chunks:
+                    pass
         except MemberError as exc:
             problems.append(str(exc))
             continue
+        size = counted[0]
         if size != listed[name]["size"]:
             problems.append(f"{name}: {size} bytes, the manifest says {listed[name]['size']}")
         if digest.hexdigest() != listed[name]["sha256"]:
             problems.append(f"{name}: SHA-256 does not match the manifest")
+    return tally
 
 
 @dataclass(slots=True)
@@ -226,6 +261,7 @@ class _LedgerTally:
     units: int = 0
     unpriced: int = 0
     previous: tuple[datetime, bytes] | None = None
+    problems: list[str] = field(default_factory=list)
 
     def check(self, where: str, record: dict[str, Any], problems: list[str]) -> None:
         """Count one parsed line and note what is wrong with it."""
@@ -302,16 +338,16 @@ def _ledger_line(line: bytes) -> dict[str, Any]:
     return record
 
 
-def _check_ledger(
-    archive: zipfile.ZipFile, manifest: dict[str, Any], problems: list[str]
-) -> _LedgerTally:
+def _check_ledger(chunks: Iterable[bytes], manifest: dict[str, Any]) -> _LedgerTally:
+    """Tally the ledger's text, given in *chunks*; what is wrong goes to its ``problems``."""
     window = manifest["period"]
     tally = _LedgerTally(
         datetime.fromisoformat(window["start"]),
         datetime.fromisoformat(window["end"]),
         manifest["tenant"],
     )
-    for number, line in member_lines(archive, EVENTS):
+    problems = tally.problems
+    for number, line in chunk_lines(chunks):
         where = f"{EVENTS}:{number}"
         event_id = ""
         try:
@@ -390,7 +426,11 @@ def _first_difference(archive: zipfile.ZipFile, name: str, expected: bytes) -> i
 
 
 def _check_lookup(
-    archive: zipfile.ZipFile, tally: _LedgerTally, tree: bytes, problems: list[str]
+    archive: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    tally: _LedgerTally,
+    tree: bytes,
+    problems: list[str],
 ) -> None:
     """The lookup members (:mod:`p402.bundles.lookup`), rebuilt from the ledger and compared."""
     count = len(tally.leaves)
@@ -411,6 +451,9 @@ def _check_lookup(
             if at < count * INDEX_RECORD
             else f"{INDEX}: more records than the ledger's {count} events"
         )
+    if BLOCKS in manifest["receipts"].values():
+        _check_blocks(archive, tally, problems)
+        return
     offsets = offsets_bytes(tally.offsets)
     if (at := _first_difference(archive, OFFSETS, offsets)) is not None:
         problems.append(
@@ -418,6 +461,36 @@ def _check_lookup(
             if at < len(offsets)
             else f"{OFFSETS}: more offsets than the ledger's {count} lines and its end"
         )
+
+
+def _check_blocks(archive: zipfile.ZipFile, tally: _LedgerTally, problems: list[str]) -> None:
+    """``ledger/blocks.bin``: its record count and text offsets, recomputed from the ledger;
+    its compressed offsets only for their shape (from 0, increasing), as they describe the
+    zip's encoding of the ledger, not its content (see :mod:`p402.bundles.lookup` for why that
+    is sound)."""
+    count = len(tally.leaves)
+    blocks = block_count(count)
+    data = read_member(archive, BLOCKS, (blocks + 2) * BLOCK_RECORD)
+    if len(data) != (blocks + 1) * BLOCK_RECORD:
+        problems.append(
+            f"{BLOCKS}: {len(data)} bytes, not the {blocks + 1} records of a ledger of "
+            f"{count} lines"
+        )
+        return
+    records = list(struct.iter_unpack(">QQ", data))
+    starts = [tally.offsets[block * BLOCK_LINES] for block in range(blocks)] + [tally.offsets[-1]]
+    for block, ((compressed, text), start) in enumerate(zip(records, starts, strict=True)):
+        if text != start:
+            problems.append(
+                f"{BLOCKS}: block {block} does not start where line {block * BLOCK_LINES + 1} "
+                "of the ledger starts"
+                if block < blocks
+                else f"{BLOCKS}: its last record is not the ledger's size"
+            )
+            return
+        if compressed <= (records[block - 1][0] if block else -1) or (not block and compressed):
+            problems.append(f"{BLOCKS}: compressed offset {block} does not follow the previous")
+            return
 
 
 def _check_checkpoint(
@@ -445,17 +518,18 @@ def _check_contents(
     archive: zipfile.ZipFile,
     manifest: dict[str, Any],
     trusted: Sequence[PublicKey],
+    tally: _LedgerTally,
     problems: list[str],
 ) -> None:
     try:
         _check_checkpoint(archive, manifest, trusted, problems)
-        tally = _check_ledger(archive, manifest, problems)
+        problems.extend(tally.problems)
         lookup = "receipts" in manifest  # the lookup members, checked listed by the shape check
         tree = _tree(tally.leaves) if lookup else b""
         _check_totals(tally, tree[-HASH_SIZE:] if tree else root(tally.leaves), manifest, problems)
         _check_receipts(archive, tally, problems)
         if lookup:
-            _check_lookup(archive, tally, tree, problems)
+            _check_lookup(archive, manifest, tally, tree, problems)
         if "log" in manifest:
             problems.extend(log_problems(manifest["log"], tally.leaves))
         if "ledger_entries" in manifest:
@@ -585,7 +659,7 @@ def verify_bundle(
         if signed is not None:
             result.manifest, signer = signed
             result.key_id = signer.key_id
-            _check_members(archive, result.manifest, result.problems)
-            if not result.problems:
-                _check_contents(archive, result.manifest, trusted, result.problems)
+            tally = _check_members(archive, result.manifest, result.problems)
+            if not result.problems and tally is not None:
+                _check_contents(archive, result.manifest, trusted, tally, result.problems)
     return result

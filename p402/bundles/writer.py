@@ -4,8 +4,9 @@ The manifest lists every other member's path, size and SHA-256 and is signed ove
 canonical bytes twice, with the same Ed25519 key: raw (64 bytes, ``manifest.json.sig``, for
 ``openssl pkeyutl``) and as an SSH signature (``manifest.json.sshsig``, for ``ssh-keygen -Y``). Members are sorted by
 name with a fixed time and mode, so the same ledger, period and key give the same bytes.
-The ledger and the lookup members (:data:`~p402.bundles.layout.STORED`) are stored
-uncompressed, so that a receipt reads them at known offsets; the rest is deflated.
+The lookup members (:data:`~p402.bundles.layout.STORED`) are stored uncompressed, so that a
+receipt reads them at known offsets; the rest is deflated, the ledger as the sealer deflated it
+(in blocks that inflate on their own, see :mod:`p402.bundles.lookup`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from p402.archive import member_info
+from p402.archive import member_info, write_deflated
 from p402.bundles.canonical import dumps
-from p402.bundles.layout import MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED
+from p402.bundles.layout import EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED
 from p402.bundles.seal import Sealed, file_digest
 from p402.bundles.signing import SigningKey
 from p402.bundles.sshsig import sign_sshsig
@@ -75,6 +76,10 @@ def write_bundle(
             info = member_info(name, moment, stored=name in STORED)
             if isinstance(content, bytes):
                 archive.writestr(info, content)
+                continue
+            if name == EVENTS:
+                with content.open("rb") as text, sealed.deflated_path.open("rb") as stream:
+                    write_deflated(archive, info, text, stream, sealed.blocks)
                 continue
             info.file_size = content.stat().st_size
             with (
