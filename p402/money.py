@@ -9,6 +9,7 @@ the rounded whole (largest remainder), which is what makes every report view tie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
@@ -24,6 +25,7 @@ __all__ = [
     "format_amount",
     "from_units",
     "parse_amount",
+    "plain_amount",
     "round_cents",
     "split_cents",
     "to_units",
@@ -72,6 +74,16 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError(f"{value!r} is too large to be an amount")
     exact = amount.quantize(_QUANTUM, rounding=INPUT_ROUNDING, context=_WIDE)
     return amount if exact == amount else exact
+
+
+_PLAIN = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,12})?")
+
+
+def plain_amount(text: str) -> Decimal | None:
+    """:func:`parse_amount` of text such as ``"0.0372856"`` (at most 15 digits before the point
+    and 12 after, nothing else), by a shorter road to the same ``Decimal``; ``None`` for any
+    other text, which :func:`parse_amount` must judge."""
+    return Decimal(text) if _PLAIN.fullmatch(text) else None
 
 
 def to_units(amount: Decimal) -> int:

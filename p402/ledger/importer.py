@@ -24,7 +24,7 @@ from p402.ledger.pricing import Pricer
 from p402.ledger.problems import FieldProblems, Problem
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
-from p402.ledger.validation import validate
+from p402.ledger.validation import check_row
 from p402.money import MAX_EVENT_COST, to_units
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files"]
@@ -84,21 +84,24 @@ class Pipeline:
 
     def event(self, raw: dict[str, object]) -> tuple[Event | None, FieldProblems, int]:
         """The stored form of one raw row, or its problems; and how many content fields were dropped."""
-        checked = validate(raw, tenant=self.tenant, source=self.source)
-        dropped = len(checked.dropped_content)
-        if checked.event is None:
-            return None, checked.problems, dropped
-        priced = self.pricer.apply(checked.event)
+        # The event is built once, from the checked values with their cost basis and retention
+        # added: what validate, Pricer.apply and a retention stamp would give, without copies.
+        values, problems, dropped_content = check_row(raw, tenant=self.tenant, source=self.source)
+        dropped = len(dropped_content)
+        if values is None:
+            return None, problems, dropped
+        changes = self.pricer.basis(values)
+        if changes is not None:
+            values.update(changes)
         for name in ("cost", "list_cost"):
-            amount = getattr(priced, name)
+            amount = values.get(name)
             if amount is not None and amount > MAX_EVENT_COST:
                 # Only absurd token counts get here; stored units would overflow 64 bits.
                 message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
                 return None, [(None, message)], dropped
-        stored = self.attributor.apply(priced)
-        if self.retention is not None and stored.retention_until is None:
-            stored = stored.evolve(retention_until=stored.occurred_at + self.retention)
-        return stored, [], dropped
+        if self.retention is not None and values.get("retention_until") is None:
+            values["retention_until"] = values["occurred_at"] + self.retention
+        return self.attributor.apply(Event.assemble(values)), [], dropped
 
 
 def _problems(path: Path, row: SourceRow, found: FieldProblems) -> list[Problem]:

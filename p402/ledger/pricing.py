@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from p402.config import PriceOverride
@@ -78,14 +79,19 @@ class Quote:
     def rates(self, event: Event) -> tuple[tuple[str, Decimal], ...] | None:
         """The unit price of each bucket *event* has tokens in, or ``None`` when one of them
         has no price in the table."""
+        return self._rates(_TOKENS(event), event.requests, event.tags)
+
+    def _rates(
+        self, tokens: tuple[int, ...], requests: int, tags: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, Decimal], ...] | None:
         prompt: int | None = None
         used: list[tuple[str, Decimal]] = []
-        for bucket, unit_price in self.prices:
-            if getattr(event, bucket):
+        for (bucket, unit_price), count in zip(self.prices, tokens, strict=True):
+            if count:
                 if unit_price is None:
                     return None
                 if not isinstance(unit_price, Decimal) and prompt is None:
-                    prompt = _prompt_size(event)
+                    prompt = _prompt_of(tokens, requests, tags)
                 used.append((bucket, _rate(unit_price, prompt or 0) * self.factor))
         return tuple(used)
 
@@ -113,21 +119,21 @@ def _cost(event: Event, rates: tuple[tuple[str, Decimal], ...]) -> Decimal:
 
 # Anthropic's usage report says which context window a bucket was billed in, when grouped by it.
 _CONTEXT_WINDOW_PROMPT = {"0-200k": 0, "200k-1M": 200_001}
+_TOKENS = attrgetter(*(bucket for bucket, _ in _BUCKETS))
+"""An event's token counts, in the order of :data:`_BUCKETS`."""
 
 
 def _prompt_size(event: Event) -> int:
     """The prompt tokens of one request, which choose a long-context tier: what the source says
     of its context window, else the average over the event's requests."""
-    for key, value in event.tags:
+    return _prompt_of(_TOKENS(event), event.requests, event.tags)
+
+
+def _prompt_of(tokens: tuple[int, ...], requests: int, tags: tuple[tuple[str, str], ...]) -> int:
+    for key, value in tags:
         if key == "context_window" and value in _CONTEXT_WINDOW_PROMPT:
             return _CONTEXT_WINDOW_PROMPT[value]
-    prompt = (
-        event.input_tokens
-        + event.cache_read_tokens
-        + event.cache_write_tokens
-        + event.cache_write_1h_tokens
-    )
-    return prompt // max(event.requests, 1)
+    return (tokens[0] + tokens[1] + tokens[2] + tokens[3]) // max(requests, 1)
 
 
 def _rate(price: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
@@ -153,43 +159,108 @@ class Pricer:
         self._quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
         self._override_quotes: dict[tuple[str, str, date, bool, str | None], Quote | None] = {}
         self._references: dict[tuple[int, tuple[tuple[str, Decimal], ...]], str] = {}
+        # Per quote and set of buckets with tokens, for quotes without tiers: the rates that
+        # apply, by bucket index, and their price_ref (or None: a bucket has no price).
+        self._flat: dict[int, bool] = {}
+        self._plans: dict[tuple[int, tuple[bool, ...]], _Plan | None] = {}
 
     def apply(self, event: Event) -> Event:
         """Return *event* with its cost basis: reported, negotiated, listed, or unpriced."""
-        key = (
-            event.provider,
-            event.model,
-            event.occurred_at.date(),
-            event.batch,
-            event.service_tier,
+        changes = self._basis(
+            (
+                event.provider,
+                event.model,
+                event.occurred_at.date(),
+                event.batch,
+                event.service_tier,
+            ),
+            event.cost,
+            event.list_cost,
+            (_TOKENS(event), event.requests, event.tags),
         )
-        table = self.quote(*key[:2], event.occurred_at, *key[3:])
-        listed = None if table is None else self._priced(table, event)
+        return event if changes is None else event.evolve(**changes)
+
+    def basis(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """:meth:`apply` for an event still in pieces (the field values :func:`check_row` gives,
+        defaults left out): the fields to change, or ``None`` when the event keeps its own."""
+        get = values.get
+        return self._basis(
+            (values["provider"], values["model"], values["occurred_at"].date(),
+             get("batch", False), get("service_tier")),
+            get("cost"),
+            get("list_cost"),
+            (tuple([get(bucket, 0) for bucket, _ in _BUCKETS]), get("requests", 1), get("tags", ())),
+        )  # fmt: skip
+
+    def _basis(
+        self,
+        key: tuple[str, str, date, bool, str | None],
+        cost: Decimal | None,
+        list_cost: Decimal | None,
+        usage: tuple[tuple[int, ...], int, tuple[tuple[str, str], ...]],
+    ) -> dict[str, Any] | None:
+        if cost is not None and list_cost is not None:
+            return None  # reported with its list cost: nothing to add
+        table = self._quotes.get(key, _UNKNOWN)
+        if table is _UNKNOWN:
+            table = self._quotes[key] = _resolve(*key)
+        listed = None if table is None else self._priced(table, usage)
         list_cost = None if listed is None else listed[0]
-        if event.cost is not None:
-            if event.list_cost is not None or list_cost is None:
-                return event
-            return event.evolve(list_cost=list_cost)
+        if cost is not None:
+            return None if list_cost is None else {"list_cost": list_cost}
         if key not in self._override_quotes:
             self._override_quotes[key] = self._override(key, table)
         override = self._override_quotes[key]
-        negotiated = None if override is None else self._priced(override, event)
+        negotiated = None if override is None else self._priced(override, usage)
         if negotiated is not None:
-            return event.with_cost(negotiated[0], "override", negotiated[1], list_cost)
+            return _changes(negotiated[0], "override", negotiated[1], list_cost)
         if listed is None:
-            return event.with_cost(None, "unpriced", None)
-        return event.with_cost(listed[0], "price_table", listed[1], list_cost)
+            return _changes(None, "unpriced", None, None)
+        return _changes(listed[0], "price_table", listed[1], list_cost)
 
-    def _priced(self, quote: Quote, event: Event) -> tuple[Decimal, str] | None:
-        rates = quote.rates(event)
+    def _priced(
+        self, quote: Quote, usage: tuple[tuple[int, ...], int, tuple[tuple[str, str], ...]]
+    ) -> tuple[Decimal, str] | None:
+        tokens = usage[0]
+        flat = self._flat.get(id(quote))
+        if flat is None:
+            flat = self._flat[id(quote)] = all(
+                price is None or isinstance(price, Decimal) for _, price in quote.prices
+            )
+        if flat:
+            # Without tiers the rates depend only on which buckets have tokens.
+            plan_key = (id(quote), tuple([count != 0 for count in tokens]))
+            plan = self._plans.get(plan_key, _UNKNOWN)
+            if plan is _UNKNOWN:
+                plan = self._plans[plan_key] = self._plan(quote, tokens, usage)
+            if plan is None:
+                return None
+            total = sum((rate * tokens[index] for index, rate in plan[0]), Decimal(0))
+            return total / _PER, plan[1]
+        rates = quote._rates(*usage)
         if rates is None:
             return None
+        return _cost_of(tokens, rates), self._reference(quote, rates)
+
+    def _plan(
+        self,
+        quote: Quote,
+        tokens: tuple[int, ...],
+        usage: tuple[tuple[int, ...], int, tuple[tuple[str, str], ...]],
+    ) -> _Plan | None:
+        rates = quote._rates(*usage)
+        if rates is None:
+            return None
+        indexed = tuple((_INDEX[bucket], rate) for bucket, rate in rates)
+        return indexed, self._reference(quote, rates)
+
+    def _reference(self, quote: Quote, rates: tuple[tuple[str, Decimal], ...]) -> str:
         # The same quote and rates give the same reference text: build it once.
         ref_key = (id(quote), rates)
         reference = self._references.get(ref_key)
         if reference is None:
             reference = self._references[ref_key] = quote.reference(rates)
-        return _cost(event, rates), reference
+        return reference
 
     def quote(
         self, provider: str, model: str, moment: datetime, batch: bool, service_tier: str | None
@@ -227,6 +298,29 @@ class Pricer:
         return Quote(
             provider, model, day, context, tuple(prices), label=f"override {found.name!r}{since}"
         )
+
+
+_Plan = tuple[tuple[tuple[int, Decimal], ...], str]
+"""The rates of one quote for one set of buckets with tokens, by bucket index, and its price_ref."""
+_INDEX = {bucket: index for index, (bucket, _) in enumerate(_BUCKETS)}
+_UNKNOWN: Any = object()
+"""Not looked up yet (``None`` is an answer: no price)."""
+
+
+def _changes(
+    cost: Decimal | None, cost_source: str, price_ref: str | None, list_cost: Decimal | None
+) -> dict[str, Any]:
+    return {
+        "cost": cost,
+        "cost_source": cost_source,
+        "price_ref": price_ref,
+        "list_cost": list_cost,
+    }
+
+
+def _cost_of(tokens: tuple[int, ...], rates: tuple[tuple[str, Decimal], ...]) -> Decimal:
+    total = sum((rate * tokens[_INDEX[bucket]] for bucket, rate in rates), Decimal(0))
+    return total / _PER
 
 
 _OVERRIDE_BUCKETS = (

@@ -212,12 +212,18 @@ assert EVENT_COLUMNS[len(_PLAIN) :] == (
 )  # fmt: skip
 
 
+_TAGS_JSON: dict[tuple[tuple[str, str], ...], str] = {}
+
+
 def event_row(item: Event) -> tuple[Any, ...]:
     """The event as a row tuple in :data:`EVENT_COLUMNS` order (for a driver's executemany)."""
     until = item.retention_until
-    tags = (
-        orjson.dumps(dict(item.tags), option=orjson.OPT_SORT_KEYS).decode() if item.tags else "{}"
-    )
+    pairs = item.tags
+    tags = _TAGS_JSON.get(pairs) if pairs else "{}"
+    if tags is None:
+        tags = orjson.dumps(dict(pairs), option=orjson.OPT_SORT_KEYS).decode()
+        if len(_TAGS_JSON) < 50_000:  # a ledger repeats a few tag sets endlessly
+            _TAGS_JSON[pairs] = tags
     return (
         *_plain_values(item),
         micros(item.occurred_at),

@@ -31,9 +31,9 @@ from p402.ledger.events import (
     is_content_field,
 )
 from p402.ledger.problems import FieldProblems
-from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount
+from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount, plain_amount
 
-__all__ = ["Validated", "derive_event_id", "validate"]
+__all__ = ["Validated", "check_row", "derive_event_id", "validate"]
 
 
 _KNOWN: Final = frozenset(FIELDS)
@@ -63,14 +63,17 @@ Checker = Callable[[str, Any, FieldProblems], Any]
 
 
 _MEMO_LIMIT = 50_000
+_TOO_MANY = 2**53
+_ACCEPTED: dict[str, dict[str, Any]] = {}
+"""Per text field, raw strings already accepted and what they were accepted as: a ledger repeats
+its names endlessly, so :func:`_read` looks a name up here before running its checker (which is
+a pure function of the value, so the remembered result is the one it would give)."""
+_COUNT_MINIMUM: dict[str, int] = {}
+"""Per count field, its minimum: :func:`_read` takes an in-range ``int`` without a call."""
 
 
-def _text(limit: int, *, memo: bool = True) -> Checker:
-    seen: set[str] = set()  # values already accepted: a ledger repeats its names endlessly
-
+def _text(limit: int) -> Checker:
     def check(name: str, value: Any, problems: FieldProblems) -> Any:
-        if type(value) is str and value in seen:
-            return value
         if not isinstance(value, str):
             problems.append((name, f"must be a string, got {type(value).__name__}"))
             return _INVALID
@@ -81,8 +84,6 @@ def _text(limit: int, *, memo: bool = True) -> Checker:
         if not value or len(value) > limit or (not value.isprintable() and _CONTROL.search(value)):
             problems.append((name, f"must be 1 to {limit} printable characters"))
             return _INVALID
-        if memo and len(seen) < _MEMO_LIMIT:
-            seen.add(value)
         return value
 
     return check
@@ -123,7 +124,16 @@ def _count(minimum: int) -> Checker:
     return check
 
 
+# Canonical UTC text in 2000-2099, as p402 writes it: parsed straight, with the same result.
+_CANONICAL_TIME = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z")
+
+
 def _moment(name: str, value: Any, problems: FieldProblems) -> Any:
+    if value.__class__ is str and _CANONICAL_TIME.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)  # "Z" gives UTC itself; the year is in range
+        except ValueError:
+            pass  # an impossible date: the full check words the problem
     text = _time_text(name, value, problems)
     if text is _INVALID:
         return _INVALID
@@ -142,10 +152,14 @@ def _moment(name: str, value: Any, problems: FieldProblems) -> Any:
     return parsed
 
 
-_time_text = _text(40, memo=False)
+_time_text = _text(40)
 
 
 def _amount(name: str, value: Any, problems: FieldProblems) -> Any:
+    if value.__class__ is str:
+        plain = plain_amount(value)
+        if plain is not None and plain <= MAX_EVENT_COST:
+            return plain
     try:
         amount = parse_amount(value)
     except ValueError as exc:
@@ -179,8 +193,9 @@ def _tag_map(name: str, value: Any, problems: FieldProblems) -> Any:
     return value
 
 
+_COUNT_FIELDS = ("requests", *TOKEN_FIELDS)
 _CHECKS: dict[str, Checker] = {
-    "event_id": _text(_MAX_ID, memo=False),
+    "event_id": _text(_MAX_ID),
     "tenant": _text(64),
     "occurred_at": _moment,  # unique values: nothing to remember
     "provider": _text(64),
@@ -208,9 +223,28 @@ _CHECKS: dict[str, Checker] = {
     "retention_until": _moment,
 }
 assert set(_CHECKS) == _KNOWN, "every field of an event has a checker"
+# Unique per event (ids, times) or not plain text: nothing worth remembering.
+_UNREMEMBERED = {"event_id", "occurred_at", "retention_until", "cost", "list_cost", "tags", "batch"}
+_ACCEPTED.update(
+    (name, {}) for name in _CHECKS if name not in _UNREMEMBERED and name not in _COUNT_FIELDS
+)
+_COUNT_MINIMUM.update((name, 0 if name in TOKEN_FIELDS else 1) for name in _COUNT_FIELDS)
+
+
+_TAG_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+"""Tag objects of plain strings already accepted (as their items), and the tags they became."""
 
 
 def _tags(found: Mapping[Any, Any], problems: FieldProblems) -> tuple[tuple[str, str], ...]:
+    # Only all-string items are remembered, so a hit (equal items) is all strings too: no
+    # 1 == True confusion between a number and a flag.
+    items = tuple(found.items())
+    try:
+        known = _TAG_SETS.get(items)
+    except TypeError:  # an unhashable value: the checks below name it
+        known, items = None, ()
+    if known is not None:
+        return known
     tags: dict[str, str] = {}
     for key, item in found.items():
         if item is None or item == "" or is_content_field(str(key)):
@@ -225,7 +259,11 @@ def _tags(found: Mapping[Any, Any], problems: FieldProblems) -> tuple[tuple[str,
             tags[key] = str(item)
     if len(tags) > _MAX_TAGS:
         problems.append(("tags", f"at most {_MAX_TAGS} tags, got {len(tags)}"))
-    return tuple(sorted(tags.items()))
+    result = tuple(sorted(tags.items()))
+    plain = all(key.__class__ is str and item.__class__ is str for key, item in items)
+    if items and plain and not problems and len(_TAG_SETS) < _MEMO_LIMIT:
+        _TAG_SETS[items] = result
+    return result
 
 
 def derive_event_id(record: Mapping[str, Any]) -> str:
@@ -238,12 +276,24 @@ def derive_event_id(record: Mapping[str, Any]) -> str:
 def _read(
     raw: Mapping[str, Any], problems: FieldProblems
 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Each present field through its checker; tag columns and dropped content set aside."""
+    """Each present field through its checker; tag columns and dropped content set aside.
+
+    The common case pays no call: a name already accepted, or a count in range, is taken as is.
+    """
     values: dict[str, Any] = {}
     tag_columns: dict[str, Any] = {}
     dropped: list[str] = []
-    checks = _CHECKS
+    checks, accepted, minimum = _CHECKS, _ACCEPTED, _COUNT_MINIMUM
     for key, value in raw.items():
+        kind = value.__class__
+        if kind is str:
+            known = accepted.get(key)
+            if known is not None and (found := known.get(value)) is not None:
+                values[key] = found
+                continue
+        elif kind is int and (least := minimum.get(key)) is not None and least <= value < _TOO_MANY:
+            values[key] = value
+            continue
         check = checks.get(key)
         if check is None:
             if isinstance(key, str) and key.startswith("tag.") and len(key) > 4:
@@ -258,6 +308,9 @@ def _read(
         checked = check(key, value, problems)
         if checked is not _INVALID:
             values[key] = checked
+            known = accepted.get(key)
+            if kind is str and known is not None and len(known) < _MEMO_LIMIT:
+                known[value] = checked
     return values, tag_columns, dropped
 
 
@@ -300,6 +353,26 @@ def _cross_checks(
     values["tenant"] = tenant
 
 
+def check_row(
+    raw: Mapping[str, Any], *, tenant: str, source: str
+) -> tuple[dict[str, Any] | None, FieldProblems, tuple[str, ...]]:
+    """:func:`validate` up to, not including, building the event: the checked values in the
+    field names of :class:`Event` (``event_id`` included) or ``None``, the problems and the
+    dropped content fields. The importer adds the cost basis before building the event once."""
+    problems: FieldProblems = []
+    values, tag_columns, dropped = _read(raw, problems)
+    dropped_content = tuple(sorted(dropped)) if dropped else ()
+    tag_map = values.get("tags") or {}
+    values["tags"] = _tags({**tag_map, **tag_columns}, problems) if tag_map or tag_columns else ()
+    _cross_checks(values, raw, tenant, source, problems)
+    if problems:
+        return None, problems, dropped_content
+    if values.get("event_id") is None:
+        values.pop("event_id", None)
+        values["event_id"] = derive_event_id(Event(event_id="", **values).to_json())
+    return values, problems, dropped_content
+
+
 def validate(raw: Mapping[str, Any], *, tenant: str, source: str) -> Validated:
     """Check one raw row and build the :class:`Event`, dropping content first.
 
@@ -308,15 +381,7 @@ def validate(raw: Mapping[str, Any], *, tenant: str, source: str) -> Validated:
         tenant: the tenant the row is being recorded for; a row naming another is refused.
         source: how the row entered, e.g. ``import:events`` or ``meter``.
     """
-    problems: FieldProblems = []
-    values, tag_columns, dropped = _read(raw, problems)
-    dropped_content = tuple(sorted(dropped))
-    tag_map = values.get("tags") or {}
-    values["tags"] = _tags({**tag_map, **tag_columns}, problems) if tag_map or tag_columns else ()
-    _cross_checks(values, raw, tenant, source, problems)
-    if problems:
+    values, problems, dropped_content = check_row(raw, tenant=tenant, source=source)
+    if values is None:
         return Validated(None, problems, dropped_content)
-    event_id = values.pop("event_id", None)
-    if event_id is None:
-        event_id = derive_event_id(Event(event_id="", **values).to_json())
-    return Validated(Event(event_id=event_id, **values), [], dropped_content)
+    return Validated(Event.assemble(values), problems, dropped_content)

@@ -88,9 +88,14 @@ def stable_id(fmt: str, *parts: object) -> str:
     return f"{fmt}:{hashlib.sha256(identity).hexdigest()[:32]}"
 
 
+_WHOLE_LIMIT = 10**19  # adjusted() <= 18, below
+
+
 def whole(value: Any, name: str, problems: FieldProblems, *, default: int = 0) -> int:
     """A non-negative whole number from a provider field: ``12``, ``"12"``, ``12.0`` or ``"12.0"``
     (dashboard CSVs write counts as decimals). ``None`` and ``""`` give *default*."""
+    if value.__class__ is int and 0 <= value < _WHOLE_LIMIT:
+        return value  # what the checks below accept of an int, without the Decimal round trip
     if value is None or value == "":
         return default
     if isinstance(value, bool):

@@ -17,7 +17,8 @@ __all__ = ["FORMATS"]
 
 
 def _has_float(record: dict[str, Any]) -> bool:
-    return any(isinstance(value, float) for value in record.values())
+    # orjson makes exact floats only, so comparing types in C is the isinstance test, faster.
+    return float in map(type, record.values())
 
 
 def _jsonl(path: Path, progress: Progress | None) -> Iterator[SourceRow]:

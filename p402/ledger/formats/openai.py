@@ -163,8 +163,11 @@ def _usage_event(
         if ids[source] is not None:
             record[target] = ids[source]
     # Not grouped by model: kept (its tokens are real) but the pricing stage leaves it unpriced.
-    tags = tags_from(
-        {"ungrouped_model": None if model else "true", "api_source": ids["api_source"]}
+    api_source = ids["api_source"]
+    tags = (
+        tags_from({"ungrouped_model": None if model else "true", "api_source": api_source})
+        if api_source is not None or not model
+        else None  # what tags_from gives for two nulls: nothing
     )
     if tags:
         record["tags"] = tags
