@@ -112,3 +112,24 @@ def test_spend_outside_the_window_or_unseeded_is_not_double_counted(ledger: Ledg
     # Yesterday's spend never lands in today's total.
     policy.spent(spend("old", "5", department="Ops", when=NOW - timedelta(days=1)))
     assert policy.total("acme", "department", "Ops", "day", NOW) == 75 * 10**10
+
+
+def test_spend_recorded_elsewhere_counts_once_the_total_is_read_again(
+    ledger: Ledger, monkeypatch: Any
+) -> None:
+    """Another worker (or host) stores events this process never sees: its running total
+    learns of them when it reads the ledger's sum again, REFRESH_SECONDS after the last read."""
+    import p402.ledger.policy as policy_module
+
+    budget = Budget("ops day", "workflow", "ops", "day", Decimal("1.00"), "hard")
+    mine, other = (Policy(Config(budgets=(budget,)), ledger) for _ in range(2))
+    clock = [1_000.0]
+    monkeypatch.setattr("p402.ledger.policy.time.monotonic", lambda: clock[0])
+    assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "allow"
+    elsewhere = spend("w2", "1.00", workflow="ops")
+    ledger.add([elsewhere])
+    other.spent(elsewhere)  # the other worker's own total, not this one's
+    clock[0] += policy_module.REFRESH_SECONDS - 0.1
+    assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "allow"
+    clock[0] += 0.2
+    assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "deny"

@@ -10,10 +10,10 @@ How spend is counted, and the approximation it makes:
 
 * The first time a scope value and window is checked, its spend so far is read from the ledger
   with one SQL sum over ``cost_units`` (every event of the tenant in the window, whatever its
-  source). From then on a running total in memory is kept up to date, under a lock, with every
-  event this server process stores (proxy and meter alike). Events that reach the ledger from
-  elsewhere (an import, another worker process) after that first read are counted when the
-  process restarts; with ``--workers N`` each worker keeps its own totals.
+  source). Between reads a running total in memory is kept up to date, under a lock, with every
+  event this server process stores (proxy and meter alike), and the sum is read again once it
+  is :data:`REFRESH_SECONDS` old, so what reaches the ledger from elsewhere (another worker of
+  ``--workers N``, another host, an import) counts within that long.
 * A call is checked against the spend *before* it: its own cost is known only once the provider
   has answered. So the call that crosses a hard limit goes through and the next one is refused;
   concurrent calls may each pass before any has been recorded. This is how every budget gate
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import translate
@@ -100,8 +101,9 @@ class Policy:
         allowed = config.allowed_models
         self._models = None if allowed is None else tuple(_matcher(m) for m in allowed)
         self._lock = threading.Lock()
-        # (tenant, scope, value, window, window start in µs) → spend in storage units.
-        self._totals: dict[tuple[str, str, str, str, int], int] = {}
+        # (tenant, scope, value, window, window start in µs) → [spend in storage units, when it
+        # was last read from the ledger (time.monotonic)].
+        self._totals: dict[tuple[str, str, str, str, int], list[float]] = {}
         self._watched = {(budget.scope, budget.window) for budget in config.budgets}
 
     @property
@@ -162,14 +164,16 @@ class Policy:
         start = micros(window_start(window, now))
         key = (tenant, scope, value, window, start)
         found = self._totals.get(key)
-        if found is not None:
-            return found
+        if found is not None and time.monotonic() - found[1] < REFRESH_SECONDS:
+            return int(found[0])
+        read_at = time.monotonic()
         seeded = self._seed(tenant, scope, value, start)
         with self._lock:
             # Windows that have ended are never asked about again.
             for old in [k for k in self._totals if k[3] == window and k[4] < start]:
                 del self._totals[old]
-            return self._totals.setdefault(key, seeded)
+            self._totals[key] = [seeded, read_at]
+            return seeded
 
     def spent(self, event: Event) -> None:
         """Count a just-recorded event in the running totals it belongs to (totals not read
@@ -185,7 +189,7 @@ class Policy:
                 start = micros(window_start(window, event.occurred_at))
                 key = (event.tenant, scope, value, window, start)
                 if key in self._totals:
-                    self._totals[key] += units
+                    self._totals[key][0] += units
 
     def _seed(self, tenant: str, scope: str, value: str, start: int) -> int:
         if self.ledger is None:
@@ -198,6 +202,10 @@ class Policy:
         )
         with self.ledger.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
+
+
+REFRESH_SECONDS = 5.0
+"""How old a running total may be before the ledger's sum is read again."""
 
 
 def _message(budget: Budget, value: str, spent: int) -> str:
