@@ -211,8 +211,9 @@ def verify(
         suffix = f" (and {more} more; --json lists them all)" if more else ""
         raise BundleInvalid(f"invalid: {outcome.problems[0]}{suffix}")
     manifest = outcome.manifest or {}
+    count = manifest["events"]["count"]
     click.echo(
-        f"valid: {bundle.name}: {manifest['events']['count']:,} events of tenant {manifest['tenant']!r}, "
+        f"valid: {bundle.name}: {count:,} event{'' if count == 1 else 's'} of tenant {manifest['tenant']!r}, "
         f"{manifest['period']['label']}, ${Decimal(manifest['totals']['cost_rounded']):,} total; "
         f"signed by key {outcome.key_id[:16]}; Merkle root {manifest['merkle']['root'][:16]}"
     )

@@ -28,7 +28,7 @@ from p402.period import Period
 if TYPE_CHECKING:
     from p402.ledger.store import Ledger
 
-__all__ = ["ROLLUP_FIELDS", "Group", "rollup"]
+__all__ = ["ROLLUP_FIELDS", "Group", "rollup", "totals_by"]
 
 ROLLUP_FIELDS = (
     "provider",
@@ -148,3 +148,40 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
                 int(first),
                 int(last),
             )
+
+
+def totals_by(
+    ledger: Ledger, tenant: str, period: Period, columns: tuple[str, ...]
+) -> dict[str, list[tuple[str | None, int, int, int]]]:
+    """Per column, per value in the period: (value, cost units, events, unpriced events),
+    largest cost first, ties by value. One grouped query over all the columns at once, so
+    every breakdown comes from the same snapshot of the ledger and they all sum to the same
+    total even while events are being recorded."""
+    table = events_table
+    fields = [table.c[name] for name in columns]
+    unpriced = func.sum(case((table.c.cost_units.is_(None), 1), else_=0))
+    query = (
+        select(*fields, func.sum(table.c.cost_units), func.count(), unpriced)
+        .where(table.c.tenant == tenant)
+        .where(
+            table.c.occurred_at_us >= micros(period.start),
+            table.c.occurred_at_us < micros(period.end),
+        )
+        .group_by(*fields)
+    )
+    sums: dict[str, dict[str | None, list[int]]] = {name: {} for name in columns}
+    with ledger.engine.connect() as connection:
+        for row in connection.execute(query):
+            units, count, missing = int(row[-3] or 0), int(row[-2]), int(row[-1] or 0)
+            for name, value in zip(columns, row, strict=False):
+                slot = sums[name].setdefault(value, [0, 0, 0])
+                slot[0] += units
+                slot[1] += count
+                slot[2] += missing
+    return {
+        name: sorted(
+            ((value, units, count, missing) for value, (units, count, missing) in found.items()),
+            key=lambda item: (-item[1], item[0] is None, item[0] or ""),
+        )
+        for name, found in sums.items()
+    }

@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from p402 import __version__
 from p402.bundles.layout import PDF, XLSX
 from p402.errors import P402Error
+from p402.ledger.rollup import totals_by
 from p402.ledger.schema import audits_table, micros, moment
-from p402.money import allocate_cents, format_amount, from_units
+from p402.money import allocate_cents, format_amount, from_units, round_cents
 from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
@@ -218,9 +219,16 @@ def summary(
         },
         "currency": "USD",
     }
-    for dimension in SUMMARY_DIMENSIONS:
-        rows = ledger.group_totals(tenant, window, dimension)
-        whole, cents = allocate_cents([units for _, units, _, _ in rows])
+    breakdowns = totals_by(ledger, tenant, window, SUMMARY_DIMENSIONS)
+    rows = breakdowns[SUMMARY_DIMENSIONS[0]]
+    answer["total"] = {
+        "cost": format_amount(from_units(sum(units for _, units, _, _ in rows))),
+        "cost_rounded": str(round_cents(sum(units for _, units, _, _ in rows))),
+        "events": sum(n for _, _, n, _ in rows),
+        "unpriced_events": sum(unpriced for _, _, _, unpriced in rows),
+    }
+    for dimension, rows in breakdowns.items():
+        _, cents = allocate_cents([units for _, units, _, _ in rows])
         answer[f"by_{dimension}"] = [
             {
                 dimension: value,
@@ -231,12 +239,6 @@ def summary(
             }
             for (value, units, n, unpriced), rounded in zip(rows, cents, strict=True)
         ]
-        answer["total"] = {
-            "cost": format_amount(from_units(sum(units for _, units, _, _ in rows))),
-            "cost_rounded": str(whole),
-            "events": sum(n for _, _, n, _ in rows),
-            "unpriced_events": sum(unpriced for _, _, _, unpriced in rows),
-        }
     return _json(answer)
 
 
