@@ -352,7 +352,9 @@ def test_cli_exports_and_says_what_it_wrote(
                             "--tenant", TENANT, capsys=capsys)  # fmt: skip
     total = round_cents(_units(expected))
     assert code == 0
-    assert stdout == f"exported {len(expected)} events (total ${total:,}) to {out}\n"
+    unpriced = sum(1 for item in expected if item.cost is None)
+    more = f", {unpriced:,} unpriced" if unpriced else ""
+    assert stdout == f"Exported {len(expected)} events (total ${total:,}{more}) to {out}\n"
     assert pq.read_table(out).num_rows == len(expected)
     code, _, stderr = _main("export", "--format", "parquet", "--out", str(out), "--db", db,
                             "--tenant", TENANT, capsys=capsys)  # fmt: skip

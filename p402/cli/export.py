@@ -79,4 +79,5 @@ def export(
         })  # fmt: skip
         return
     total = round_cents(to_units(summary.total))
-    click.echo(f"exported {summary.count:,} events (total ${total:,}) to {summary.path}")
+    unpriced = f", {summary.unpriced:,} unpriced" if summary.unpriced else ""
+    click.echo(f"Exported {summary.count:,} events (total ${total:,}{unpriced}) to {summary.path}")
