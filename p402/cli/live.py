@@ -54,6 +54,8 @@ def serve(
         if value is not None:
             os.environ[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
     click.echo(f"p402 serving on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+    if key_path is None:
+        click.echo("no --key: audits cannot be signed, so POST /v1/audits answers 503", err=True)
     uvicorn.run(
         "p402.serve.app:from_environment", factory=True, host=host, port=port, workers=workers,
         log_level="warning", access_log=False, server_header=False,
