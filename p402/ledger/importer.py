@@ -194,6 +194,12 @@ def import_files(
         for path in paths:
             for row in reader.read(path, progress):
                 run.take(path, row)
+                if summary.problems and not skip_invalid:
+                    # The import will be refused: keep reading to list every problem, but
+                    # stop writing batches that the rollback would only throw away.
+                    run.events.clear()
+                    run.lines.clear()
+                    continue
                 run.flush(connection)
         if summary.problems and not skip_invalid:
             # Raising inside the transaction rolls back every batch already sent.
