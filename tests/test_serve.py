@@ -357,3 +357,72 @@ def test_the_cookie_does_not_authorise_writes(site: Site) -> None:
 def test_openapi_is_published(site: Site) -> None:
     spec = site.client.get("/openapi.json").json()
     assert {"/v1/events", "/v1/summary", "/v1/audits"} <= set(spec["paths"])
+
+
+# --- found by an independent review ---------------------------------------------------------
+
+
+def test_a_cancelled_request_does_not_stop_the_writer(ledger: Ledger, tmp_path: Path) -> None:
+    """A request cancelled while waiting for the commit (client gone, shutdown timeout) must
+    neither lose its events nor kill the writer thread that every other request waits on."""
+    import asyncio
+
+    service = Service(ledger, data_dir=tmp_path)
+    create_tenant(ledger, "acme")
+
+    async def scenario() -> list[Any]:
+        tasks = [
+            asyncio.ensure_future(service.record_async("acme", [_event(n)], source="meter"))
+            for n in range(40)
+        ]
+        await asyncio.sleep(0)
+        for task in tasks[::4]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # The writer is still alive: a later request is served.
+        later = await asyncio.wait_for(
+            service.record_async("acme", [_event(99)], source="meter"), timeout=30
+        )
+        return [*results, later]
+
+    results = asyncio.run(scenario())
+    assert sum(isinstance(r, asyncio.CancelledError) for r in results) == 10
+    assert results[-1][0].status == "accepted"
+    # The cancelled requests' events were stored all the same (the writer serves in order).
+    assert ledger.count("acme") == 41
+    assert service.writer is not None
+    service.writer.close()
+
+
+def test_the_service_says_where_an_event_came_from_not_the_caller(site: Site) -> None:
+    site.post("acme", _event(1, source="proxy", evidence_status="captured"))
+    (stored,) = site.ledger.stream("acme")
+    assert (stored.source, stored.evidence_status) == ("meter", "reported")
+
+
+def test_a_revoked_key_stops_working_in_a_running_server_within_seconds(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revocation happens in another process (`p402 apikey revoke`): the server's memory of the
+    key lapses after REMEMBER_SECONDS."""
+    import p402.serve.service as service_module
+
+    clock = [1_000.0]
+    monkeypatch.setattr("p402.serve.service.time.monotonic", lambda: clock[0])
+    assert site.post("acme", _event(1)).status_code == 200
+    key_id = site.keys["acme"].split("_")[1]
+    revoke_api_key(site.ledger, "acme", key_id)  # no forget_keys(): as from another process
+    assert site.post("acme", _event(2)).status_code == 200  # still remembered
+    clock[0] += service_module.REMEMBER_SECONDS + 0.1
+    assert site.post("acme", _event(3)).status_code == 401
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(site: Site) -> None:
+    from p402.serve.app import MAX_BODY
+
+    answer = site.client.post(
+        "/v1/events", content=b"[]",
+        headers={**site.headers("acme"), "Content-Type": "application/json",
+                 "Content-Length": str(MAX_BODY + 1)},
+    )  # fmt: skip
+    assert answer.status_code == 413

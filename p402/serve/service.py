@@ -7,8 +7,9 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from p402.config import Config
 from p402.ledger.events import Event
 from p402.ledger.importer import Pipeline
-from p402.ledger.store import Ledger
+from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import authenticate, get_tenant
 
 __all__ = ["Outcome", "Service"]
@@ -24,6 +25,9 @@ __all__ = ["Outcome", "Service"]
 log = logging.getLogger(__name__)
 
 _AUTH_CACHE = 4_096
+REMEMBER_SECONDS = 10.0
+"""How long a process trusts what it read about a key or a tenant (revocation, deletion,
+retention) before reading it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,12 @@ class _Writer:
                     break
                 jobs.append(job)
                 size += len(job[0])
-            self._store(jobs)
+            try:
+                self._store(jobs)
+            except BaseException as exc:  # the writer must outlive any one group
+                log.exception("the ledger writer failed a group of %d submissions", len(jobs))
+                for _, future in jobs:
+                    _settle(future, error=exc)
 
     def _store(self, jobs: list[_Job]) -> None:
         by_tenant: dict[str, list[Event]] = {}
@@ -108,8 +117,9 @@ class _Writer:
                     for event_id in self._ledger.insert_new(connection, items)
                 }
         except Exception as exc:  # every waiting request must hear of it
+            log.error("the ledger could not be written: %s", exc)
             for _, future in jobs:
-                future.set_exception(exc)
+                _settle(future, error=_UNAVAILABLE)
             return
         for events, future in jobs:  # the first submission of an id is the one that stored it
             mine = set()
@@ -118,10 +128,28 @@ class _Writer:
                 if key in stored:
                     stored.discard(key)
                     mine.add(item.event_id)
-            future.set_result(mine)
+            _settle(future, result=mine)
 
 
 _Job = tuple[list[Event], "Future[set[str]]"]
+_UNAVAILABLE = StoreError("the ledger could not be written; nothing of this request was stored")
+"""What a request hears when its group's transaction failed. The database's own message (which
+names rows, possibly of other tenants committed in the same group) goes to the server log."""
+
+
+def _settle(
+    future: Future[set[str]], *, result: set[str] | None = None, error: BaseException | None = None
+) -> None:
+    """Resolve a submission's future, unless its request gave up waiting (cancelled)."""
+    if future.cancelled():
+        return
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or set())
+    except InvalidStateError:  # cancelled between the check and now
+        pass
 
 
 @dataclass
@@ -132,8 +160,8 @@ class Service:
     config: Config = field(default_factory=Config)
     data_dir: Path = Path("p402-data")
     signing_key: Path | None = None
-    _pipelines: dict[tuple[str, str], Pipeline] = field(default_factory=dict)
-    _keys: dict[str, str] = field(default_factory=dict)
+    _pipelines: dict[tuple[str, str], tuple[Pipeline, float]] = field(default_factory=dict)
+    _keys: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     on_recorded: list[Callable[[Event], None]] = field(default_factory=list)
     """Called with every event this process stores, whatever the route (the proxy's budgets
@@ -144,10 +172,10 @@ class Service:
     )
 
     def tenant_for_key(self, presented: str) -> str | None:
-        """The tenant of a presented p402 key (valid keys are remembered; revoking one takes
-        effect on the next restart of a process that has already seen it, or at once when
-        :meth:`forget_keys` is called)."""
-        known = self._keys.get(presented)
+        """The tenant of a presented p402 key. Valid keys are remembered for
+        :data:`REMEMBER_SECONDS`, so a key revoked (or a tenant deleted) by another process
+        stops working within that long; :meth:`forget_keys` forgets them at once."""
+        known = self.known_tenant(presented)
         if known is not None:
             return known
         tenant = authenticate(self.ledger, presented)
@@ -155,12 +183,16 @@ class Service:
             with self._lock:
                 if len(self._keys) >= _AUTH_CACHE:
                     self._keys.clear()
-                self._keys[presented] = tenant
+                self._keys[presented] = (tenant, time.monotonic())
         return tenant
 
     def known_tenant(self, presented: str) -> str | None:
-        """The tenant of a key this process has already authenticated, without the database."""
-        return self._keys.get(presented)
+        """The tenant of a key this process authenticated less than :data:`REMEMBER_SECONDS`
+        ago, without the database."""
+        found = self._keys.get(presented)
+        if found is None or time.monotonic() - found[1] >= REMEMBER_SECONDS:
+            return None
+        return found[0]
 
     def forget_keys(self) -> None:
         """Drop remembered keys (after a revocation)."""
@@ -168,18 +200,22 @@ class Service:
             self._keys.clear()
 
     def pipeline(self, tenant: str, source: str) -> Pipeline:
-        """The tenant's pipeline for a source (prices and rules loaded once per process)."""
+        """The tenant's pipeline for a source (prices and rules loaded once per process; the
+        tenant's retention read again every :data:`REMEMBER_SECONDS`)."""
         key = (tenant, source)
         found = self._pipelines.get(key)
-        if found is None:
-            registered = get_tenant(self.ledger, tenant)
-            found = Pipeline(
-                tenant=tenant, source=source, config=self.config,
-                retention_days=None if registered is None else registered.retention_days,
-            )  # fmt: skip
-            with self._lock:
-                self._pipelines[key] = found
-        return found
+        if found is not None and time.monotonic() - found[1] < REMEMBER_SECONDS:
+            return found[0]
+        registered = get_tenant(self.ledger, tenant)
+        days = None if registered is None else registered.retention_days
+        if found is not None:  # keep its warm price quotes; only the retention may have changed
+            made = found[0]
+            made.retention = made.retention_of(days)
+        else:
+            made = Pipeline(tenant=tenant, source=source, config=self.config, retention_days=days)
+        with self._lock:
+            self._pipelines[key] = (made, time.monotonic())
+        return made
 
     def record(
         self,
@@ -207,7 +243,9 @@ class Service:
         outcomes, good = self.prepare(tenant, raws, source=source)
         if not good:
             return self.finish(outcomes, good, set())
-        stored = await asyncio.wrap_future(self.store([item for _, item in good]))
+        # Shielded: a request that is cancelled stops waiting, but its events are still stored
+        # and the writer's future is never cancelled under it.
+        stored = await asyncio.shield(asyncio.wrap_future(self.store([item for _, item in good])))
         return self.finish(outcomes, good, stored)
 
     def prepare(
@@ -229,6 +267,10 @@ class Service:
                 )
                 continue
             merged = dict(raw) if defaults is None else {**defaults, **raw}
+            # Where an event came from is the service's to say, not the caller's: a meter client
+            # cannot claim an event was captured by the proxy.
+            merged["source"] = source
+            merged["evidence_status"] = "captured" if source == "proxy" else "reported"
             item, problems, _dropped = pipeline.event(merged)
             if item is None:
                 given = raw.get("event_id")
