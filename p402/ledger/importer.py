@@ -76,11 +76,18 @@ class Pipeline:
     ) -> None:
         config = config or Config()
         self.tenant, self.source = tenant, source
-        if retention_days is None and config.tenant is not None and config.tenant.id == tenant:
-            retention_days = config.tenant.retention_days
-        self.retention = None if retention_days is None else timedelta(days=retention_days)
+        self.config = config
+        self.retention = self.retention_of(retention_days)
         self.pricer = Pricer(config.prices)
         self.attributor = Attributor(config.rules)
+
+    def retention_of(self, retention_days: int | None) -> timedelta | None:
+        """How long this tenant's events are kept: the registered tenant's retention, else the
+        configuration's ``[tenant]`` one when it names this tenant, else no limit."""
+        config = self.config
+        if retention_days is None and config.tenant is not None and config.tenant.id == self.tenant:
+            retention_days = config.tenant.retention_days
+        return None if retention_days is None else timedelta(days=retention_days)
 
     def event(self, raw: dict[str, object]) -> tuple[Event | None, FieldProblems, int]:
         """The stored form of one raw row, or its problems; and how many content fields were dropped."""

@@ -113,7 +113,9 @@ class Ledger:
                 hint="use a file path or postgresql://",
             )
         try:
-            engine = create_engine(url)
+            # hide_parameters: an error message never carries row values (which may be another
+            # tenant's, when a group commit fails).
+            engine = create_engine(url, hide_parameters=True)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _on_sqlite_connect)
             if prepare:
