@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from p402.bundles.canonical import dumps
 from p402.bundles.entries import entry_problem, sign_entry
@@ -74,21 +74,21 @@ def enforce_retention(
     table = events_table
     where = _expired(tenant, now_us, registered.retention_days)
     with ledger.transaction() as connection:
-        count, units, first, last, unpriced = connection.execute(
-            select(
-                func.count(),
-                func.sum(table.c.cost_units),
-                func.min(table.c.occurred_at_us),
-                func.max(table.c.occurred_at_us),
-                func.sum(case((table.c.cost_units.is_(None), 1), else_=0)),
-            ).where(where)
-        ).one()
-        if not count:
+        # The entry describes exactly the rows this DELETE removed (RETURNING), not a count
+        # taken before it: an expired event committed in between would otherwise be deleted
+        # without being in the signed record.
+        removed = connection.execute(
+            delete(table).where(where).returning(table.c.occurred_at_us, table.c.cost_units)
+        ).all()
+        if not removed:
             return Purge(tenant, 0, 0, None)
+        count = len(removed)
+        units = sum(cost or 0 for _, cost in removed)
+        unpriced = sum(1 for _, cost in removed if cost is None)
+        first = min(at for at, _ in removed)
+        last = max(at for at, _ in removed)
         months: dict[str, list[int]] = {}
-        for at, cost in connection.execute(
-            select(table.c.occurred_at_us, table.c.cost_units).where(where)
-        ):
+        for at, cost in removed:
             label = moment(at).strftime("%Y-%m")
             slot = months.setdefault(label, [0, 0])
             slot[0] += 1
@@ -100,11 +100,11 @@ def enforce_retention(
             "reason": "retention",
             "retention_days": registered.retention_days,
             "events": {
-                "count": int(count),
+                "count": count,
                 "first_occurred_at": format_time(moment(first)),
                 "last_occurred_at": format_time(moment(last)),
-                "cost": format_amount(from_units(int(units or 0))),
-                "unpriced": int(unpriced or 0),
+                "cost": format_amount(from_units(units)),
+                "unpriced": unpriced,
             },
             "by_month": [
                 {"month": label, "count": n, "cost": format_amount(from_units(cost))}
@@ -125,8 +125,7 @@ def enforce_retention(
                 signature=signed["signature"],
             )
         )
-        connection.execute(delete(table).where(where))
-    return Purge(tenant, int(count), int(units or 0), body)
+    return Purge(tenant, count, units, body)
 
 
 def ledger_entries(
