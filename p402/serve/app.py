@@ -29,6 +29,7 @@ from p402.money import allocate_cents, format_amount, from_units, round_cents
 from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
+from p402.serve.bodies import read_body
 from p402.serve.schema import (
     BAD_REQUEST,
     EVENT_SCHEMA,
@@ -45,6 +46,8 @@ MAX_BATCH = 10_000
 """Events per meter request; larger batches are refused whole (413) before any is stored."""
 MAX_BODY = 64 * 1024 * 1024
 _INLINE = 16
+_PARSE_INLINE = 256 * 1024
+"""Bodies up to this size are parsed on the event loop; larger ones in a worker thread."""
 """Batches up to this size are validated on the event loop (no hop to a worker thread)."""
 SUMMARY_DIMENSIONS = ("department", "customer", "workflow", "provider")
 _DOWNLOADS = {"bundle": None, "pdf": PDF, "xlsx": XLSX}
@@ -140,8 +143,6 @@ def _settle() -> None:
 
 
 def _body_events(body: bytes, content_type: str) -> list[Any]:
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"the body is over {MAX_BODY // (1024 * 1024)} MB")
     if not body.strip():
         raise HTTPException(400, "empty body: send an event, a JSON array of events, or JSON Lines")
     if "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type:
@@ -185,7 +186,12 @@ def healthz() -> dict[str, str]:
     openapi_extra={"requestBody": METER_REQUEST},
 )
 async def meter(request: Request, tenant: Tenant) -> Response:
-    items = _body_events(await request.body(), request.headers.get("content-type", ""))
+    body = await read_body(request, MAX_BODY)
+    kind = request.headers.get("content-type", "")
+    if len(body) > _PARSE_INLINE:  # parsing megabytes would hold up every other request
+        items = await run_in_threadpool(_body_events, body, kind)
+    else:
+        items = _body_events(body, kind)
     service = service_of(request)
     if len(items) <= _INLINE:
         outcomes = await service.record_async(tenant, items, source="meter")

@@ -41,6 +41,7 @@ from p402.ledger.formats._common import tags_from
 from p402.ledger.policy import ALLOW, Decision, Policy
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of
+from p402.serve.bodies import read_body
 from p402.serve.service import Service
 
 __all__ = ["router"]
@@ -55,6 +56,8 @@ _HOP_BY_HOP = frozenset({
 """Never copied across: hop-by-hop, recomputed by the sending side, or p402's own cookie."""
 _ATTRIBUTION_HEADERS = tuple((f"x-p402-{name}", name) for name in ATTRIBUTION_FIELDS)
 _MAX_VALUE = 200
+MAX_PROXY_BODY = 100 * 1024 * 1024
+"""A request body the proxy forwards (images and documents travel inline, base64)."""
 _MAX_TAGS = 32
 _TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 _LIMITS = httpx.Limits(max_connections=1_000, max_keepalive_connections=200)
@@ -215,6 +218,8 @@ class _Call:
 
 # --- the incremental server-sent events reader --------------------------------------------------
 
+_MAX_EVENT = 1024 * 1024
+"""Longest server-sent event the watcher holds while waiting for its end."""
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
@@ -227,10 +232,13 @@ class _Watcher:
         self.call, self.hide_usage = call, hide_usage
         self.buffer = b""
         self.first = True
+        self.gave_up = False
         self.failed = False
 
     def feed(self, chunk: bytes) -> bytes:
         """Read *chunk*; return the bytes to pass on now."""
+        if self.gave_up:
+            return chunk
         self.buffer += chunk
         kept: list[bytes] = []
         start = 0
@@ -240,6 +248,12 @@ class _Watcher:
                 kept.append(block)
             start = end.end()
         self.buffer = self.buffer[start:]
+        if len(self.buffer) > _MAX_EVENT:
+            # No event is this long: stop reading the stream (its usage is then unknown) rather
+            # than keep and re-search an ever-growing buffer; everything passes through as is.
+            self.gave_up = True
+            held, self.buffer = self.buffer, b""
+            return chunk if not self.hide_usage else b"".join(kept) + held
         if not self.hide_usage:
             return chunk
         return b"".join(kept)
@@ -429,7 +443,7 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
         message = "missing or invalid p402 API key (send it as X-P402-Key, or as the SDK's API key)"
         return _error(route, 401, message, "invalid_api_key", "authentication_error")
     try:
-        payload = orjson.loads(await request.body())
+        payload = orjson.loads(await read_body(request, MAX_PROXY_BODY))
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
