@@ -207,3 +207,15 @@ def test_a_tampered_log_section_is_caught(
     outcome = verify_bundle(write_zip(tmp_path / "forged.zip", forged.items()), key.public)
     assert problem in outcome.problems[0], outcome.problems
     assert all(found.startswith(f"{MANIFEST}: log") for found in outcome.problems)
+
+
+def test_an_empty_first_audit_is_a_prefix_of_the_next(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    key = generate()
+    empty = _audit(sqlite_ledger, key, tmp_path / "sep", parse_period("2026-09"))
+    assert _log(empty)["size"] == 0
+    sqlite_ledger.add(small_events())
+    october = _audit(sqlite_ledger, key, tmp_path / "oct")
+    outcome = verify_bundle(october.bundle, key.public, previous=empty.bundle)
+    assert outcome.valid, outcome.problems

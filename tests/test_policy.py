@@ -133,3 +133,15 @@ def test_spend_recorded_elsewhere_counts_once_the_total_is_read_again(
     assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "allow"
     clock[0] += 0.2
     assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "deny"
+
+
+def test_spend_dated_after_the_window_does_not_count_in_it(ledger: Ledger) -> None:
+    budget = Budget("ops day", "workflow", "ops", "day", Decimal("1.00"), "hard")
+    ledger.add([spend("future", "5.00", when=NOW + timedelta(days=3), workflow="ops")])
+    policy = Policy(Config(budgets=(budget,)), ledger)
+    assert policy.decide("acme", model="m", workflow="ops", now=NOW).decision == "allow"
+    later = Policy(Config(budgets=(budget,)), ledger)
+    assert (
+        later.decide("acme", model="m", workflow="ops", now=NOW + timedelta(days=3)).decision
+        == "deny"
+    )

@@ -607,18 +607,16 @@ def chain_problems(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
     new_log, old_log = new["log"], old["log"]
     if (old_log["size"], old_log["root"]) == (new_log["size"], new_log["root"]):
         return []
-    previous = new_log["previous"]
-    if previous is not None and (previous["size"], previous["root"]) == (
-        old_log["size"],
-        old_log["root"],
-    ):
+    # A first audit appended to the empty log (an empty audit before it leaves it empty).
+    previous = new_log["previous"] or {"size": 0, "root": EMPTY_ROOT.hex()}
+    if (previous["size"], previous["root"]) == (old_log["size"], old_log["root"]):
         return []
-    if previous is not None and previous["size"] == old_log["size"]:
+    if previous["size"] == old_log["size"]:
         return [
             f"the log forked: the new bundle extends a log of {previous['size']} leaves with root "
             f"{previous['root'][:16]}, the previous bundle's has root {old_log['root'][:16]}"
         ]
-    at = 0 if previous is None else previous["size"]
+    at = previous["size"]
     return [
         f"the previous bundle's log ({old_log['size']} leaves) is not the one the new bundle "
         f"appended to ({at} leaves); verify each step of the chain, bundle by bundle"

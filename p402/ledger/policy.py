@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import translate
 
 from sqlalchemy import func, select
@@ -82,6 +82,13 @@ ALLOW = Decision()
 
 def _matcher(pattern: str) -> re.Pattern[str]:
     return re.compile(translate(pattern))
+
+
+def window_end(window: str, start: datetime) -> datetime:
+    """The end (excluded) of the UTC day or calendar month starting at *start*."""
+    if window == "day":
+        return start + timedelta(days=1)
+    return (start + timedelta(days=32)).replace(day=1)
 
 
 def window_start(window: str, now: datetime) -> datetime:
@@ -161,13 +168,14 @@ class Policy:
 
     def total(self, tenant: str, scope: str, value: str, window: str, now: datetime) -> int:
         """Spend (storage units) of a scope value in the window holding *now*."""
-        start = micros(window_start(window, now))
+        opened = window_start(window, now)
+        start = micros(opened)
         key = (tenant, scope, value, window, start)
         found = self._totals.get(key)
         if found is not None and time.monotonic() - found[1] < REFRESH_SECONDS:
             return int(found[0])
         read_at = time.monotonic()
-        seeded = self._seed(tenant, scope, value, start)
+        seeded = self._seed(tenant, scope, value, start, micros(window_end(window, opened)))
         with self._lock:
             # Windows that have ended are never asked about again.
             for old in [k for k in self._totals if k[3] == window and k[4] < start]:
@@ -191,7 +199,7 @@ class Policy:
                 if key in self._totals:
                     self._totals[key][0] += units
 
-    def _seed(self, tenant: str, scope: str, value: str, start: int) -> int:
+    def _seed(self, tenant: str, scope: str, value: str, start: int, end: int) -> int:
         if self.ledger is None:
             return 0
         table = events_table
@@ -199,6 +207,7 @@ class Policy:
             table.c.tenant == tenant,
             table.c[_COLUMNS[scope]] == value,
             table.c.occurred_at_us >= start,
+            table.c.occurred_at_us < end,
         )
         with self.ledger.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
