@@ -204,9 +204,13 @@ def test_tenant_delete_command(tmp_path: Path) -> None:
     assert_one_line_error(
         run("tenant", "delete", "ghost", "--confirm", "ghost", "--db", db), "no rows"
     )
-    done = run("tenant", "delete", "acme", "--confirm", "acme", "--db", db)
+    audits = tmp_path / "p402-data" / "audits" / "acme" / "0123"  # as p402 serve leaves them
+    audits.mkdir(parents=True)
+    (audits / "p402-audit-acme-2026-10.zip").write_bytes(b"acme's ledger")
+    done = run("tenant", "delete", "acme", "--confirm", "acme", "--db", db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "Nothing of it is left" in done.stdout
+    assert "Nothing of it is left" in done.stdout and "1 audit files" in done.stdout
+    assert not (tmp_path / "p402-data" / "audits" / "acme").exists()
     with sqlite3.connect(db) as connection:
         connection.execute("VACUUM")
     data = b"".join(path.read_bytes() for path in tmp_path.glob("l.db*"))

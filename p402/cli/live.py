@@ -121,12 +121,14 @@ def tenant_list(*, db: str | None, as_json: bool) -> None:
               help="First write the tenant's whole ledger to this file (JSON Lines).")  # fmt: skip
 @click.option("--certificate", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write a signed deletion certificate here (needs --key).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("p402-data"),
+              show_default=True, help="p402 serve's folder: the tenant's audits there are deleted too.")  # fmt: skip
 @key_option
 @db_option
 @json_option
 def tenant_delete(
     *, tenant_id: str, confirm: str, export_path: Path | None, certificate: Path | None,
-    key_path: Path | None, db: str | None, as_json: bool,
+    data_dir: Path, key_path: Path | None, db: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Delete TENANT_ID: every row of it, in every table. Cannot be undone."""
     import hashlib
@@ -150,7 +152,10 @@ def tenant_delete(
     key = None if key_path is None else load_signing_key(key_path)
     ledger = Ledger.open(db)
     try:
-        if not any(tenant_row_counts(ledger, tenant_id).values()):
+        if (
+            not any(tenant_row_counts(ledger, tenant_id).values())
+            and not (data_dir / "audits" / tenant_id).is_dir()
+        ):
             raise ConfigError(f"tenant {tenant_id!r} has no rows in this ledger; nothing to delete")
         exported = None
         if export_path is not None:
@@ -164,6 +169,12 @@ def tenant_delete(
             click.echo(f"Exported {written.count:,} events to {export_path}", err=True)
         deleted, signed = delete_tenant(ledger, tenant_id, key=key, export=exported)
         left = tenant_row_counts(ledger, tenant_id)
+        audits = data_dir / "audits" / tenant_id  # bundles built by p402 serve hold its ledger
+        if audits.is_dir():
+            import shutil
+
+            deleted["audit files"] = sum(1 for path in audits.rglob("*") if path.is_file())
+            shutil.rmtree(audits)
     finally:
         ledger.close()
     if certificate is not None and signed is not None:
