@@ -42,7 +42,8 @@ def _receipt_timings(bundle: Path, public: object, count: int) -> list[float]:
     with bundle.open("rb") as handle, zipfile.ZipFile(handle) as archive:
         line_at = _block_lines(archive, handle, count)
         for index in (0, count // 3, count // 2, count - 1, count * 7 // 8):
-            ids.append(loads(line_at(index))["event_id"])
+            lines, first = line_at(index)
+            ids.append(loads(lines[index - first])["event_id"])
     timings = []
     for event_id in ids:
         clock = time.perf_counter()

@@ -13,6 +13,7 @@ the conftest ``small_bundle`` is used where a test needs a bundle and key files 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -33,6 +34,7 @@ from typing import Any, TypeAlias
 import pytest
 
 from p402.audit import AuditResult, run_audit
+from p402.bundles._manifest import LOOKUP as RECEIPTS_SECTION
 from p402.bundles._manifest import STORED_LEDGER_LOOKUP
 from p402.bundles.canonical import dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
@@ -52,10 +54,16 @@ from p402.bundles.layout import (
     VERIFY_TEXT,
     XLSX,
 )
-from p402.bundles.lookup import BLOCK_LINES, blocks_bytes, index_bytes, offsets_bytes, tree_levels
-from p402.bundles.merkle import leaf_hash, root
+from p402.bundles.lookup import (
+    TREE_FROM_LEVEL,
+    blocks_bytes,
+    index_bytes,
+    offsets_bytes,
+    stored_levels,
+)
+from p402.bundles.merkle import MerkleTree, leaf_hash, root
 from p402.bundles.receipt import receipt_from_bundle, verify_receipt
-from p402.bundles.seal import receipt_line
+from p402.bundles.seal import Sealer, receipt_line
 from p402.bundles.signing import PUBLIC_KEY_NAME, SigningKey, create_keys, generate
 from p402.bundles.sshsig import sign_sshsig
 from p402.bundles.verify import Limits, verify_bundle
@@ -98,10 +106,7 @@ class Good:
         return f"{SIGNATURE}: not a signature of {MANIFEST} by key {key_id[:16]}"
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory: pytest.TempPathFactory) -> Good:
-    """The small ledger's bundle, built once for the module."""
-    base = tmp_path_factory.mktemp("good")
+def _build(base: Path) -> Good:
     _, public_path, key = create_keys(base / "keys")
     ledger = Ledger.open(str(base / "ledger.db"))
     try:
@@ -111,6 +116,26 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Good:
         ledger.close()
     data = result.bundle.read_bytes()
     return Good(result.bundle, data, read_members(data), key, public_path)
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Good:
+    """The small ledger's bundle, built once for the module: one block of the ledger, so its
+    tree member holds one node, the root (level 10)."""
+    return _build(tmp_path_factory.mktemp("good"))
+
+
+SMALL_LEVEL = 2
+"""Blocks of 4 lines: the small ledger's 24 events make 6 blocks, and the tree member holds
+levels 2 to 5 (6, 3, 2 and 1 nodes)."""
+
+
+@pytest.fixture(scope="module")
+def small_blocks(tmp_path_factory: pytest.TempPathFactory) -> Good:
+    """The small ledger's bundle with blocks of 4 lines, to tamper with a tree of many blocks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("p402.audit.Sealer", functools.partial(Sealer, tree_from_level=SMALL_LEVEL))
+        return _build(tmp_path_factory.mktemp("small-blocks"))
 
 
 def read_members(data: bytes) -> Members:
@@ -250,21 +275,26 @@ def reseal(good: Good, lines: list[bytes]) -> Members:
     return resign({**members, **lookup_members(lines)}, good.key, edit)
 
 
-def lookup_members(lines: list[bytes]) -> Members:
+def lookup_members(lines: list[bytes], from_level: int = TREE_FROM_LEVEL) -> Members:
     """The tree, index and block table of a ledger, rebuilt as the sealer builds them."""
     leaves = [leaf_hash(line) for line in lines]
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     records, at = [], (0, 0)
-    for first in range(0, len(lines), BLOCK_LINES):
-        text = joined(lines[first : first + BLOCK_LINES])
+    for first in range(0, len(lines), 1 << from_level):
+        text = joined(lines[first : first + (1 << from_level)])
         data = compressor.compress(text) + compressor.flush(zlib.Z_FULL_FLUSH)
         records.append(at)
         at = (at[0] + len(data), at[1] + len(text))
     return {
-        TREE: b"".join(b"".join(level) for level in tree_levels(leaves)),
+        TREE: tree_bytes(leaves, from_level),
         INDEX: index_bytes(loads(line)["event_id"] for line in lines),
         BLOCKS: blocks_bytes([*records, at]),
     }
+
+
+def tree_bytes(leaves: list[bytes], from_level: int) -> bytes:
+    """``merkle/tree.bin``: the tree's levels from *from_level* up (0: every level)."""
+    return b"".join(b"".join(level) for level in stored_levels(leaves, from_level))
 
 
 def offsets_member(lines: list[bytes]) -> bytes:
@@ -892,21 +922,53 @@ def _patched(data: bytes, at: int, value: bytes) -> bytes:
     return data[:at] + value + data[at + len(value) :]
 
 
-def test_tree_with_a_forged_node(good: Good, tmp_path: Path) -> None:
-    tree = good.members[TREE]
-    forged = _patched(tree, (24 + 5) * 32, bytes(32))  # level 1 starts after the 24 leaves
-    path = bundle(tmp_path, resign({**good.members, TREE: forged}, good.key))
-    assert invalid(path, good) == [f"{TREE}: node 5 of level 1 is not the ledger's"]
+def test_the_tree_member_holds_the_levels_from_the_blocks_up(
+    good: Good, small_blocks: Good
+) -> None:
+    leaves = [leaf_hash(line) for line in ledger(good)]
+    full = MerkleTree(leaves)
+    assert loads(good.members[MANIFEST])["receipts"]["tree_from_level"] == TREE_FROM_LEVEL
+    assert good.members[TREE] == full.root  # one block: its root is the tree's
+    assert loads(small_blocks.members[MANIFEST])["receipts"]["tree_from_level"] == SMALL_LEVEL
+    assert small_blocks.members[TREE] == b"".join(
+        b"".join(level) for level in full.levels()[SMALL_LEVEL:]
+    )
+    assert len(small_blocks.members[TREE]) == (6 + 3 + 2 + 1) * 32
+    assert verify_bundle(small_blocks.path, small_blocks.key.public).problems == []
 
 
-def test_tree_cut_short_or_too_long(good: Good, tmp_path: Path) -> None:
-    tree = good.members[TREE]
+def test_tree_with_a_forged_node(good: Good, small_blocks: Good, tmp_path: Path) -> None:
+    tree = small_blocks.members[TREE]
+    forged = _patched(tree, (6 + 1) * 32, bytes(32))  # level 3 starts after level 2's 6 nodes
+    path = bundle(tmp_path, resign({**small_blocks.members, TREE: forged}, small_blocks.key))
+    assert invalid(path, small_blocks) == [f"{TREE}: node 1 of level 3 is not the ledger's"]
+    path = bundle(tmp_path, resign({**good.members, TREE: bytes(32)}, good.key))
+    assert invalid(path, good) == [f"{TREE}: node 0 of level 10 is not the ledger's"]
+
+
+def test_tree_cut_short_or_too_long(small_blocks: Good, tmp_path: Path) -> None:
+    good, tree = small_blocks, small_blocks.members[TREE]
     path = bundle(tmp_path, resign({**good.members, TREE: tree[:-32]}, good.key))
     assert invalid(path, good) == [f"{TREE}: node 0 of level 5 is not the ledger's"]
     path = bundle(tmp_path, resign({**good.members, TREE: tree + bytes(32)}, good.key))
     assert invalid(path, good) == [
         f"{TREE}: longer than the {len(tree)} bytes of the ledger's tree"
     ]
+
+
+def test_tree_of_every_level_where_the_manifest_says_level_10(good: Good, tmp_path: Path) -> None:
+    full = tree_bytes([leaf_hash(line) for line in ledger(good)], 0)
+    path = bundle(tmp_path, resign({**good.members, TREE: full}, good.key))
+    assert invalid(path, good) == [f"{TREE}: node 0 of level 10 is not the ledger's"]
+
+
+@pytest.mark.parametrize(("level", "fragment"), [(17, "from 0 to 16"), ("10", "from 0 to 16")])
+def test_manifest_with_a_tree_level_out_of_range(
+    level: object, fragment: str, good: Good, tmp_path: Path
+) -> None:
+    edit = lambda m: m["receipts"].update(tree_from_level=level)  # noqa: E731 - one line
+    path = bundle(tmp_path, resign(good.members, good.key, edit))
+    assert_problem(invalid(path, good), f"{MANIFEST}: receipts.tree_from_level", fragment)
 
 
 def test_index_pointing_an_event_at_another_leaf(good: Good, tmp_path: Path) -> None:
@@ -990,7 +1052,7 @@ def test_lookup_members_of_another_ledger_are_named_beside_the_ledger(
     lines = ledger(good)
     lines[1], lines[2] = lines[2], lines[1]
     problems = invalid(bundle(tmp_path, with_ledger(good, lines)), good)
-    assert f"{TREE}: node 1 of level 0 is not the ledger's" in problems
+    assert f"{TREE}: node 0 of level 10 is not the ledger's" in problems
     assert_problem(problems, f"{INDEX}: record ", "is not the ledger's")
     assert f"{EVENTS}: Merkle root does not match the manifest" in problems
 
@@ -1013,8 +1075,10 @@ def test_a_bundle_without_the_lookup_members_still_verifies(good: Good, tmp_path
 
 
 def test_a_bundle_of_the_stored_ledger_layout_still_verifies(good: Good, tmp_path: Path) -> None:
-    # The previous layout: the ledger stored, ledger/offsets.bin instead of the block table.
-    members = {**without(good.members, BLOCKS), OFFSETS: offsets_member(ledger(good))}
+    # The previous layout: the ledger stored, ledger/offsets.bin instead of the block table,
+    # every level of the tree.
+    full = tree_bytes([leaf_hash(line) for line in ledger(good)], 0)
+    members = {**without(good.members, BLOCKS), OFFSETS: offsets_member(ledger(good)), TREE: full}
     members = resign(members, good.key, lambda m: m.update(receipts=STORED_LEDGER_LOOKUP))
     path = tmp_path / "stored.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -1033,6 +1097,40 @@ def test_a_bundle_of_the_stored_ledger_layout_still_verifies(good: Good, tmp_pat
     assert invalid(path, good) == [f"{OFFSETS}: offset 1 is not where line 2 of the ledger starts"]
 
 
+def test_a_bundle_of_the_full_tree_layout_still_verifies(good: Good, tmp_path: Path) -> None:
+    # The previous layout: blocks of 1,024 lines, every level of the tree, no tree_from_level;
+    # its VERIFY.txt says so (the bundles written then still state their manifest).
+    full = tree_bytes([leaf_hash(line) for line in ledger(good)], 0)
+    members = resign(
+        {**good.members, TREE: full}, good.key, lambda m: m.update(receipts=RECEIPTS_SECTION)
+    )
+    assert b"every node of that tree" in members[VERIFY_TEXT]
+    assert b"every node of that tree" not in good.members[VERIFY_TEXT]
+    path = tmp_path / "full.zip"
+    with zipfile.ZipFile(good.path) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():  # the good ledger's own deflate stream, kept as it is
+            target.writestr(info, members[info.filename])
+    assert verify_bundle(path, good.key.public).problems == []
+    for line in ledger(good)[::7]:
+        event_id = loads(line)["event_id"]
+        assert receipt_from_bundle(path, event_id) == receipt_from_bundle(good.path, event_id)
+    forged = _patched(full, (24 + 5) * 32, bytes(32))  # level 1 starts after the 24 leaves
+    path = bundle(tmp_path, resign({**members, TREE: forged}, good.key))
+    assert invalid(path, good) == [f"{TREE}: node 5 of level 1 is not the ledger's"]
+
+
+def test_every_receipt_of_a_bundle_of_small_blocks_is_the_full_trees(
+    small_blocks: Good,
+) -> None:
+    leaves = [leaf_hash(line) for line in ledger(small_blocks)]
+    full = MerkleTree(leaves)
+    for index, line in enumerate(ledger(small_blocks)):
+        receipt = json.loads(receipt_from_bundle(small_blocks.path, loads(line)["event_id"]))
+        assert receipt["leaf_index"] == index
+        assert receipt["inclusion_proof"] == [node.hex() for node in full.inclusion_proof(index)]
+        verify_receipt(dumps(receipt), [small_blocks.key.public])
+
+
 def test_receipt_from_a_deflated_copy_reads_the_same(good: Good, tmp_path: Path) -> None:
     # write_zip deflates every member anew (no full flushes, so the block table's compressed
     # offsets are wrong) and the lookup members too: the extractor then inflates the ledger.
@@ -1040,11 +1138,28 @@ def test_receipt_from_a_deflated_copy_reads_the_same(good: Good, tmp_path: Path)
     assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
 
 
-def test_receipt_from_a_bundle_with_a_forged_tree_is_refused(good: Good, tmp_path: Path) -> None:
-    forged = _patched(good.members[TREE], 24 * 32, bytes(32))  # node 0 of level 1
+def test_receipt_from_a_bundle_with_a_forged_tree_is_refused(
+    small_blocks: Good, tmp_path: Path
+) -> None:
+    good = small_blocks
+    forged = _patched(good.members[TREE], 6 * 32, bytes(32))  # node 0 of level 3
     path = bundle(tmp_path, resign({**good.members, TREE: forged}, good.key))
-    with pytest.raises(P402Error, match="does not lead to the bundle's checkpoint"):
-        receipt_from_bundle(path, "evt-002")  # leaf 2's proof holds node 0 of level 1
+    assert invalid(path, good) == [f"{TREE}: node 0 of level 3 is not the ledger's"]
+    lines = ledger(good)
+    for index in (8, 15):  # blocks 2 and 3: node 0 of level 3 is in their proofs
+        with pytest.raises(P402Error, match="does not lead to the bundle's checkpoint"):
+            receipt_from_bundle(path, loads(lines[index])["event_id"])
+    for index in (0, 7, 16, 23):  # the others' proofs do not hold it: their receipts stand
+        event_id = loads(lines[index])["event_id"]
+        assert receipt_from_bundle(path, event_id) == receipt_from_bundle(good.path, event_id)
+
+
+def test_receipt_from_a_bundle_with_a_forged_root_node_is_right_or_refused(
+    good: Good, tmp_path: Path
+) -> None:
+    # One block: its proofs come from its lines alone, so a forged tree member changes nothing.
+    path = bundle(tmp_path, resign({**good.members, TREE: bytes(32)}, good.key))
+    assert receipt_from_bundle(path, "evt-002") == receipt_from_bundle(good.path, "evt-002")
 
 
 def test_receipt_from_a_bundle_with_a_forged_index_finds_nothing_false(

@@ -17,17 +17,21 @@ from hypothesis import strategies as st
 
 from p402.archive import member_info, write_deflated
 from p402.bundles._zipcheck import member_data
-from p402.bundles.canonical import loads
+from p402.bundles.canonical import dumps_record, loads
 from p402.bundles.layout import BLOCKS, EVENTS
 from p402.bundles.lookup import (
     BLOCK_LINES,
     INDEX_RECORD,
+    TREE_FROM_LEVEL,
     ReadAt,
     find_leaves,
     index_bytes,
     level_sizes,
+    proof_from_block,
     proof_from_tree,
     root_from_proof,
+    stored_levels,
+    stored_sizes,
     tree_levels,
 )
 from p402.bundles.merkle import MerkleTree, leaf_hash
@@ -65,6 +69,63 @@ def test_tree_file_gives_the_reference_tree_and_proofs(size: int, pick: int) -> 
     proof = proof_from_tree(reader(tree), size, index)
     assert proof == reference.inclusion_proof(index)
     assert root_from_proof(leaves[index], size, index, proof) == reference.root
+
+
+def _stored_tree(leaves: list[bytes], from_level: int) -> bytes:
+    return b"".join(b"".join(level) for level in stored_levels(leaves, from_level))
+
+
+def _block_proof(leaves: list[bytes], tree: bytes, index: int, from_level: int) -> list[bytes]:
+    first = index >> from_level << from_level
+    block = leaves[first : first + (1 << from_level)]
+    return proof_from_block(block, reader(tree), len(leaves), index, from_level)
+
+
+# Sizes around block boundaries (2**level lines a block): one short, exact, one over, for one to
+# four blocks and more.
+@given(
+    level=st.integers(min_value=0, max_value=4),
+    blocks=st.integers(min_value=0, max_value=9),
+    offset=st.integers(min_value=-1, max_value=1),
+    pick=st.integers(min_value=0),
+)
+def test_stored_levels_and_a_block_give_the_full_trees_proofs(
+    level: int, blocks: int, offset: int, pick: int
+) -> None:
+    size = max(1, blocks * (1 << level) + offset)
+    leaves = [leaf_hash(str(i).encode()) for i in range(size)]
+    reference = MerkleTree(leaves)
+    stored = [tuple(each) for each in stored_levels(leaves, level)]
+    # the stored levels are the full tree's from *level* up, the odd last node carried up
+    full = reference.levels()
+    assert tuple(stored) == full[level:] if level < len(full) else stored == [(reference.root,)]
+    assert [len(each) for each in stored] == stored_sizes(size, level)
+    tree = _stored_tree(leaves, level)
+    assert tree[-32:] == reference.root
+    index = pick % size
+    proof = _block_proof(leaves, tree, index, level)
+    assert proof == reference.inclusion_proof(index)
+    assert root_from_proof(leaves[index], size, index, proof) == reference.root
+
+
+@pytest.mark.parametrize(
+    "size", [1, BLOCK_LINES - 1, BLOCK_LINES, BLOCK_LINES + 1, 3 * BLOCK_LINES + 5]
+)
+def test_the_default_level_gives_the_full_trees_proofs(size: int) -> None:
+    leaves = [leaf_hash(str(i).encode()) for i in range(size)]
+    reference = MerkleTree(leaves)
+    tree = _stored_tree(leaves, TREE_FROM_LEVEL)
+    assert len(tree) == 32 * sum(stored_sizes(size, TREE_FROM_LEVEL))
+    for index in {0, 1, size // 2, BLOCK_LINES - 1, BLOCK_LINES, size - 2, size - 1}:
+        if 0 <= index < size:
+            assert _block_proof(leaves, tree, index, TREE_FROM_LEVEL) == (
+                reference.inclusion_proof(index)
+            )
+
+
+def test_an_empty_ledger_stores_no_node() -> None:
+    assert stored_sizes(0, TREE_FROM_LEVEL) == [0]
+    assert _stored_tree([], TREE_FROM_LEVEL) == b""
 
 
 @given(ids=st.lists(st.text(min_size=1, max_size=8), unique=True, max_size=40))
@@ -167,10 +228,13 @@ def test_each_block_inflates_alone_to_its_lines(sealed: tuple[Sealed, Path]) -> 
             inflated = zlib.decompressobj(-15).decompress(data_at(start, end - start))
             assert inflated == text[text_start:text_end]
             assert inflated.count(b"\n") == min(BLOCK_LINES, LINES - block * BLOCK_LINES)
-        line_at = _block_lines(archive, handle, LINES)
+        lines_at = _block_lines(archive, handle, LINES)
         lines = text.split(b"\n")
         for index in (0, BLOCK_LINES - 1, BLOCK_LINES, 2 * BLOCK_LINES + 7, LINES - 1):
-            assert line_at(index) == lines[index]
+            held, first = lines_at(index)
+            assert first == index // BLOCK_LINES * BLOCK_LINES
+            assert held == lines[first : first + BLOCK_LINES][: LINES - first]
+            assert held[index - first] == lines[index]
 
 
 def test_a_recompressed_ledger_is_read_from_its_start(
@@ -184,8 +248,8 @@ def test_a_recompressed_ledger_is_read_from_its_start(
             out.writestr(name, source.read(name))
     lines = done.events_path.read_bytes().split(b"\n")
     with copy.open("rb") as handle, zipfile.ZipFile(handle) as archive:
-        line_at = _block_lines(archive, handle, LINES)
-        assert [line_at(i) for i in (5, BLOCK_LINES + 5, LINES - 1)] == [
+        lines_at = _block_lines(archive, handle, LINES)
+        assert [lines_at(i)[0][i % BLOCK_LINES] for i in (5, BLOCK_LINES + 5, LINES - 1)] == [
             lines[5],
             lines[BLOCK_LINES + 5],
             lines[LINES - 1],
@@ -200,3 +264,16 @@ def test_the_same_lines_give_the_same_stream(sealed: tuple[Sealed, Path], tmp_pa
     other = again.finish()
     assert other.deflated_path.read_bytes() == done.deflated_path.read_bytes()
     assert other.blocks == done.blocks
+
+
+@pytest.mark.parametrize("count", [0, 1, 4, 11, 12, 17])
+def test_the_sealer_stores_the_levels_from_its_block_size(count: int, tmp_path: Path) -> None:
+    sealer = Sealer(tmp_path, tree_from_level=2)
+    records = [{"cost": None, "event_id": f"e{n:03}", "note": "x" * n} for n in range(count)]
+    for record in records:
+        sealer.add(record)
+    done = sealer.finish()
+    leaves = [leaf_hash(dumps_record(record)) for record in records]
+    assert done.tree_path.read_bytes() == _stored_tree(leaves, 2)
+    assert done.root == MerkleTree(leaves).root
+    assert (done.tree_from_level, len(done.blocks)) == (2, -(-count // 4) + 1)

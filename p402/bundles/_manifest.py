@@ -8,6 +8,7 @@ each access.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,11 @@ from p402.bundles.layout import (
     RECEIPTS,
     TREE,
 )
+from p402.bundles.lookup import BLOCK_LINES, MAX_TREE_FROM_LEVEL
 from p402.money import format_amount, parse_amount
 from p402.period import format_time
 
-__all__ = ["LOOKUP", "STORED_LEDGER_LOOKUP", "manifest_problems"]
+__all__ = ["LOOKUP", "STORED_LEDGER_LOOKUP", "lookup_geometry", "manifest_problems"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CENTS = re.compile(r"^-?\d+\.\d{2}$")
@@ -139,18 +141,46 @@ def _log_problems(log: Any) -> list[str]:
 
 
 LOOKUP = {"blocks": BLOCKS, "file": RECEIPTS, "index": INDEX, "tree": TREE}
-"""The optional ``receipts`` section: the members that make one receipt a few reads."""
+"""The optional ``receipts`` section: the members that make one receipt a few reads, and
+``tree_from_level``, the lowest level ``merkle/tree.bin`` stores (log2 of a block's lines).
+Bundles of the previous layout have no ``tree_from_level``: every level, blocks of 1,024."""
 STORED_LEDGER_LOOKUP = {"file": RECEIPTS, "index": INDEX, "offsets": OFFSETS, "tree": TREE}
 """The same section in bundles of the previous layout, whose ledger is stored, not deflated."""
+
+
+def lookup_geometry(section: Mapping[str, Any]) -> tuple[int, int]:
+    """A sound ``receipts`` section's (lines per block of the ledger, lowest level of the tree
+    that ``merkle/tree.bin`` stores)."""
+    if "tree_from_level" in section:
+        level = int(section["tree_from_level"])
+        return 1 << level, level
+    return BLOCK_LINES, 0  # the previous layouts: every level of the tree
+
+
+def _is_tree_level(value: Any) -> bool:
+    return _is_count(value) and value <= MAX_TREE_FROM_LEVEL
 
 
 def _receipts_problems(manifest: dict[str, Any]) -> list[str]:
     files = manifest.get("files")
     paths = [f.get("path") for f in files if isinstance(f, dict)] if isinstance(files, list) else []
     section = manifest["receipts"]
-    if section not in (LOOKUP, STORED_LEDGER_LOOKUP) or not set(section.values()) <= set(paths):
-        names = ", ".join(f"{key} {value!r}" for key, value in LOOKUP.items())
-        return [f"{MANIFEST}: receipts must name {names}, each listed"]
+    names = (
+        {key: value for key, value in section.items() if key != "tree_from_level"}
+        if isinstance(section, dict)
+        else None
+    )
+    if (
+        names not in (LOOKUP, STORED_LEDGER_LOOKUP)
+        or not set(names.values()) <= set(paths)
+        or ("tree_from_level" in section and names != LOOKUP)
+    ):
+        listed = ", ".join(f"{key} {value!r}" for key, value in LOOKUP.items())
+        return [f"{MANIFEST}: receipts must name {listed}, each listed"]
+    if "tree_from_level" in section and not _is_tree_level(section["tree_from_level"]):
+        return [
+            f"{MANIFEST}: receipts.tree_from_level must be a level from 0 to {MAX_TREE_FROM_LEVEL}"
+        ]
     return []
 
 

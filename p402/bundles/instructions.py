@@ -54,6 +54,28 @@ Do not trust a key that came inside this bundle.
    signed tree head (origin, size, root) in the C2SP checkpoint / signed-note format that
    transparency logs use.
 
+{lookup}
+3. One event on its own: p402 receipt THIS-BUNDLE.zip EVENT_ID > receipt.json writes a
+   self-contained receipt (the event, its inclusion proof, the signed checkpoint) that a third
+   party verifies with: p402 verify-receipt receipt.json --key p402-signing.pub
+"""
+
+
+_LOOKUP = """\
+   Three stored members make one receipt a few reads: {tree} (the nodes of that tree
+   from level {level} up, level by level, 32 bytes each, an odd last node carried up
+   unchanged: node k of level {level} is the root of the leaves of the ledger's block k,
+   described below, whose lines give the levels under it), {index} (sorted
+   12-byte records: the first 8 bytes of SHA-256(event_id), then the leaf index) and
+   {blocks}. The ledger is deflated in blocks of {lines:,} lines, each ended by a full
+   flush, so that a block inflates on its own; it is still one ordinary deflate stream.
+   {blocks} holds one 16-byte record per block, where it starts in the member's
+   compressed data, then in its text, and a last record: where the stream's closing bytes
+   start, then the text's size. All integers are big-endian; p402 verify rebuilds the
+   tree's stored levels, the index and the text offsets from the ledger.
+"""
+
+_PREVIOUS_LOOKUP = """\
    Three stored members make one receipt a few reads: {tree} (every node of that tree,
    level by level from the leaves, 32 bytes each, an odd last node carried up unchanged),
    {index} (sorted 12-byte records: the first 8 bytes of SHA-256(event_id), then the
@@ -63,11 +85,17 @@ Do not trust a key that came inside this bundle.
    member's compressed data, then in its text, and a last record: where the stream's
    closing bytes start, then the text's size. All integers are big-endian; p402 verify
    rebuilds the tree, the index and the text offsets from the ledger.
-
-3. One event on its own: p402 receipt THIS-BUNDLE.zip EVENT_ID > receipt.json writes a
-   self-contained receipt (the event, its inclusion proof, the signed checkpoint) that a third
-   party verifies with: p402 verify-receipt receipt.json --key p402-signing.pub
 """
+"""The paragraph of bundles of the previous layout (every level of the tree stored): their
+VERIFY.txt still states their manifest."""
+
+
+def _lookup_text(manifest: Mapping[str, Any]) -> str:
+    section = manifest.get("receipts", {})
+    level = section.get("tree_from_level") if isinstance(section, Mapping) else None
+    if level is None:
+        return _PREVIOUS_LOOKUP.format(tree=TREE, index=INDEX, blocks=BLOCKS)
+    return _LOOKUP.format(tree=TREE, index=INDEX, blocks=BLOCKS, level=level, lines=1 << level)
 
 
 def verify_text(manifest: Mapping[str, Any]) -> bytes:
@@ -87,7 +115,5 @@ def verify_text(manifest: Mapping[str, Any]) -> bytes:
         ssh_signature=SSH_SIGNATURE,
         checkpoint=CHECKPOINT,
         events=EVENTS,
-        tree=TREE,
-        index=INDEX,
-        blocks=BLOCKS,
+        lookup=_lookup_text(manifest),
     ).encode()

@@ -6,32 +6,38 @@ deflated ledger that holds its line (inflated on its own), and the tree gives th
 proof. Every format is fixed-width and big-endian, with no header; the sizes follow from the
 event count *n*:
 
-* ``merkle/tree.bin``: the levels of the RFC 9162 tree, leaves first (level 0, *n* leaf
-  hashes), then each level of parents up to the root, 32 bytes a node. An odd last node is
-  carried up unchanged, so level *L* holds ``ceil(n / 2**L)`` nodes (see :mod:`merkle`).
+* ``merkle/tree.bin``: the levels of the RFC 9162 tree from level *F* =
+  :data:`TREE_FROM_LEVEL` (10) up to the root, 32 bytes a node. An odd last node is carried
+  up unchanged, so level *L* holds ``ceil(n / 2**L)`` nodes (see :mod:`merkle`), and node *k*
+  of level *F* is the root of block *k* of the ledger (its ``2**F`` lines, or fewer in the
+  last block). The levels below *F* are not stored: a receipt rebuilds them from the block it
+  inflates anyway (:func:`proof_from_block`), which keeps the member at 32 bytes per block
+  instead of 64 per event. The manifest's ``receipts`` section records *F* as
+  ``tree_from_level``; bundles of the previous layouts, without it, store every level (*F* =
+  0) with blocks of 1,024 lines.
 * ``receipts/index.bin``: *n* records of 12 bytes, the first 8 bytes of SHA-256(event_id)
   then the leaf index (unsigned 32-bit), sorted bytewise.
-* ``ledger/blocks.bin``: ``ceil(n / 1024) + 1`` records of 16 bytes, two unsigned 64-bit
+* ``ledger/blocks.bin``: ``ceil(n / 2**F) + 1`` records of 16 bytes, two unsigned 64-bit
   offsets each. ``ledger/events.jsonl`` is one ordinary deflate stream (a zip member that any
-  unzip inflates), compressed in blocks of :data:`BLOCK_LINES` (1,024) lines with a full flush
-  (zlib ``Z_FULL_FLUSH``) after each: the stream is then byte-aligned and nothing after the
+  unzip inflates), compressed in blocks of ``2**F`` (:data:`BLOCK_LINES`, 1,024) lines with a
+  full flush (zlib ``Z_FULL_FLUSH``) after each: the stream is then byte-aligned and nothing after the
   flush refers to data before it, so a raw inflater can start at a block. Record *k* holds
   where block *k* starts in the member's compressed data, then in its text (where line
-  ``1024 k`` starts); the last record holds where the stream's closing bytes start and the
+  ``k 2**F`` starts); the last record holds where the stream's closing bytes start and the
   text's size. Block *k*'s compressed bytes end where block *k + 1*'s start.
 
 Bundles of the previous layout (ledger stored, not deflated) have ``ledger/offsets.bin``
 instead: *n + 1* unsigned 64-bit offsets, where each line starts, then the member's size.
 
-The verifier recomputes the tree, the index and the text offsets of the block table from the
-ledger and names the first difference. It does not recompute the compressed offsets: they
-describe how the zip encodes the member, which only a second compression could reproduce, and
-which a bundle re-zipped by stock tools (its signed contents unchanged) legitimately changes.
-It checks they start at 0 and increase. That is sound because nothing read through them is
-trusted: a block that does not inflate on its own to exactly its text length and line count is
-read by inflating the member from its start instead, and every line found is checked for its
-event id and against the signed checkpoint through its proof. A wrong compressed offset costs
-time, never a wrong receipt.
+The verifier recomputes the tree's stored levels, the index and the text offsets of the block
+table from the ledger and names the first difference. It does not recompute the compressed
+offsets: they describe how the zip encodes the member, which only a second compression could
+reproduce, and which a bundle re-zipped by stock tools (its signed contents unchanged)
+legitimately changes. It checks they start at 0 and increase. That is sound because nothing
+read through them is trusted: a block that does not inflate on its own to exactly its text
+length and line count is read by inflating the member from its start instead, and every line
+found is checked for its event id and against the signed checkpoint through its proof. A wrong
+compressed offset costs time, never a wrong receipt.
 """
 
 from __future__ import annotations
@@ -48,8 +54,11 @@ __all__ = [
     "BLOCK_LINES",
     "BLOCK_RECORD",
     "INDEX_RECORD",
+    "MAX_TREE_FROM_LEVEL",
+    "TREE_FROM_LEVEL",
     "ReadAt",
     "block_count",
+    "block_root",
     "block_span",
     "blocks_bytes",
     "find_leaves",
@@ -57,15 +66,23 @@ __all__ = [
     "index_key",
     "level_sizes",
     "offsets_bytes",
+    "proof_from_block",
     "proof_from_tree",
     "root_from_proof",
+    "stored_levels",
+    "stored_sizes",
     "tree_levels",
 ]
 
 INDEX_RECORD = 12
-BLOCK_LINES = 1024
+TREE_FROM_LEVEL = 10
+"""The lowest level of the tree that ``merkle/tree.bin`` stores: log2 of a block's lines."""
+BLOCK_LINES = 1 << TREE_FROM_LEVEL
 """Lines a block of the deflated ledger holds (the last block may hold fewer). 1,024 lines of
 ~1 KB cost 1.7% of the ratio of one unflushed stream (256 lines: 6.7%) and inflate in ~2 ms."""
+MAX_TREE_FROM_LEVEL = 16
+"""The largest ``tree_from_level`` a reader accepts: a block it inflates holds at most 65,536
+lines (small levels are for tests, which need many blocks from few events)."""
 BLOCK_RECORD = 16
 _KEY = 8
 _sha256 = hashlib.sha256
@@ -105,9 +122,59 @@ def tree_levels(leaves: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
         yield level
 
 
+def stored_sizes(count: int, from_level: int) -> list[int]:
+    """How many nodes each stored level of the tree of *count* leaves holds, from level
+    *from_level* (one node per block) up to the root; none for the empty tree."""
+    return level_sizes(-(-count >> from_level))
+
+
+def stored_levels(leaves: Sequence[bytes], from_level: int) -> Iterator[Sequence[bytes]]:
+    """The levels of the tree over *leaves* from level *from_level* up, as
+    ``merkle/tree.bin`` holds them: the roots of the blocks of ``2**from_level`` leaves, then
+    the levels over them. Only one block's levels are alive at a time below *from_level*."""
+    span = 1 << from_level
+    return tree_levels([block_root(leaves[at : at + span]) for at in range(0, len(leaves), span)])
+
+
+def block_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of the tree over a block's leaf hashes (at least one)."""
+    level: Sequence[bytes] = leaves
+    while len(level) > 1:
+        level = _parents(level)
+    return bytes(level[0])
+
+
+def proof_from_block(
+    block: Sequence[bytes], read_at: ReadAt, size: int, index: int, from_level: int
+) -> list[bytes]:
+    """The RFC 9162 inclusion proof of leaf *index* of a tree of *size* leaves, from the leaf
+    hashes of its block (the ``2**from_level`` leaves from ``index >> from_level <<
+    from_level``, fewer in the last block) and ``merkle/tree.bin``, which stores the levels
+    from *from_level* up: the path within the block's own tree, then the block's path in the
+    tree over the blocks' roots. Node *k* of level *from_level* is block *k*'s root (an odd
+    last node is carried up unchanged), so the two paths join into the full tree's."""
+    within = index & ((1 << from_level) - 1)
+    levels = b"".join(b"".join(level) for level in tree_levels(block))
+    blocks = -(-size >> from_level)
+    return proof_from_tree(_bytes_reader(levels), len(block), within) + proof_from_tree(
+        read_at, blocks, index >> from_level
+    )
+
+
+def _bytes_reader(data: bytes) -> ReadAt:
+    def read_at(offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > len(data):
+            raise IndexError("read past the end")
+        return data[offset : offset + length]
+
+    return read_at
+
+
 def proof_from_tree(read_at: ReadAt, size: int, index: int) -> list[bytes]:
-    """The RFC 9162 inclusion proof of leaf *index*, read from ``merkle/tree.bin`` of a tree
-    of *size* leaves: one sibling per level, skipped where the node was carried up."""
+    """The RFC 9162 inclusion proof of leaf *index* of a tree of *size* leaves whose levels
+    *read_at* reads, leaves first (``merkle/tree.bin`` of a full tree; for the stored levels
+    above a block, *size* and *index* count blocks): one sibling per level, skipped where the
+    node was carried up."""
     proof = []
     start = 0
     for count in level_sizes(size)[:-1]:
@@ -175,9 +242,9 @@ def offsets_bytes(offsets: array[int]) -> bytes:
     return offsets.tobytes()
 
 
-def block_count(lines: int) -> int:
-    """How many blocks a ledger of *lines* lines is deflated in."""
-    return -(-lines // BLOCK_LINES)
+def block_count(lines: int, block_lines: int = BLOCK_LINES) -> int:
+    """How many blocks of *block_lines* lines a ledger of *lines* lines is deflated in."""
+    return -(-lines // block_lines)
 
 
 def blocks_bytes(records: Iterable[tuple[int, int]]) -> bytes:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from p402.bundles._manifest import lookup_geometry
 from p402.bundles._zipcheck import (
     MemberError,
     member_data,
@@ -26,14 +27,15 @@ from p402.bundles._zipcheck import (
 )
 from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, CheckpointError, open_checkpoint
-from p402.bundles.layout import BLOCKS, CHECKPOINT, EVENTS, INDEX, OFFSETS, TREE
+from p402.bundles.layout import BLOCKS, CHECKPOINT, EVENTS, INDEX, MANIFEST, OFFSETS, TREE
 from p402.bundles.lookup import (
     BLOCK_LINES,
     BLOCK_RECORD,
+    MAX_TREE_FROM_LEVEL,
     block_count,
     block_span,
     find_leaves,
-    proof_from_tree,
+    proof_from_block,
     root_from_proof,
 )
 from p402.bundles.merkle import MerkleTree, leaf_hash, verify_inclusion
@@ -57,7 +59,8 @@ def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
 
     Reads only what the receipt needs (see :mod:`p402.bundles.lookup`): a binary search of the
     index, the block of the ledger that holds the event's line (inflated on its own: 1,024
-    lines) and one tree node per level, so a million-event bundle answers in milliseconds.
+    lines, whose leaves give the proof's levels within the block) and one stored tree node per
+    level above it, so a million-event bundle answers in milliseconds.
     Nothing read is trusted: the line must carry *event_id*, and the receipt is checked against
     the bundle's checkpoint before it is returned (its reader checks that checkpoint's
     signature). A block that does not inflate on its own as the block table says (a bundle
@@ -73,9 +76,15 @@ def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
             note = read_member(archive, CHECKPOINT, 1 << 16).decode()
             names = set(archive.namelist())
             if {TREE, INDEX, BLOCKS} <= names:
-                found = _look_up(archive, handle, note, event_id, _block_lines)
+                block_lines, from_level = _geometry(archive)
+                found = _look_up(
+                    archive, handle, note, event_id, _block_lines,
+                    block_lines=block_lines, from_level=from_level,
+                )  # fmt: skip
             elif {TREE, INDEX, OFFSETS} <= names:
-                found = _look_up(archive, handle, note, event_id, _offset_lines)
+                found = _look_up(
+                    archive, handle, note, event_id, _offset_lines, block_lines=1, from_level=0
+                )
             else:
                 found = _scan(archive, event_id)
     except (OSError, zipfile.BadZipFile, MemberError, CanonicalError, UnicodeDecodeError) as exc:
@@ -115,29 +124,46 @@ def _note_head(note: str) -> tuple[int, bytes] | None:
         return None
 
 
-_LineAt = Callable[[int], bytes]
-"""The ledger's line *i*, without its newline (raises :class:`MemberError` if unreadable)."""
+def _geometry(archive: zipfile.ZipFile) -> tuple[int, int]:
+    """The manifest's (lines per block, lowest stored tree level), unverified: a wrong one gives
+    a proof that does not lead to the checkpoint, never a wrong receipt."""
+    manifest = loads(read_member(archive, MANIFEST, 1 << 20))
+    section = manifest.get("receipts") if isinstance(manifest, dict) else None
+    if not isinstance(section, dict):
+        raise MemberError(f"{MANIFEST}: no receipts section")
+    level = section.get("tree_from_level", 0)
+    if not (isinstance(level, int) and 0 <= level <= MAX_TREE_FROM_LEVEL):
+        raise MemberError(f"{MANIFEST}: receipts.tree_from_level is not a level")
+    return lookup_geometry(section)
 
 
-def _block_lines(archive: zipfile.ZipFile, handle: IO[bytes], size: int) -> _LineAt:
+_LinesAt = Callable[[int], tuple[list[bytes], int]]
+"""The lines (without their newlines) of the piece of the ledger that holds line *i*, and the
+number of its first line (raises :class:`MemberError` if unreadable)."""
+
+
+def _block_lines(
+    archive: zipfile.ZipFile, handle: IO[bytes], size: int, block_lines: int = BLOCK_LINES
+) -> _LinesAt:
     """Lines read through ``ledger/blocks.bin``: the block that holds the line, inflated alone."""
-    if archive.getinfo(BLOCKS).file_size != (block_count(size) + 1) * BLOCK_RECORD:
-        raise MemberError(f"{BLOCKS}: not {block_count(size) + 1} records, as the checkpoint says")
+    blocks = block_count(size, block_lines)
+    if archive.getinfo(BLOCKS).file_size != (blocks + 1) * BLOCK_RECORD:
+        raise MemberError(f"{BLOCKS}: not {blocks + 1} records, as the checkpoint says")
     blocks_at = member_reader(archive, handle, BLOCKS)
 
-    def line_at(index: int) -> bytes:
-        block, at = divmod(index, BLOCK_LINES)
+    def lines_at(index: int) -> tuple[list[bytes], int]:
+        block = index // block_lines
         start, end, text_start, text_end = block_span(blocks_at, block)
         length = text_end - text_start
         text = _inflate_block(member_data(archive, handle, EVENTS), start, end, length)
         if text is None:  # not where the table says: inflate the member up to the block
             text = member_reader(archive, handle, EVENTS)(text_start, max(length, 0))
         lines = text.split(b"\n")
-        if lines[-1] or len(lines) - 1 != min(BLOCK_LINES, size - block * BLOCK_LINES):
+        if lines.pop() or len(lines) != min(block_lines, size - block * block_lines):
             raise MemberError(f"{BLOCKS}: block {block} does not hold whole lines of {EVENTS}")
-        return lines[at]
+        return lines, block * block_lines
 
-    return line_at
+    return lines_at
 
 
 def _inflate_block(
@@ -154,20 +180,23 @@ def _inflate_block(
     return text if len(text) == length else None
 
 
-def _offset_lines(archive: zipfile.ZipFile, handle: IO[bytes], size: int) -> _LineAt:
-    """Lines read through ``ledger/offsets.bin`` (the previous layout: the ledger stored)."""
+def _offset_lines(
+    archive: zipfile.ZipFile, handle: IO[bytes], size: int, _block_lines: int = 1
+) -> _LinesAt:
+    """Lines read through ``ledger/offsets.bin`` (the previous layout: the ledger stored), one
+    at a time."""
     if archive.getinfo(OFFSETS).file_size // 8 - 1 != size:
         raise MemberError(f"{OFFSETS}: not {size} lines and the end, as the checkpoint says")
     offsets_at = member_reader(archive, handle, OFFSETS)
     events_at = member_reader(archive, handle, EVENTS)
 
-    def line_at(index: int) -> bytes:
+    def lines_at(index: int) -> tuple[list[bytes], int]:
         start, end = struct.unpack(">QQ", offsets_at(index * 8, 16))
         if not start < end:
             raise MemberError(f"{OFFSETS}: line {index + 1} is empty")
-        return events_at(start, end - start - 1)
+        return [events_at(start, end - start - 1)], index
 
-    return line_at
+    return lines_at
 
 
 def _look_up(
@@ -175,23 +204,27 @@ def _look_up(
     handle: IO[bytes],
     note: str,
     event_id: str,
-    lines: Callable[[zipfile.ZipFile, IO[bytes], int], _LineAt],
+    lines: Callable[[zipfile.ZipFile, IO[bytes], int, int], _LinesAt],
+    *,
+    block_lines: int,
+    from_level: int,
 ) -> _Found | None:
+    """The event's line and proof, through the lookup members: its block's lines give the
+    proof's levels below *from_level* (see :func:`~p402.bundles.lookup.proof_from_block`)."""
     head = _note_head(note)
     if head is None:
         raise MemberError(f"{CHECKPOINT}: no tree size")
     size = head[0]
-    line_at = lines(archive, handle, size)
+    lines_at = lines(archive, handle, size, block_lines)
     index_at = member_reader(archive, handle, INDEX)
     for index in find_leaves(index_at, size, event_id):
-        line = line_at(index)
+        block, first = lines_at(index)
+        line = block[index - first]
         if loads(line).get("event_id") == event_id:
-            return (
-                line,
-                index,
-                size,
-                proof_from_tree(member_reader(archive, handle, TREE), size, index),
-            )
+            start = (index >> from_level << from_level) - first
+            leaves = [leaf_hash(each) for each in block[start : start + (1 << from_level)]]
+            tree_at = member_reader(archive, handle, TREE)
+            return line, index, size, proof_from_block(leaves, tree_at, size, index, from_level)
     return None
 
 

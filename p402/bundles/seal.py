@@ -4,9 +4,10 @@ Lines are spooled to disk as they come (a million events never sit in a Python l
 and deflated in blocks of :data:`~p402.bundles.lookup.BLOCK_LINES` lines, each ended by a full
 flush, so that one block inflates on its own (see :mod:`p402.bundles.lookup`); the writer puts
 that deflate stream in the zip as it is. What stays in memory is one 32-byte leaf hash and one
-12-byte index record per event, and one block record per 1,024. :meth:`Sealer.finish` then
-writes the lookup members: the tree's nodes, level by level as the root is computed (no hash is
-computed twice), the sorted event-id index and the block table.
+12-byte index record per event, and one block record and block root per 1,024. Each block's
+root is computed as the block ends; :meth:`Sealer.finish` then writes the lookup members: the
+tree's levels over the blocks' roots as the root is computed (no hash is computed twice; the
+levels below, within a block, are not stored), the sorted event-id index and the block table.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import orjson
 
 from p402.bundles.canonical import dumps_record
 from p402.bundles.layout import BLOCKS, EVENTS, INDEX, RECEIPTS, TREE
-from p402.bundles.lookup import BLOCK_LINES, blocks_bytes, index_key, tree_levels
+from p402.bundles.lookup import (
+    TREE_FROM_LEVEL,
+    block_root,
+    blocks_bytes,
+    index_key,
+    tree_levels,
+)
 from p402.bundles.merkle import EMPTY_ROOT, leaf_hash
 from p402.money import parse_amount, to_units
 
@@ -53,6 +60,8 @@ class Sealed:
     root: bytes
     leaves: list[bytes]
     """The leaf hashes, in ledger order (the audit log appends them)."""
+    tree_from_level: int
+    """The lowest level *tree_path* holds; a block holds ``2**tree_from_level`` lines."""
 
     def members(self) -> dict[str, Path]:
         """The spooled files, by the bundle member each becomes."""
@@ -72,10 +81,16 @@ class Sealed:
 
 
 class Sealer:
-    """Feed it canonical event records in ledger order, then :meth:`finish`."""
+    """Feed it canonical event records in ledger order, then :meth:`finish`.
 
-    def __init__(self, directory: Path) -> None:
+    *tree_from_level* sets the blocks' size, ``2**tree_from_level`` lines, and so the lowest
+    level of the tree that ``merkle/tree.bin`` stores (the default, 10, everywhere but tests,
+    which need many blocks from few events)."""
+
+    def __init__(self, directory: Path, tree_from_level: int = TREE_FROM_LEVEL) -> None:
         self._directory = directory
+        self._from_level = tree_from_level
+        self._block_lines = 1 << tree_from_level
         self._events_path = directory / "events.jsonl"
         self._receipts_path = directory / "receipts.jsonl"
         self._deflated_path = directory / "events.jsonl.deflate"
@@ -88,6 +103,7 @@ class Sealer:
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
         self._block: list[bytes] = []
         self._blocks: list[tuple[int, int]] = []
+        self._roots: list[bytes] = []
         self._at = (0, 0)
         self._leaves: list[bytes] = []
         self._keys: list[bytes] = []
@@ -101,10 +117,10 @@ class Sealer:
         leaf = leaf_hash(line)
         index = len(self._leaves)
         self._block.append(line)
-        if len(self._block) == BLOCK_LINES:
+        self._leaves.append(leaf)
+        if len(self._block) == self._block_lines:
             self._end_block()
         self._receipts.write(receipt_line(record["event_id"], index, leaf) + b"\n")
-        self._leaves.append(leaf)
         self._keys.append(index_key(record["event_id"]) + index.to_bytes(4, "big"))
         if record["cost"] is None:
             self._unpriced += 1
@@ -112,7 +128,9 @@ class Sealer:
             self._units += units if units is not None else to_units(parse_amount(record["cost"]))
 
     def _end_block(self) -> None:
-        """Spool the pending lines as text and as one block of the deflate stream."""
+        """Spool the pending lines as text and as one block of the deflate stream, and keep the
+        root of the block's leaves (a node of the tree's level *tree_from_level*)."""
+        self._roots.append(block_root(self._leaves[-len(self._block) :]))
         text = b"".join(line + b"\n" for line in self._block)
         self._block = []
         data = self._compressor.compress(text) + self._compressor.flush(zlib.Z_FULL_FLUSH)
@@ -133,7 +151,7 @@ class Sealer:
         tree_path = self._directory / "tree.bin"
         top: Sequence[bytes] = ()
         with tree_path.open("wb") as tree:
-            for level in tree_levels(self._leaves):
+            for level in tree_levels(self._roots):
                 tree.write(b"".join(level))
                 top = level
         index_path = self._directory / "index.bin"
@@ -146,7 +164,7 @@ class Sealer:
             self._events_path, self._deflated_path, self._blocks, self._receipts_path,
             tree_path, index_path, blocks_path,
             len(self._leaves), self._units, self._unpriced,
-            bytes(top[0]) if top else EMPTY_ROOT, self._leaves,
+            bytes(top[0]) if top else EMPTY_ROOT, self._leaves, self._from_level,
         )  # fmt: skip
 
 

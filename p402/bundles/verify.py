@@ -14,8 +14,8 @@ Checks, in order, and reports every problem found (each names the member):
 6. the checkpoint (a C2SP signed note) is signed by the trusted key and is the manifest's
    tree head; each receipt names its event's id, leaf index and leaf hash; VERIFY.txt states
    the manifest's figures;
-7. the lookup members are the ledger's: the tree, the index and the block table's text
-   offsets are rebuilt from it; the table's compressed offsets are checked for their shape
+7. the lookup members are the ledger's: the tree's stored levels, the index and the block
+   table's text offsets are rebuilt from it; the table's compressed offsets are checked for their shape
    only (see :mod:`p402.bundles.lookup` for why that is sound).
 
 Nothing is extracted to disk; members are streamed, the ledger once (hashed and read in one
@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from p402.bundles._manifest import manifest_problems
+from p402.bundles._manifest import lookup_geometry, manifest_problems
 from p402.bundles._zipcheck import (
     Limits,
     MemberError,
@@ -68,14 +68,13 @@ from p402.bundles.layout import (
     VERIFY_TEXT,
 )
 from p402.bundles.lookup import (
-    BLOCK_LINES,
     BLOCK_RECORD,
     INDEX_RECORD,
     block_count,
     index_bytes,
-    level_sizes,
     offsets_bytes,
-    tree_levels,
+    stored_levels,
+    stored_sizes,
 )
 from p402.bundles.merkle import (
     EMPTY_ROOT,
@@ -362,9 +361,10 @@ def _check_ledger(chunks: Iterable[bytes], manifest: dict[str, Any]) -> _LedgerT
     return tally
 
 
-def _tree(leaves: list[bytes]) -> bytes:
-    """Every node of the tree over *leaves*, as ``merkle/tree.bin`` holds them (the root last)."""
-    return b"".join(b"".join(level) for level in tree_levels(leaves))
+def _tree(leaves: list[bytes], from_level: int) -> bytes:
+    """The nodes of the tree over *leaves* from level *from_level* up, as ``merkle/tree.bin``
+    holds them (the root last)."""
+    return b"".join(b"".join(level) for level in stored_levels(leaves, from_level))
 
 
 def _check_totals(
@@ -434,9 +434,10 @@ def _check_lookup(
 ) -> None:
     """The lookup members (:mod:`p402.bundles.lookup`), rebuilt from the ledger and compared."""
     count = len(tally.leaves)
+    block_lines, from_level = lookup_geometry(manifest["receipts"])
     if (at := _first_difference(archive, TREE, tree)) is not None:
-        level, node = 0, at // HASH_SIZE
-        for size in level_sizes(count):
+        level, node = from_level, at // HASH_SIZE
+        for size in stored_sizes(count, from_level):
             if node < size:
                 break
             level, node = level + 1, node - size
@@ -452,7 +453,7 @@ def _check_lookup(
             else f"{INDEX}: more records than the ledger's {count} events"
         )
     if BLOCKS in manifest["receipts"].values():
-        _check_blocks(archive, tally, problems)
+        _check_blocks(archive, tally, block_lines, problems)
         return
     offsets = offsets_bytes(tally.offsets)
     if (at := _first_difference(archive, OFFSETS, offsets)) is not None:
@@ -463,13 +464,15 @@ def _check_lookup(
         )
 
 
-def _check_blocks(archive: zipfile.ZipFile, tally: _LedgerTally, problems: list[str]) -> None:
+def _check_blocks(
+    archive: zipfile.ZipFile, tally: _LedgerTally, block_lines: int, problems: list[str]
+) -> None:
     """``ledger/blocks.bin``: its record count and text offsets, recomputed from the ledger;
     its compressed offsets only for their shape (from 0, increasing), as they describe the
     zip's encoding of the ledger, not its content (see :mod:`p402.bundles.lookup` for why that
     is sound)."""
     count = len(tally.leaves)
-    blocks = block_count(count)
+    blocks = block_count(count, block_lines)
     data = read_member(archive, BLOCKS, (blocks + 2) * BLOCK_RECORD)
     if len(data) != (blocks + 1) * BLOCK_RECORD:
         problems.append(
@@ -478,11 +481,11 @@ def _check_blocks(archive: zipfile.ZipFile, tally: _LedgerTally, problems: list[
         )
         return
     records = list(struct.iter_unpack(">QQ", data))
-    starts = [tally.offsets[block * BLOCK_LINES] for block in range(blocks)] + [tally.offsets[-1]]
+    starts = [tally.offsets[block * block_lines] for block in range(blocks)] + [tally.offsets[-1]]
     for block, ((compressed, text), start) in enumerate(zip(records, starts, strict=True)):
         if text != start:
             problems.append(
-                f"{BLOCKS}: block {block} does not start where line {block * BLOCK_LINES + 1} "
+                f"{BLOCKS}: block {block} does not start where line {block * block_lines + 1} "
                 "of the ledger starts"
                 if block < blocks
                 else f"{BLOCKS}: its last record is not the ledger's size"
@@ -525,7 +528,7 @@ def _check_contents(
         _check_checkpoint(archive, manifest, trusted, problems)
         problems.extend(tally.problems)
         lookup = "receipts" in manifest  # the lookup members, checked listed by the shape check
-        tree = _tree(tally.leaves) if lookup else b""
+        tree = _tree(tally.leaves, lookup_geometry(manifest["receipts"])[1]) if lookup else b""
         _check_totals(tally, tree[-HASH_SIZE:] if tree else root(tally.leaves), manifest, problems)
         _check_receipts(archive, tally, problems)
         if lookup:
