@@ -233,6 +233,7 @@ class _Watcher:
         self.buffer = b""
         self.first = True
         self.gave_up = False
+        self.finished = False
         self.failed = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -499,7 +500,10 @@ async def _proxy(request: Request, route: _Route) -> Response:
     headers = _downstream_headers(answer)
     if "text/event-stream" in answer.headers.get("content-type", ""):
         watcher = _Watcher(call, hide_usage=hide_usage)
-        return StreamingResponse(_relay(answer, watcher), answer.status_code, headers=headers)
+        return StreamingResponse(
+            _relay(answer, watcher), answer.status_code, headers=headers,
+            background=BackgroundTask(_record_stream, answer, watcher),
+        )  # fmt: skip
     try:
         content = await answer.aread()
     finally:
@@ -516,8 +520,9 @@ async def _proxy(request: Request, route: _Route) -> Response:
 
 
 async def _relay(answer: httpx.Response, watcher: _Watcher) -> AsyncIterator[bytes]:
-    """Pass a stream on as it comes; record the call when it ends, however it ends."""
-    finished = False
+    """Pass a stream on as it comes. A stream that runs to its end is recorded by the
+    response's background task, once the caller has its last byte; one cut short (the caller
+    went away) is recorded here, as cancelled."""
     try:
         async for chunk in answer.aiter_bytes():
             passed = watcher.feed(chunk)
@@ -526,11 +531,18 @@ async def _relay(answer: httpx.Response, watcher: _Watcher) -> AsyncIterator[byt
         tail = watcher.flush()
         if tail:
             yield tail
-        finished = True
+        watcher.finished = True
     finally:
-        failed = answer.status_code >= 400 or watcher.failed
-        watcher.call.record_later("error" if failed else "success" if finished else "cancelled")
         await answer.aclose()
+        if not watcher.finished:
+            watcher.call.record_later("cancelled")
+
+
+async def _record_stream(answer: httpx.Response, watcher: _Watcher) -> None:
+    """Record a stream that ran to its end (the background task of its response)."""
+    if watcher.finished:
+        failed = answer.status_code >= 400 or watcher.failed
+        watcher.call.record("error" if failed else "success")
 
 
 # --- routes -------------------------------------------------------------------------------------
