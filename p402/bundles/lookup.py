@@ -48,7 +48,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from sys import byteorder
 
-from p402.bundles.merkle import HASH_SIZE, node_hash
+from p402.bundles.merkle import HASH_SIZE, node_hash, parent_level
 
 __all__ = [
     "BLOCK_LINES",
@@ -86,7 +86,6 @@ lines (small levels are for tests, which need many blocks from few events)."""
 BLOCK_RECORD = 16
 _KEY = 8
 _sha256 = hashlib.sha256
-_NODE_PREFIX = b"\x01"
 
 ReadAt = Callable[[int, int], bytes]
 """Read *length* bytes at *offset* of one member (raises if the member is shorter)."""
@@ -100,17 +99,6 @@ def level_sizes(count: int) -> list[int]:
     return sizes
 
 
-def _parents(nodes: Sequence[bytes]) -> list[bytes]:
-    pairs = iter(nodes)
-    parents = [
-        _sha256(_NODE_PREFIX + left + right).digest()
-        for left, right in zip(pairs, pairs, strict=False)
-    ]
-    if len(nodes) % 2:
-        parents.append(nodes[-1])
-    return parents
-
-
 def tree_levels(leaves: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
     """Each level of the tree over *leaves* (32-byte leaf hashes), from the leaves up; the last
     is ``[root]``. Only one level is alive at a time, so the caller can write them as they
@@ -118,7 +106,7 @@ def tree_levels(leaves: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
     level: Sequence[bytes] = leaves
     yield level
     while len(level) > 1:
-        level = _parents(level)
+        level = parent_level(level)
         yield level
 
 
@@ -140,7 +128,7 @@ def block_root(leaves: Sequence[bytes]) -> bytes:
     """The root of the tree over a block's leaf hashes (at least one)."""
     level: Sequence[bytes] = leaves
     while len(level) > 1:
-        level = _parents(level)
+        level = parent_level(level)
     return bytes(level[0])
 
 

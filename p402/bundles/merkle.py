@@ -27,6 +27,7 @@ __all__ = [
     "frontier_root",
     "leaf_hash",
     "node_hash",
+    "parent_level",
     "root",
     "subtree_consistency_proof",
     "verify_consistency",
@@ -81,7 +82,8 @@ def _check_leaf_hashes(leaf_hashes: Sequence[bytes]) -> None:
                 raise ValueError(msg)
 
 
-def _parent_level(nodes: Sequence[bytes]) -> list[bytes]:
+def parent_level(nodes: Sequence[bytes]) -> list[bytes]:
+    """The level above *nodes*: adjacent pairs hashed, an odd last node carried up as is."""
     # zip over one iterator twice walks the pairs without slicing copies of the level (not
     # strict: an odd last node is left over on purpose). This comprehension measured as fast
     # as anything else pure CPython offers for a million nodes.
@@ -115,7 +117,7 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     level: Sequence[bytes] = leaf_hashes
     while len(level) > 1:
-        level = _parent_level(level)
+        level = parent_level(level)
     return bytes(level[0])
 
 
@@ -142,7 +144,7 @@ class MerkleTree:
         _check_leaf_hashes(level)
         levels = [level]
         while len(level) > 1:
-            level = tuple(_parent_level(level))
+            level = tuple(parent_level(level))
             levels.append(level)
         self._levels: tuple[tuple[bytes, ...], ...] = tuple(levels)
 

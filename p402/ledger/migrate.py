@@ -14,7 +14,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, insp
 
 from p402.ledger.schema import SCHEMA_VERSION, meta_table
 
-__all__ = ["HEAD", "Upgrade", "schema_version", "stamp_head", "upgrade"]
+__all__ = ["HEAD", "Upgrade", "create_new", "schema_version", "stamp_head", "upgrade"]
 
 HEAD = f"v{SCHEMA_VERSION}"
 # Alembic's own bookkeeping table, declared here so a new ledger can be stamped without
@@ -53,6 +53,18 @@ def schema_version(connection: Connection) -> int | None:
     return 1 if found is None else int(found)
 
 
+def create_new(connection: Connection) -> bool:
+    """Create the current tables and stamp them at the head if the database holds no ledger;
+    whether it did."""
+    from p402.ledger.schema import metadata
+
+    if schema_version(connection) is not None:
+        return False
+    metadata.create_all(connection)
+    stamp_head(connection)
+    return True
+
+
 def stamp_head(connection: Connection) -> None:
     """Record a ledger just created from the current tables as being at the head revision."""
     _alembic_version.create(connection, checkfirst=True)
@@ -67,14 +79,11 @@ def upgrade(engine: Engine) -> Upgrade:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from p402.ledger.schema import metadata
-
     with engine.begin() as connection:
-        before = schema_version(connection)
-        if before is None:
-            metadata.create_all(connection)
-            stamp_head(connection)
+        if create_new(connection):
             return Upgrade(None, SCHEMA_VERSION)
+        before = schema_version(connection)
+        assert before is not None
         if before == SCHEMA_VERSION:
             return Upgrade(before, before)
         if before < 2 or before > SCHEMA_VERSION:

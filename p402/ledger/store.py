@@ -30,7 +30,6 @@ from p402.ledger.schema import (
     events_table,
     invoice_line_row,
     invoice_lines_table,
-    metadata,
     micros,
     moment,
     record_from_row,
@@ -70,14 +69,13 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _prepare(engine: Engine) -> None:
     """Create a new ledger at the current schema, or check an existing one is at it."""
-    from p402.ledger.migrate import schema_version, stamp_head
+    from p402.ledger.migrate import create_new, schema_version
 
     with engine.begin() as connection:
-        found = schema_version(connection)
-        if found is None:
-            metadata.create_all(connection)
-            stamp_head(connection)
+        if create_new(connection):
             return
+        found = schema_version(connection)
+        assert found is not None
     if found < SCHEMA_VERSION and found >= 2:
         raise StoreError(
             f"this ledger has schema version {found}; this p402 needs version {SCHEMA_VERSION}",
