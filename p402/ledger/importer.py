@@ -9,27 +9,40 @@ Files are streamed; memory does not grow with their size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from p402.config import Config
 from p402.errors import P402Error
 from p402.ledger.attribution import Attributor
 from p402.ledger.events import Event
-from p402.ledger.formats import Format, Progress, SourceRow, get_format
+from p402.ledger.formats import Format, Progress, SourceRow, Span, get_format
+from p402.ledger.formats._common import span_line_count
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import FieldProblems, Problem
+from p402.ledger.schema import event_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
 from p402.ledger.validation import check_row
 from p402.money import MAX_EVENT_COST, to_units
 
-__all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files"]
+__all__ = ["ImportRejected", "ImportSummary", "Pipeline", "default_jobs", "import_files"]
 
 _BATCH = 5_000
+_SPAN = 4 << 20
+"""Bytes of JSON Lines a worker process reads at a time (rounded up to the end of a line)."""
+_PARTS_FROM = 32 << 20
+"""Files from this size are read in parts by worker processes; for smaller ones, starting the
+workers costs more than it saves."""
 
 
 class ImportRejected(P402Error):
@@ -62,6 +75,20 @@ class ImportSummary:
     invoice_lines: int = 0
     problems: list[Problem] = field(default_factory=list)
 
+    def add(self, part: ImportSummary, *, lines_before: int = 0) -> None:
+        """Count in what reading one part of a file found (its rows, problems and costs), the
+        part's lines numbered from 1 and *lines_before* lines into the file."""
+        self.rows += part.rows
+        self.skipped += part.skipped
+        self.unpriced += part.unpriced
+        self.unpriced_tokens += part.unpriced_tokens
+        self.content_fields_dropped += part.content_fields_dropped
+        self.cost_units += part.cost_units
+        self.problems.extend(
+            problem if problem.line is None else replace(problem, line=problem.line + lines_before)
+            for problem in part.problems
+        )
+
 
 class Pipeline:
     """validate → price → attribute, for one tenant and source; the same for every entry point."""
@@ -80,6 +107,11 @@ class Pipeline:
         self.retention = self.retention_of(retention_days)
         self.pricer = Pricer(config.prices)
         self.attributor = Attributor(config.rules)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A worker process builds its own pricer and attributor from the same settings.
+        days = None if self.retention is None else self.retention.days
+        return (_pipeline, (self.tenant, self.source, self.config, days))
 
     def retention_of(self, retention_days: int | None) -> timedelta | None:
         """How long this tenant's events are kept: the registered tenant's retention, else the
@@ -111,6 +143,10 @@ class Pipeline:
         return self.attributor.apply(Event.assemble(values)), [], dropped
 
 
+def _pipeline(tenant: str, source: str, config: Config, retention_days: int | None) -> Pipeline:
+    return Pipeline(tenant=tenant, source=source, config=config, retention_days=retention_days)
+
+
 def _problems(path: Path, row: SourceRow, found: FieldProblems) -> list[Problem]:
     return [Problem(str(path), row.line, name, message, row.path) for name, message in found]
 
@@ -119,9 +155,16 @@ class _Run:
     """One import: counts, problems and the batches waiting to be written."""
 
     def __init__(
-        self, ledger: Ledger, fmt: Format, pipeline: Pipeline, summary: ImportSummary
+        self,
+        ledger: Ledger | None,
+        fmt: Format,
+        pipeline: Pipeline,
+        summary: ImportSummary,
+        *,
+        skip_invalid: bool = False,
     ) -> None:
         self.ledger, self.fmt, self.pipeline, self.summary = ledger, fmt, pipeline, summary
+        self.skip_invalid = skip_invalid
         self.events: list[Event] = []
         self.lines: list[InvoiceLine] = []
 
@@ -158,13 +201,140 @@ class _Run:
             summary.cost_units += to_units(item.cost)
         self.events.append(item)
 
-    def flush(self, connection: object, *, final: bool = False) -> None:
+    @property
+    def refused(self) -> bool:
+        """Whether the import will be refused: then nothing more is worth writing."""
+        return bool(self.summary.problems) and not self.skip_invalid
+
+    def flush(self, connection: Any, *, final: bool = False) -> None:
+        assert self.ledger is not None
         if len(self.events) >= _BATCH or (final and self.events):
-            self.ledger.insert(connection, self.events)  # type: ignore[arg-type]
+            self.ledger.insert(connection, self.events)
             self.events.clear()
         if len(self.lines) >= _BATCH or (final and self.lines):
-            self.ledger.insert_invoice_lines(connection, self.lines)  # type: ignore[arg-type]
+            self.ledger.insert_invoice_lines(connection, self.lines)
             self.lines.clear()
+
+    def read(self, path: Path, progress: Progress | None, connection: Any) -> None:
+        """Read a file in this process, writing batches as they fill."""
+        for row in self.fmt.read(path, progress):
+            self.take(path, row)
+            if self.refused:
+                # The import will be refused: keep reading to list every problem, but stop
+                # writing batches that the rollback would only throw away.
+                self.events.clear()
+                self.lines.clear()
+                continue
+            self.flush(connection)
+
+    def read_in_parts(
+        self, workers: _Workers, path: Path, progress: Progress | None, connection: Any
+    ) -> None:
+        """Read a file in parts in the worker processes, writing each part's rows in order."""
+        assert self.ledger is not None
+        self.flush(connection, final=True)  # what earlier files left comes first
+        lines_before = 0
+        for span, rows, part, lines in workers.read(path):
+            self.summary.add(part, lines_before=lines_before)
+            lines_before += lines
+            if progress:
+                progress(span.end - span.start)
+            if not self.refused:
+                self.ledger.insert_rows(connection, rows)
+
+
+def default_jobs() -> int:
+    """How many worker processes read files in parts: one per CPU this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover (macOS, Windows)
+
+
+def spans(path: Path, size: int | None = None) -> Iterator[Span]:
+    """The file at *path* cut into spans of whole lines of about *size* bytes each (default:
+    what a worker reads at a time)."""
+    size = size or _SPAN
+    with path.open("rb") as handle:
+        start = 0
+        while handle.seek(start + size) and handle.read(1):
+            handle.readline()  # up to the end of the line the span would stop in
+            yield Span(start, handle.tell())
+            start = handle.tell()
+        end = handle.seek(0, os.SEEK_END)
+        if end > start:
+            yield Span(start, end)
+
+
+_WORKER: tuple[Format, Pipeline] | None = None
+
+
+def _start_worker(fmt: str, pipeline: Pipeline) -> None:
+    global _WORKER  # noqa: PLW0603 (one worker process, one format and pipeline)
+    _WORKER = (get_format(fmt), pipeline)
+
+
+_Part = tuple[list[tuple[Any, ...]], ImportSummary, int]
+
+
+def _read_part(path: Path, span: Span) -> _Part:
+    """In a worker process: the rows of one span of a file, ready to insert, what was found
+    (problems on lines numbered from the span's start) and how many lines the span holds."""
+    assert _WORKER is not None
+    fmt, pipeline = _WORKER
+    assert fmt.parts is not None
+    summary = ImportSummary()
+    run = _Run(None, fmt, pipeline, summary)
+    for row in fmt.parts.read(path, span):
+        run.take(path, row)
+    return [event_row(item) for item in run.events], summary, span_line_count(path, span)
+
+
+class _Workers:
+    """Worker processes that read big JSON Lines files in parts, in parallel: validating,
+    pricing and attributing each part's rows, which this process then writes in file order.
+    Started when the first such file comes; a file set without one starts none."""
+
+    def __init__(self, fmt: Format, pipeline: Pipeline, jobs: int) -> None:
+        self.fmt, self.pipeline, self.jobs = fmt, pipeline, jobs
+        self.pool: ProcessPoolExecutor | None = None
+
+    def wanted(self, path: Path) -> bool:
+        """Whether the file is big and of a kind worth reading in parts."""
+        parts = self.fmt.parts
+        if self.jobs < 2 or parts is None or self.fmt.kind != "events":
+            return False
+        return path.stat().st_size >= _PARTS_FROM and parts.applies(path)
+
+    def read(self, path: Path) -> Iterator[tuple[Span, list[tuple[Any, ...]], ImportSummary, int]]:
+        """Each span of the file with what :func:`_read_part` makes of it, in file order; at
+        most four parts per worker are in flight, so memory stays flat whatever the file's size."""
+        if self.pool is None:
+            # spawn: the parent may run threads (the progress display), which fork would copy.
+            self.pool = ProcessPoolExecutor(
+                self.jobs, get_context("spawn"), _start_worker, (self.fmt.name, self.pipeline)
+            )
+        pending: deque[tuple[Span, Future[_Part]]] = deque()
+        cut = spans(path)
+        try:
+            while True:
+                while len(pending) < 4 * self.jobs and (span := next(cut, None)) is not None:
+                    pending.append((span, self.pool.submit(_read_part, path, span)))
+                if not pending:
+                    return
+                span, future = pending.popleft()
+                yield span, *future.result()
+        except BrokenProcessPool:
+            raise P402Error(
+                f"{path}: a worker process reading it stopped unexpectedly; nothing was imported",
+                hint="import with --jobs 1 to read it in this process",
+            ) from None
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def import_files(
@@ -176,8 +346,12 @@ def import_files(
     skip_invalid: bool = False,
     progress: Progress | None = None,
     config: Config | None = None,
+    jobs: int | None = None,
 ) -> ImportSummary:
     """Import files of one format into the tenant's ledger, all or nothing.
+
+    Big JSON Lines files are read in parts by *jobs* worker processes (default: one per CPU;
+    1 reads everything in this process); the outcome is the same either way.
 
     Raises:
         ImportRejected: a file has problems and *skip_invalid* is false; nothing was stored.
@@ -194,26 +368,25 @@ def import_files(
         tenant=tenant, source=f"import:{fmt}", config=config,
         retention_days=None if registered is None else registered.retention_days,
     )  # fmt: skip
-    run = _Run(ledger, reader, pipeline, summary)
-    with ledger.transaction() as connection:
-        events_before = ledger.count(tenant, connection=connection)
-        lines_before = ledger.count_invoice_lines(tenant, connection=connection)
-        for path in paths:
-            for row in reader.read(path, progress):
-                run.take(path, row)
-                if summary.problems and not skip_invalid:
-                    # The import will be refused: keep reading to list every problem, but
-                    # stop writing batches that the rollback would only throw away.
-                    run.events.clear()
-                    run.lines.clear()
-                    continue
-                run.flush(connection)
-        if summary.problems and not skip_invalid:
-            # Raising inside the transaction rolls back every batch already sent.
-            raise ImportRejected(summary.problems, summary.rows)
-        run.flush(connection, final=True)
-        new_lines = ledger.count_invoice_lines(tenant, connection=connection) - lines_before
-        summary.new = ledger.count(tenant, connection=connection) - events_before + new_lines
-        summary.invoice_lines = new_lines
+    run = _Run(ledger, reader, pipeline, summary, skip_invalid=skip_invalid)
+    workers = _Workers(reader, pipeline, default_jobs() if jobs is None else jobs)
+    try:
+        with ledger.transaction() as connection:
+            events_before = ledger.count(tenant, connection=connection)
+            lines_before = ledger.count_invoice_lines(tenant, connection=connection)
+            for path in paths:
+                if workers.wanted(path):
+                    run.read_in_parts(workers, path, progress, connection)
+                else:
+                    run.read(path, progress, connection)
+            if run.refused:
+                # Raising inside the transaction rolls back every batch already sent.
+                raise ImportRejected(summary.problems, summary.rows)
+            run.flush(connection, final=True)
+            new_lines = ledger.count_invoice_lines(tenant, connection=connection) - lines_before
+            summary.new = ledger.count(tenant, connection=connection) - events_before + new_lines
+            summary.invoice_lines = new_lines
+    finally:
+        workers.close()
     summary.duplicates = summary.rows - summary.skipped - summary.new
     return summary

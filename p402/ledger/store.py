@@ -141,9 +141,12 @@ class Ledger:
 
     def insert(self, connection: Connection, batch: Sequence[Event]) -> None:
         """Insert events; ones whose ``(tenant, event_id)`` is already stored are left as they are."""
-        if not batch:
+        self.insert_rows(connection, [event_row(item) for item in batch])
+
+    def insert_rows(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """:meth:`insert`, of events already turned into rows by :func:`event_row`."""
+        if not rows:
             return
-        rows = [event_row(item) for item in batch]
         if self.dialect == "postgresql":
             self._copy(connection, rows)
             return

@@ -17,9 +17,18 @@ import importlib
 from functools import cache
 
 from p402.errors import ConfigError
-from p402.ledger.formats._common import Format, Progress, SourceRow
+from p402.ledger.formats._common import Format, Parts, Progress, SourceRow, Span
 
-__all__ = ["MODULES", "Format", "Progress", "SourceRow", "all_formats", "get_format"]
+__all__ = [
+    "MODULES",
+    "Format",
+    "Parts",
+    "Progress",
+    "SourceRow",
+    "Span",
+    "all_formats",
+    "get_format",
+]
 
 # Each format name and the module that reads it: importing one format loads only its module.
 MODULES = {

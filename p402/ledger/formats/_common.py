@@ -28,13 +28,18 @@ from p402.period import format_time
 
 __all__ = [
     "Format",
+    "Parts",
     "Progress",
     "SourceRow",
+    "Span",
     "dated",
     "decimal_text",
+    "is_json_lines",
     "json_documents",
     "loads_exact",
     "printable",
+    "span_line_count",
+    "span_lines",
     "stable_id",
     "tags_from",
     "time_from",
@@ -43,6 +48,35 @@ __all__ = [
 
 Progress = Callable[[int], None]
 """Called with the number of bytes read since the last call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Whole lines of a JSON Lines file: the bytes ``[start, end)``. A reader given a span
+    reads those lines alone, numbering them from 1 at *start*, so that parts of one file can be
+    read in parallel; the caller, which knows how many lines came before, shifts the numbers."""
+
+    start: int
+    end: int
+
+
+def span_lines(path: Path, span: Span) -> Iterator[tuple[int, bytes]]:
+    """The lines of *span* in the file at *path*, numbered from 1 (a byte order mark at the very
+    start of the file removed)."""
+    with path.open("rb") as handle:
+        handle.seek(span.start)
+        data = handle.read(span.end - span.start)
+    if span.start == 0:
+        data = data.removeprefix(b"\xef\xbb\xbf")
+    return enumerate(io.BytesIO(data), start=1)
+
+
+def span_line_count(path: Path, span: Span) -> int:
+    """How many lines *span* holds (its last line may lack the newline at the end of a file)."""
+    with path.open("rb") as handle:
+        handle.seek(span.start)
+        data = handle.read(span.end - span.start)
+    return data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
 
 
 @dataclass(slots=True)
@@ -65,17 +99,51 @@ class SourceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Parts:
+    """How a format reads a JSON Lines file in parts, each a :class:`Span`, so that the parts
+    can be read in parallel.
+
+    Attributes:
+        applies: whether the file at a path is one the format can read in parts (plain JSON
+            Lines, not gzipped).
+        read: the rows of one span, as reading the whole file gives them.
+    """
+
+    applies: Callable[[Path], bool]
+    read: Callable[[Path, Span], Iterator[SourceRow]]
+
+    @classmethod
+    def of_json_lines(
+        cls,
+        read: Callable[[Path, Progress | None, Span | None], Iterator[SourceRow]],
+        *,
+        line_parser: Callable[[bytes], Any] | None = None,
+        applies: Callable[[Path], bool] | None = None,
+    ) -> Parts:
+        """The parts of a format whose *read* passes its span to :func:`json_documents`: a
+        file that :func:`is_json_lines` (and *applies*, when given) is read in parts."""
+        return cls(
+            lambda path: (
+                (applies is None or applies(path)) and is_json_lines(path, line_parser=line_parser)
+            ),
+            lambda path, span: read(path, None, span),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Format:
     """An import format: its name on the command line, what it yields and how to read a file.
 
     ``kind = "events"`` rows are canonical events; ``kind = "invoice_lines"`` rows are billed
-    amounts kept for reconciliation (see :mod:`p402.ledger.invoices`).
+    amounts kept for reconciliation (see :mod:`p402.ledger.invoices`). *parts*: how to read a
+    JSON Lines file in parts; ``None`` when the format is always read whole.
     """
 
     name: str
     kind: Literal["events", "invoice_lines"]
     description: str
     read: Callable[[Path, Progress | None], Iterator[SourceRow]]
+    parts: Parts | None = None
 
 
 def stable_id(fmt: str, *parts: object) -> str:
@@ -198,7 +266,11 @@ def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str
 
 
 def json_documents(
-    path: Path, progress: Progress | None, *, line_parser: Callable[[bytes], Any] | None = None
+    path: Path,
+    progress: Progress | None,
+    *,
+    line_parser: Callable[[bytes], Any] | None = None,
+    span: Span | None = None,
 ) -> Iterator[tuple[int | None, Any, str | None]]:
     """The JSON documents of a file, as ``(line, document, problem)``.
 
@@ -207,9 +279,15 @@ def json_documents(
     the file is one document (a pretty-printed API page, an array of pages). A name ending in
     ``.gz`` is gunzipped as it is read, and a truncated archive keeps what was read and reports
     the rest. *line_parser* reads a line (default: JSON, fractions as exact ``Decimal``).
-    Progress counts the bytes on disk.
+    Progress counts the bytes on disk. With *span*, the file is JSON Lines (see
+    :func:`is_json_lines`) and only the lines of the span are read.
     """
     parse = line_parser or _loads
+    if span is not None:
+        for number, line in span_lines(path, span):
+            if line.strip():
+                yield _parsed(number, line, parse)
+        return
     with path.open("rb") as raw:
         stream: io.BufferedIOBase = (
             gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw
@@ -225,30 +303,54 @@ def json_documents(
 
         number = 0
         try:
-            first = stream.readline().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-            number = 1
-            while first and not first.strip():
-                first, number = stream.readline(), number + 1
-            try:
-                head, problem = (parse(first) if first else None), None
-            except ValueError as exc:
-                if first.lstrip()[:1] in (b"{", b"["):
-                    yield from _whole(first + stream.read(), report)
-                    return
-                head, problem = None, f"not valid JSON: {exc}"
+            first, number = _first_line(stream)
+            head = _parsed(number, first, parse) if first else None
+            if head is not None and head[2] is not None and not _json_lines(first):
+                yield from _whole(first + stream.read(), report)
+                return
             report()
-            if first:
-                yield number, head, problem
+            if head is not None:
+                yield head
             for number, line in enumerate(stream, start=number + 1):  # noqa: B020 (resumes the count)
                 report()
-                if not line.strip():
-                    continue
-                try:
-                    yield number, parse(line), None
-                except ValueError as exc:
-                    yield number, None, f"not valid JSON: {exc}"
+                if line.strip():
+                    yield _parsed(number, line, parse)
         except (OSError, EOFError, zlib.error) as exc:
             yield number + 1, None, f"cannot be read: {exc}"
+
+
+def is_json_lines(path: Path, *, line_parser: Callable[[bytes], Any] | None = None) -> bool:
+    """Whether :func:`json_documents` reads the file at *path* as plain (not gzipped) JSON
+    Lines, which it can then read span by span."""
+    if path.suffix.lower() == ".gz":
+        return False
+    with path.open("rb") as handle:
+        first, number = _first_line(handle)
+    if not first:
+        return True
+    problem = _parsed(number, first, line_parser or _loads)[2]
+    return problem is None or _json_lines(first)
+
+
+def _first_line(stream: Any) -> tuple[bytes, int]:
+    """The first non-blank line (without a UTF-8 byte order mark) and its number."""
+    first, number = stream.readline().removeprefix(b"\xef\xbb\xbf"), 1
+    while first and not first.strip():
+        first, number = stream.readline(), number + 1
+    return first, number
+
+
+def _json_lines(first: bytes) -> bool:
+    # A first line that is not JSON alone opens one pretty-printed document when it starts an
+    # object or an array; otherwise the file is JSON Lines with a bad first line.
+    return first.lstrip()[:1] not in (b"{", b"[")
+
+
+def _parsed(number: int, line: bytes, parse: Callable[[bytes], Any]) -> tuple[int, Any, str | None]:
+    try:
+        return number, parse(line), None
+    except ValueError as exc:
+        return number, None, f"not valid JSON: {exc}"
 
 
 def _whole(data: bytes, report: Callable[[], None]) -> Iterator[tuple[None, Any, str | None]]:

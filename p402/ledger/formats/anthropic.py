@@ -45,8 +45,10 @@ from typing import Any
 
 from p402.ledger.formats._common import (
     Format,
+    Parts,
     Progress,
     SourceRow,
+    Span,
     decimal_text,
     json_documents,
     stable_id,
@@ -300,10 +302,10 @@ def _bucket(bucket: Any, where: str, line: int | None) -> Iterator[_Item | Sourc
             yield SourceRow(line, path, None, [(None, "must be a result object")])
 
 
-def _items(path: Path, progress: Progress | None) -> Iterator[_Item | SourceRow]:
+def _items(path: Path, progress: Progress | None, span: Span | None) -> Iterator[_Item | SourceRow]:
     """The results of every bucket of every page: one page, an array of pages, or JSON Lines."""
     try:
-        for line, document, error in json_documents(path, progress):
+        for line, document, error in json_documents(path, progress, span=span):
             if error is not None:
                 yield SourceRow(line, None, None, [(None, error)])
                 continue
@@ -323,10 +325,12 @@ def _items(path: Path, progress: Progress | None) -> Iterator[_Item | SourceRow]
         yield SourceRow(None, None, None, [(None, "is nested too deeply to be a report page")])
 
 
-def _read(path: Path, progress: Progress | None, handle: Handler, key: str) -> Iterator[SourceRow]:
+def _read(
+    path: Path, progress: Progress | None, handle: Handler, key: str, span: Span | None = None
+) -> Iterator[SourceRow]:
     bucket: tuple[int | None, str] | None = None
     seen: dict[str, str] = {}  # the ids of the current bucket's results, and where they were
-    for item in _items(path, progress):
+    for item in _items(path, progress, span):
         if isinstance(item, SourceRow):
             yield item
             continue
@@ -350,9 +354,11 @@ def _read(path: Path, progress: Progress | None, handle: Handler, key: str) -> I
         yield SourceRow(item.line, item.path, record)
 
 
-def read_usage(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
+def read_usage(
+    path: Path, progress: Progress | None = None, span: Span | None = None
+) -> Iterator[SourceRow]:
     """Usage report pages (legacy or Enterprise analytics): one page, an array, or JSON Lines."""
-    return _read(path, progress, _usage_event, "event_id")
+    return _read(path, progress, _usage_event, "event_id", span)
 
 
 def read_costs(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
@@ -361,7 +367,13 @@ def read_costs(path: Path, progress: Progress | None = None) -> Iterator[SourceR
 
 
 FORMATS = (
-    Format(_USAGE, "events", "Anthropic Admin API usage report pages (JSON)", read_usage),
+    Format(
+        _USAGE,
+        "events",
+        "Anthropic Admin API usage report pages (JSON)",
+        read_usage,
+        Parts.of_json_lines(read_usage),
+    ),
     Format(
         _COSTS,
         "invoice_lines",

@@ -49,8 +49,10 @@ from typing import Any
 from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.formats._common import (
     Format,
+    Parts,
     Progress,
     SourceRow,
+    Span,
     json_documents,
     loads_exact,
     printable,
@@ -247,9 +249,13 @@ def _records(document: Any, path: str) -> Iterator[tuple[str, Any, str | None]]:
     yield path, document, None
 
 
-def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
+def read(
+    path: Path, progress: Progress | None = None, span: Span | None = None
+) -> Iterator[SourceRow]:
     """Events from a Bedrock invocation log file (JSON Lines, gzipped or not)."""
-    for line, document, problem in json_documents(path, progress, line_parser=_line_document):
+    for line, document, problem in json_documents(
+        path, progress, line_parser=_line_document, span=span
+    ):
         if problem is not None:
             yield SourceRow(line, None, None, [(None, problem)])
             continue
@@ -273,6 +279,10 @@ def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
 
 FORMATS = (
     Format(
-        NAME, "events", "AWS Bedrock model invocation logs (S3 .json.gz or CloudWatch Logs)", read
+        NAME,
+        "events",
+        "AWS Bedrock model invocation logs (S3 .json.gz or CloudWatch Logs)",
+        read,
+        Parts.of_json_lines(read, line_parser=_line_document),
     ),
 )

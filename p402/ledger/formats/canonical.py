@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from p402.ledger.formats._common import Format, Progress, SourceRow
+from p402.ledger.formats._common import Format, Parts, Progress, SourceRow, Span, span_lines
 
 __all__ = ["FORMATS"]
 
@@ -23,24 +23,33 @@ def _has_float(record: dict[str, Any]) -> bool:
 
 def _jsonl(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if progress:
-                progress(len(line))
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-                # orjson reads numbers as binary floats; an amount written as a JSON number is
-                # read again as an exact Decimal, from the very digits in the file.
-                if isinstance(record, dict) and _has_float(record):
-                    record = json.loads(line, parse_float=Decimal)
-            except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield SourceRow(number, None, None, [(None, f"not valid JSON: {exc}")])
-                continue
-            if not isinstance(record, dict):
-                yield SourceRow(number, None, None, [(None, "each line must be a JSON object")])
-                continue
-            yield SourceRow(number, None, record)
+        yield from _jsonl_rows(_counted(handle, progress))
+
+
+def _counted(handle: Any, progress: Progress | None) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(handle, start=1):
+        if progress:
+            progress(len(line))
+        yield number, line.removeprefix(b"\xef\xbb\xbf") if number == 1 else line
+
+
+def _jsonl_rows(lines: Iterable[tuple[int, bytes]]) -> Iterator[SourceRow]:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+            # orjson reads numbers as binary floats; an amount written as a JSON number is
+            # read again as an exact Decimal, from the very digits in the file.
+            if isinstance(record, dict) and _has_float(record):
+                record = json.loads(line, parse_float=Decimal)
+        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield SourceRow(number, None, None, [(None, f"not valid JSON: {exc}")])
+            continue
+        if not isinstance(record, dict):
+            yield SourceRow(number, None, None, [(None, "each line must be a JSON object")])
+            continue
+        yield SourceRow(number, None, record)
 
 
 def _decoded(handle: Any, progress: Progress | None) -> Iterator[str]:
@@ -70,4 +79,20 @@ def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
     return _csv(path, progress) if path.suffix.lower() == ".csv" else _jsonl(path, progress)
 
 
-FORMATS = (Format("events", "events", "p402 canonical events, JSON Lines or CSV", read),)
+def _is_json_lines(path: Path) -> bool:
+    return path.suffix.lower() != ".csv"
+
+
+def _read_span(path: Path, span: Span) -> Iterator[SourceRow]:
+    return _jsonl_rows(span_lines(path, span))
+
+
+FORMATS = (
+    Format(
+        "events",
+        "events",
+        "p402 canonical events, JSON Lines or CSV",
+        read,
+        Parts(_is_json_lines, _read_span),
+    ),
+)

@@ -52,8 +52,10 @@ from typing import Any
 
 from p402.ledger.formats._common import (
     Format,
+    Parts,
     Progress,
     SourceRow,
+    Span,
     decimal_text,
     json_documents,
     stable_id,
@@ -379,9 +381,11 @@ def _csv(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
         csv.field_size_limit(limit)
 
 
-def _json_rows(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
+def _json_rows(
+    path: Path, progress: Progress | None, span: Span | None = None
+) -> Iterator[SourceRow]:
     try:
-        for line, document, error in json_documents(path, progress):
+        for line, document, error in json_documents(path, progress, span=span):
             if error is not None:
                 yield SourceRow(line, None, None, [(None, error)])
             elif isinstance(document, list):
@@ -403,5 +407,11 @@ def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
 
 
 FORMATS = (
-    Format(_NAME, "events", "LiteLLM proxy spend logs (LiteLLM_SpendLogs), CSV or JSON", read),
+    Format(
+        _NAME,
+        "events",
+        "LiteLLM proxy spend logs (LiteLLM_SpendLogs), CSV or JSON",
+        read,
+        Parts.of_json_lines(_json_rows, applies=lambda path: path.suffix.lower() != ".csv"),
+    ),
 )

@@ -38,8 +38,10 @@ from typing import Any
 
 from p402.ledger.formats._common import (
     Format,
+    Parts,
     Progress,
     SourceRow,
+    Span,
     decimal_text,
     json_documents,
     stable_id,
@@ -337,9 +339,11 @@ def _page(page: Any, prefix: str, line: int | None, handle: Handler) -> Iterator
         yield from _results(bucket, f"{prefix}{'.' if prefix else ''}data[{number}]", line, handle)
 
 
-def _pages(path: Path, progress: Progress | None, handle: Handler) -> Iterator[SourceRow]:
+def _pages(
+    path: Path, progress: Progress | None, handle: Handler, span: Span | None = None
+) -> Iterator[SourceRow]:
     try:
-        for line, document, error in json_documents(path, progress):
+        for line, document, error in json_documents(path, progress, span=span):
             if error is not None:
                 yield SourceRow(line, None, None, [(None, error)])
             elif isinstance(document, list):
@@ -413,9 +417,11 @@ def _csv_rows(
 _TIMES = (("start_time", "start_time_iso"), ("end_time", "end_time_iso"))
 
 
-def read_usage(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
+def read_usage(
+    path: Path, progress: Progress | None = None, span: Span | None = None
+) -> Iterator[SourceRow]:
     """Usage API completions and embeddings pages: one page, an array of pages, or JSON Lines."""
-    return _pages(path, progress, _usage_result)
+    return _pages(path, progress, _usage_result, span)
 
 
 def read_activity_csv(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
@@ -437,6 +443,7 @@ FORMATS = (
         "events",
         "OpenAI Usage API pages (completions, embeddings): a page, an array of pages, JSON Lines",
         read_usage,
+        Parts.of_json_lines(read_usage),
     ),
     Format(
         "openai-usage-csv",

@@ -30,8 +30,10 @@ from typing import Any
 
 from p402.ledger.formats._common import (
     Format,
+    Parts,
     Progress,
     SourceRow,
+    Span,
     decimal_text,
     json_documents,
     stable_id,
@@ -192,10 +194,12 @@ def _row(line: int | None, where: str | None, item: Any) -> SourceRow | None:
     return None if record is None else SourceRow(line, where, record)
 
 
-def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
+def read(
+    path: Path, progress: Progress | None = None, span: Span | None = None
+) -> Iterator[SourceRow]:
     """Generation records: JSON Lines (one a line), a JSON array, or one ``{"data": {...}}``."""
     try:
-        for line, document, error in json_documents(path, progress):
+        for line, document, error in json_documents(path, progress, span=span):
             if error is not None:
                 yield SourceRow(line, None, None, [(None, error)])
                 continue
@@ -209,5 +213,11 @@ def read(path: Path, progress: Progress | None = None) -> Iterator[SourceRow]:
 
 
 FORMATS = (
-    Format(_NAME, "events", "OpenRouter generation records (GET /api/v1/generation), JSON", read),
+    Format(
+        _NAME,
+        "events",
+        "OpenRouter generation records (GET /api/v1/generation), JSON",
+        read,
+        Parts.of_json_lines(read),
+    ),
 )
