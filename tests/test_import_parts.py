@@ -235,3 +235,23 @@ def test_a_span_is_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "f.jsonl"
     path.write_bytes(b'{"a": 1}\n{"b": 2}\n')
     assert list(spans(path, 3)) == [Span(0, 9), Span(9, 18)]
+
+
+@pytest.mark.usefixtures("parts_forced")
+def test_the_command_reads_in_parts_with_jobs(tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415 (one test needs it)
+
+    from p402.cli import cli  # noqa: PLC0415 (ditto)
+
+    path = _demo_file(tmp_path / "events.jsonl", 200)
+    said = []
+    for jobs in ("1", "2"):
+        db = str(tmp_path / f"cli{jobs}.db")
+        args = ["import", "events", str(path), "--db", db, "--tenant", "acme", "--jobs", jobs]
+        result = CliRunner().invoke(cli, [*args, "--json"])
+        assert result.exit_code == 0, result.output
+        said.append(json.loads(result.output))
+    assert said[0] == said[1]
+    assert said[0]["new"] == 200
+    refused = CliRunner().invoke(cli, ["import", "events", str(path), "--jobs", "0"])
+    assert refused.exit_code == 2 and "--jobs" in refused.output

@@ -42,10 +42,14 @@ def _show_problems(problems: list[Any], as_json: bool, *, prefix: str = "") -> N
 @tenant_option
 @config_option
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows of files with problems.")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None,
+    help="Worker processes reading big JSON Lines files in parts (default: one per CPU).",
+)  # fmt: skip
 @json_option
 def import_command(
     *, format_name: str, files: tuple[Path, ...], db: str | None, tenant: str | None, config_path: Path | None,
-    skip_invalid: bool, as_json: bool,
+    skip_invalid: bool, jobs: int | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Import FILES of one FORMAT into the ledger, all or nothing.
 
@@ -65,7 +69,7 @@ def import_command(
         with progress_bar() as bar:
             summary = import_files(
                 ledger, list(files), tenant=tenant, fmt=format_name, skip_invalid=skip_invalid, config=config,
-                progress=lambda n: bar.advance("Importing", n, size),
+                progress=lambda n: bar.advance("Importing", n, size), jobs=jobs,
             )  # fmt: skip
     except ImportRejected as rejected:
         _show_problems(rejected.problems, as_json)
