@@ -7,10 +7,14 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from p402.config import Rule
 from p402.ledger.attribution import Attributor
 from p402.ledger.events import Event
 from p402.ledger.reattribute import reattribute
+from p402.ledger.schema import event_row, values_row
 from p402.ledger.store import Ledger
 from tests.conftest import PERIOD
 
@@ -57,6 +61,47 @@ def test_only_the_first_match_applies() -> None:
     both = dataclasses.replace(BASE, api_key_id="key_support_1", tags=(("team", "core"),))
     assert Attributor([SUPPORT, CORE]).apply(both).department == "Support"
     assert Attributor([CORE, SUPPORT]).apply(both).department == "Engineering"
+
+
+_HELD = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [(("department", "Sales"),), (("attribution_rule", "old"), ("department", "Ops")), ()]
+    ),
+)
+
+
+@given(
+    rules=st.lists(st.sampled_from([SUPPORT, CORE, FALLBACK]), unique=True),
+    api_key=st.sampled_from([None, "key_support_1", "key_sales_2"]),
+    department=st.sampled_from([None, "Sales"]),
+    team=st.sampled_from([None, "core", "other"]),
+    provider=st.sampled_from(["openai", "anthropic"]),
+    held=_HELD,
+    retained=st.booleans(),
+)
+def test_attributing_field_values_gives_the_event_and_row_of_attributing_the_event(
+    rules: list[Rule], api_key: str | None, department: str | None, team: str | None,
+    provider: str, held: tuple[tuple[str, str], ...] | None, retained: bool,
+) -> None:  # fmt: skip
+    # The importer attributes an event still in pieces and writes its row straight from them.
+    values = {
+        "event_id": "e", "tenant": "acme", "occurred_at": BASE.occurred_at, "provider": provider,
+        "model": "gpt-4o", "cost": Decimal("1.5"), "cost_source": "provider",
+        "tags": () if team is None else (("team", team),),
+    }  # fmt: skip
+    for name, value in (("api_key_id", api_key), ("department", department)):
+        if value is not None:
+            values[name] = value
+    if held is not None:
+        values["source_attribution"] = held
+    if retained:
+        values["retention_until"] = datetime(2027, 10, 2, tzinfo=UTC)
+    attributor = Attributor(rules)
+    expected = attributor.apply(Event.assemble(values))
+    attributor.attribute(values)
+    assert Event.assemble(values) == expected
+    assert values_row(values) == event_row(expected)
 
 
 def test_reattributing_history_moves_spend_and_reports_it(ledger: Ledger) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from p402.cli import cli
 from p402.ledger import importer
 from p402.ledger.demo import generate
 from p402.ledger.export import export_ledger
@@ -239,10 +241,6 @@ def test_a_span_is_whole_lines(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("parts_forced")
 def test_the_command_reads_in_parts_with_jobs(tmp_path: Path) -> None:
-    from click.testing import CliRunner  # noqa: PLC0415 (one test needs it)
-
-    from p402.cli import cli  # noqa: PLC0415 (ditto)
-
     path = _demo_file(tmp_path / "events.jsonl", 200)
     said = []
     for jobs in ("1", "2"):

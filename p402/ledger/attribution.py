@@ -121,3 +121,25 @@ class Attributor:
             return event
         given = tuple(sorted(source_values(event).items()))
         return event.evolve(**decided, source_attribution=given)
+
+    def attribute(self, values: dict[str, Any]) -> None:
+        """:meth:`apply` for an event still in pieces (its field values, defaults left out, as
+        :func:`~p402.ledger.validation.check_row` gives them): what the rules decide is set in
+        *values*, which then assemble into the event :meth:`apply` would give."""
+        held = values.get("source_attribution")
+        if not self._rules and held is None:
+            return
+        if held is not None:
+            given = dict(held)
+        else:
+            given = {key: value for key in _SOURCE_KEYS if (value := values.get(key)) is not None}
+        tags = dict(values.get("tags") or ())
+        fields = {
+            key: tags.get(key[4:]) if key.startswith("tag.") else values.get(key)
+            for key in self._keys
+        }
+        decided = self.decide_values(fields, given)
+        if all(values.get(key) == value for key, value in decided):
+            return
+        values.update(decided)
+        values["source_attribution"] = tuple(sorted(given.items()))

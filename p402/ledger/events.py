@@ -22,6 +22,7 @@ __all__ = [
     "ATTRIBUTION_FIELDS",
     "CONTENT_FIELDS",
     "COST_SOURCES",
+    "DEFAULTS",
     "EVIDENCE_STATUSES",
     "FIELDS",
     "POLICY_DECISIONS",
@@ -153,7 +154,7 @@ class Event:
         for values already checked, at a quarter of the cost (the frozen ``__init__`` sets 40
         fields through ``object.__setattr__``). Names that are not fields are ignored."""
         draft = object.__new__(_Draft)
-        full = {**_DEFAULTS, **values}
+        full = {**DEFAULTS, **values}
         for name in _NAMES:
             setattr(draft, name, full[name])
         draft.__class__ = Event  # type: ignore[assignment]  # same slots: a plain retype
@@ -183,9 +184,10 @@ class Event:
 # Slot descriptors of Event, for evolve(): setting through them skips the frozen __setattr__.
 _SLOTS = tuple((name, getattr(Event, name)) for name in Event.__slots__)
 _NAMES: Final = Event.__slots__
-_DEFAULTS: Final = {
+DEFAULTS: Final = {
     item.name: None if item.default is MISSING else item.default for item in fields(Event)
 }
+"""Every field of :class:`Event` and its default (``None`` for the required ones)."""
 
 
 class _Draft:

@@ -29,15 +29,20 @@ from p402.ledger.formats._common import span_line_count
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.pricing import Pricer
 from p402.ledger.problems import FieldProblems, Problem
-from p402.ledger.schema import event_row
+from p402.ledger.schema import EVENT_COLUMNS, values_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
 from p402.ledger.validation import check_row
-from p402.money import MAX_EVENT_COST, to_units
+from p402.money import MAX_EVENT_COST
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "default_jobs", "import_files"]
 
 _BATCH = 5_000
+_COST_UNITS = EVENT_COLUMNS.index("cost_units")
+_UNPRICED_TOKENS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
+)  # fmt: skip
+"""The token buckets an unpriced event is counted by (reasoning is inside output)."""
 _SPAN = 4 << 20
 """Bytes of JSON Lines a worker process reads at a time (rounded up to the end of a line)."""
 _PARTS_FROM = 32 << 20
@@ -123,8 +128,15 @@ class Pipeline:
 
     def event(self, raw: dict[str, object]) -> tuple[Event | None, FieldProblems, int]:
         """The stored form of one raw row, or its problems; and how many content fields were dropped."""
-        # The event is built once, from the checked values with their cost basis and retention
-        # added: what validate, Pricer.apply and a retention stamp would give, without copies.
+        values, problems, dropped = self.values(raw)
+        return (None if values is None else Event.assemble(values)), problems, dropped
+
+    def values(self, raw: dict[str, object]) -> tuple[dict[str, Any] | None, FieldProblems, int]:
+        """:meth:`event` in pieces: the field values ``Event.assemble`` makes the event of (the
+        importer turns them straight into a row), or the problems; and how many content fields
+        were dropped."""
+        # What validate, Pricer.apply, a retention stamp and Attributor.apply would give,
+        # without building an event at each stage.
         values, problems, dropped_content = check_row(raw, tenant=self.tenant, source=self.source)
         dropped = len(dropped_content)
         if values is None:
@@ -140,7 +152,8 @@ class Pipeline:
                 return None, [(None, message)], dropped
         if self.retention is not None and values.get("retention_until") is None:
             values["retention_until"] = values["occurred_at"] + self.retention
-        return self.attributor.apply(Event.assemble(values)), [], dropped
+        self.attributor.attribute(values)
+        return values, [], dropped
 
 
 def _pipeline(tenant: str, source: str, config: Config, retention_days: int | None) -> Pipeline:
@@ -165,7 +178,7 @@ class _Run:
     ) -> None:
         self.ledger, self.fmt, self.pipeline, self.summary = ledger, fmt, pipeline, summary
         self.skip_invalid = skip_invalid
-        self.events: list[Event] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.lines: list[InvoiceLine] = []
 
     def take(self, path: Path, row: SourceRow) -> None:
@@ -185,21 +198,20 @@ class _Run:
             else:
                 self.lines.append(line)
             return
-        item, found, dropped = self.pipeline.event(row.record)
+        values, found, dropped = self.pipeline.values(row.record)
         summary.content_fields_dropped += dropped
-        if item is None:
+        if values is None:
             summary.problems.extend(_problems(path, row, found))
             summary.skipped += 1
             return
-        if item.cost is None:
+        stored = values_row(values)
+        units = stored[_COST_UNITS]
+        if units is None:
             summary.unpriced += 1
-            summary.unpriced_tokens += (
-                item.input_tokens + item.cache_read_tokens + item.cache_write_tokens
-            )
-            summary.unpriced_tokens += item.cache_write_1h_tokens + item.output_tokens
+            summary.unpriced_tokens += sum(values.get(name, 0) for name in _UNPRICED_TOKENS)
         else:
-            summary.cost_units += to_units(item.cost)
-        self.events.append(item)
+            summary.cost_units += units
+        self.rows.append(stored)
 
     @property
     def refused(self) -> bool:
@@ -208,9 +220,9 @@ class _Run:
 
     def flush(self, connection: Any, *, final: bool = False) -> None:
         assert self.ledger is not None
-        if len(self.events) >= _BATCH or (final and self.events):
-            self.ledger.insert(connection, self.events)
-            self.events.clear()
+        if len(self.rows) >= _BATCH or (final and self.rows):
+            self.ledger.insert_rows(connection, self.rows)
+            self.rows.clear()
         if len(self.lines) >= _BATCH or (final and self.lines):
             self.ledger.insert_invoice_lines(connection, self.lines)
             self.lines.clear()
@@ -222,7 +234,7 @@ class _Run:
             if self.refused:
                 # The import will be refused: keep reading to list every problem, but stop
                 # writing batches that the rollback would only throw away.
-                self.events.clear()
+                self.rows.clear()
                 self.lines.clear()
                 continue
             self.flush(connection)
@@ -286,7 +298,7 @@ def _read_part(path: Path, span: Span) -> _Part:
     run = _Run(None, fmt, pipeline, summary)
     for row in fmt.parts.read(path, span):
         run.take(path, row)
-    return [event_row(item) for item in run.events], summary, span_line_count(path, span)
+    return run.rows, summary, span_line_count(path, span)
 
 
 class _Workers:
