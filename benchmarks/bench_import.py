@@ -1,10 +1,12 @@
 """Benchmark importing: p402 against the floor, on SQLite and PostgreSQL, and re-attribution.
 
-For N canonical events (the demo organisation written as JSON Lines):
+For N canonical events (the demo organisation written as JSON Lines) and N OpenAI Usage API
+results (pages of daily buckets, one page a line):
 
 - floor: a bare ``sqlite3`` executemany of the very rows p402 stores, into the same table
   with the same indexes, in this run;
-- ``import events`` into SQLite: parse, validate, price, attribute, store;
+- ``import`` into SQLite, read in one process (``--jobs 1``) and in parts by one worker
+  process per CPU (the default): parse, validate, price, attribute, store;
 - ``import events`` into PostgreSQL (COPY), when ``--postgres URL`` is given;
 - ``attribute`` over the stored events with a few rules.
 
@@ -41,19 +43,17 @@ def _write_events(source: Path, count: int) -> None:
             handle.write(orjson.dumps(item.to_json()) + b"\n")
 
 
-def _floor(source: Path, scratch: Path, count: int) -> float:
+def _floor(source: Path, scratch: Path, count: int, fmt: str) -> float:
     """A bare sqlite3 executemany of the very rows p402 stores, into the same table and indexes."""
-    from p402.ledger.schema import EVENT_COLUMNS, event_row
+    from p402.ledger import importer
+    from p402.ledger.importer import Pipeline
+    from p402.ledger.schema import EVENT_COLUMNS
     from p402.ledger.store import Ledger
-    from p402.ledger.validation import validate
 
-    rows = []
-    with source.open("rb") as handle:
-        for line in handle:
-            checked = validate(orjson.loads(line), tenant="bench", source="import:events")
-            assert checked.event is not None
-            rows.append(event_row(checked.event))
-    floor_db = scratch / "floor.db"
+    importer._start_worker(fmt, Pipeline(tenant="bench", source=f"import:{fmt}"))
+    rows = [row for span in importer.spans(source) for row in importer._read_part(source, span)[0]]
+    assert len(rows) == count
+    floor_db = scratch / f"floor-{fmt}.db"
     Ledger.open(str(floor_db)).close()  # creates the schema
     connection = sqlite3.connect(floor_db)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -65,21 +65,34 @@ def _floor(source: Path, scratch: Path, count: int) -> float:
         connection.executemany(insert, rows)
     seconds = time.perf_counter() - start
     connection.close()
-    _line("floor: bare sqlite3 executemany", count, seconds)
+    floor_db.unlink()
+    _line(f"floor: bare sqlite3 executemany ({fmt})", count, seconds)
     return seconds
 
 
-def _import_and_attribute(source: Path, scratch: Path, count: int, floor: float) -> None:
+def _import(
+    source: Path, database: Path, *, count: int, floor: float, fmt: str, jobs: int | None
+) -> None:
+    from p402.ledger.importer import default_jobs, import_files
+    from p402.ledger.store import Ledger
+
+    ledger = Ledger.open(str(database))
+    start = time.perf_counter()
+    summary = import_files(ledger, [source], tenant="bench", fmt=fmt, jobs=jobs)
+    seconds = time.perf_counter() - start
+    ledger.close()
+    assert summary.new == count
+    how = "1 process" if jobs == 1 else f"{default_jobs()} workers"
+    _line(
+        f"p402 import {fmt} -> SQLite, {how}", count, seconds, f"({seconds / floor:.2f}x the floor)"
+    )
+
+
+def _attribute(database: Path, count: int) -> None:
     from p402.config import Rule
-    from p402.ledger.importer import import_files
     from p402.ledger.reattribute import reattribute
     from p402.ledger.store import Ledger
 
-    ledger = Ledger.open(str(scratch / "p402.db"))
-    start = time.perf_counter()
-    import_files(ledger, [source], tenant="bench")
-    seconds = time.perf_counter() - start
-    _line("p402 import events -> SQLite", count, seconds, f"({seconds / floor:.1f}x the floor)")
     rules = (
         Rule(
             "support keys",
@@ -89,34 +102,38 @@ def _import_and_attribute(source: Path, scratch: Path, count: int, floor: float)
         ),
         Rule("prod", (("tag.env", "prod"),), (("project", "production"),)),
     )
+    ledger = Ledger.open(str(database))
     start = time.perf_counter()
     outcome = reattribute(ledger, tenant="bench", rules=rules)
     _line(f"p402 attribute ({outcome.changed:,} changed)", count, time.perf_counter() - start)
     ledger.close()
-    usage = scratch / "usage.jsonl"
-    _openai_usage(usage, count)
-    ledger = Ledger.open(str(scratch / "usage.db"))
-    start = time.perf_counter()
-    import_files(ledger, [usage], tenant="bench", fmt="openai-usage")
-    _line("p402 import openai-usage -> SQLite", count, time.perf_counter() - start)
-    ledger.close()
 
 
 def main() -> None:
-    """Write the file, then time the floor, the imports and re-attribution."""
+    """Write the files, then time the floors, the imports and re-attribution."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--postgres", default=None)
+    parser.add_argument("--skip-one-process", action="store_true", help="only the default --jobs")
     args = parser.parse_args()
+    jobs: list[int | None] = [None] if args.skip_one_process else [1, None]
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         source = scratch / "events.jsonl"
         _write_events(source, args.count)
-        print(
-            f"\n{args.count:,} canonical events ({source.stat().st_size / 1e6:,.0f} MB of JSON Lines)"
-        )
-        floor = _floor(source, scratch, args.count)
-        _import_and_attribute(source, scratch, args.count, floor)
+        usage = scratch / "usage.jsonl"
+        _openai_usage(usage, args.count)
+        for path, fmt in ((source, "events"), (usage, "openai-usage")):
+            size = path.stat().st_size / 1e6
+            print(f"\n{args.count:,} {fmt} rows ({size:,.0f} MB of JSON Lines)")
+            floor = _floor(path, scratch, args.count, fmt)
+            for each in jobs:
+                database = scratch / f"{fmt}-{each}.db"
+                _import(path, database, count=args.count, floor=floor, fmt=fmt, jobs=each)
+                if fmt == "events" and each is None:
+                    _attribute(database, args.count)
+                for leftover in scratch.glob(f"{database.name}*"):
+                    leftover.unlink()
         if args.postgres:
             _postgres(args.postgres, source, args.count)
 
@@ -155,7 +172,8 @@ def _postgres(url: str, source: Path, count: int) -> None:
     try:
         ledger = Ledger.open(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
         start = time.perf_counter()
-        import_files(ledger, [source], tenant="bench")
+        summary = import_files(ledger, [source], tenant="bench")
+        assert summary.new == count
         _line("p402 import events -> PostgreSQL (COPY)", count, time.perf_counter() - start)
         ledger.close()
     finally:
