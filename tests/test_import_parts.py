@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p402.cli import cli
+from p402.config import load_config
 from p402.ledger import importer
 from p402.ledger.demo import generate
 from p402.ledger.export import export_ledger
@@ -253,3 +254,28 @@ def test_the_command_reads_in_parts_with_jobs(tmp_path: Path) -> None:
     assert said[0]["new"] == 200
     refused = CliRunner().invoke(cli, ["import", "events", str(path), "--jobs", "0"])
     assert refused.exit_code == 2 and "--jobs" in refused.output
+
+
+@pytest.mark.usefixtures("parts_forced")
+def test_workers_price_attribute_and_retain_by_the_configuration(tmp_path: Path) -> None:
+    config_path = tmp_path / "p402.toml"
+    config_path.write_text(
+        '[tenant]\nid = "acme"\nretention_days = 30\n\n'
+        '[[rules]]\nname = "keys"\nmatch = { api_key_id = "key_*" }\n'
+        'set = { department = "Platform" }\noverride = true\n\n'
+        '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o*"\ninput = "2.00"\noutput = "8.00"\n',
+        encoding="utf-8",
+    )
+    unpriced = [
+        json.dumps({"event_id": f"u-{n}", "occurred_at": "2026-10-03T10:00:00Z",
+                    "provider": "openai", "model": "gpt-4o-mini", "input_tokens": 1000 + n,
+                    "output_tokens": 10, "api_key_id": f"key_{n}"})
+        for n in range(40)
+    ]  # fmt: skip
+    path = _demo_file(tmp_path / "events.jsonl", 300, unpriced)
+    whole, parts = _both(tmp_path, [path], config=load_config(config_path))
+    assert parts == whole
+    stored = whole[1]
+    assert sum(event.cost_source == "override" for event in stored) == 40
+    assert any(event.attribution_rule == "keys" for event in stored)
+    assert all(event.retention_until is not None for event in stored)

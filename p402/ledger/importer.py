@@ -338,7 +338,7 @@ class _Workers:
         except BrokenProcessPool:
             raise P402Error(
                 f"{path}: a worker process reading it stopped unexpectedly; nothing was imported",
-                hint="import with --jobs 1 to read it in this process",
+                hint="import with --jobs 1 (jobs=1) to read it in this process",
             ) from None
         finally:
             for _, future in pending:
@@ -363,7 +363,9 @@ def import_files(
     """Import files of one format into the tenant's ledger, all or nothing.
 
     Big JSON Lines files are read in parts by *jobs* worker processes (default: one per CPU;
-    1 reads everything in this process); the outcome is the same either way.
+    1 reads everything in this process); the outcome is the same either way. The workers are
+    spawned, so a script calling this with more than one job must guard its entry point with
+    ``if __name__ == "__main__":``, as :mod:`multiprocessing` requires.
 
     Raises:
         ImportRejected: a file has problems and *skip_invalid* is false; nothing was stored.
