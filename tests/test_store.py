@@ -7,13 +7,14 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import cycle
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p402.ledger.events import Event
-from p402.ledger.store import Ledger, database_url
+from p402.ledger.store import BULK_CACHE_MIB, Ledger, StoreError, database_url
 from p402.money import MAX_EVENT_COST
 from tests.conftest import PERIOD, TENANT, small_events
 
@@ -156,3 +157,17 @@ def test_insert_new_names_exactly_the_events_it_stored(ledger: Ledger, size: int
     other = [e.evolve(tenant="umbrella") for e in events[:2]]
     with ledger.transaction() as connection:  # the same ids in another tenant are new there
         assert ledger.insert_new(connection, other) == {events[0].event_id, events[1].event_id}
+
+
+def test_a_bulk_transaction_has_a_big_page_cache_and_gives_it_back(sqlite_ledger: Ledger) -> None:
+    def cache(connection: Any) -> int:
+        return int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+
+    with sqlite_ledger.transaction() as connection:
+        default = cache(connection)
+    with sqlite_ledger.transaction(bulk=True) as connection:
+        assert cache(connection) == -BULK_CACHE_MIB * 1024
+    with pytest.raises(StoreError), sqlite_ledger.transaction(bulk=True) as connection:
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+    with sqlite_ledger.transaction() as connection:
+        assert cache(connection) == default

@@ -385,7 +385,7 @@ def import_files(
     run = _Run(ledger, reader, pipeline, summary, skip_invalid=skip_invalid)
     workers = _Workers(reader, pipeline, default_jobs() if jobs is None else jobs)
     try:
-        with ledger.transaction() as connection:
+        with ledger.transaction(bulk=True) as connection:
             events_before = ledger.count(tenant, connection=connection)
             lines_before = ledger.count_invoice_lines(tenant, connection=connection)
             for path in paths:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,21 @@ _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 _COPY_FROM = 64
 """From this many events PostgreSQL inserts go through COPY and a staging table (8 round trips,
 but per-row costs a fraction of a multi-row INSERT); below it, one INSERT ... RETURNING."""
+
+
+BULK_CACHE_MIB = 256
+"""The SQLite page cache of a bulk transaction (see :meth:`Ledger.transaction`)."""
+
+
+@contextmanager
+def _page_cache(connection: Connection, mib: int) -> Iterator[None]:
+    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{mib * 1024}")
+    try:
+        yield
+    finally:  # the connection goes back to the pool with the cache it came with
+        with suppress(SQLAlchemyError):  # never hides why the transaction failed
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous or 0)}")
 
 
 class StoreError(P402Error):
@@ -129,11 +144,20 @@ class Ledger:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction: everything written in it lands together or not at all."""
+    def transaction(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """One transaction: everything written in it lands together or not at all.
+
+        *bulk*: it writes many events (an import). On SQLite the connection then keeps up to
+        :data:`BULK_CACHE_MIB` of pages in memory for its duration, instead of SQLite's 2 MiB:
+        an index on random event ids is otherwise read back and spilled to the WAL page by
+        page, and inserts run at two thirds of the speed."""
         try:
             with self.engine.begin() as connection:
-                yield connection
+                if bulk and self.dialect == "sqlite":
+                    with _page_cache(connection, BULK_CACHE_MIB):
+                        yield connection
+                else:
+                    yield connection
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"the ledger could not be written: {exc.__class__.__name__}: {exc}"
