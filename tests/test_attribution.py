@@ -7,10 +7,12 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from p402.config import Rule
+from p402.ledger import reattribute as reattribute_module
 from p402.ledger.attribution import Attributor
 from p402.ledger.events import Event
 from p402.ledger.reattribute import reattribute
@@ -131,6 +133,36 @@ def test_reattributing_history_moves_spend_and_reports_it(ledger: Ledger) -> Non
     }
     assert restored == {"s0": (None, None, None), "s1": (None, None, None), "s2": (None, None, None),
                         "own": ("Sales", None, None)}  # fmt: skip
+
+
+def test_reattributing_many_alike_events_gives_each_what_the_rules_give_it(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Re-attribution decides once per distinct set of columns: every event must still get what
+    # Attributor.apply gives it alone, the counts must add up and progress must cover them all.
+    monkeypatch.setattr(reattribute_module, "_BATCH", 7)
+    keys = [None, "key_support_1", "key_support_2", "key_sales"]
+    items = [
+        dataclasses.replace(
+            BASE, event_id=f"e{n}", api_key_id=keys[n % 4], department=[None, "Sales"][n % 3 == 0],
+            tags=(("team", "core"),) if n % 5 == 0 else (), cost=Decimal(n),
+        )
+        for n in range(60)
+    ]  # fmt: skip
+    sqlite_ledger.add(items)
+    rules = (SUPPORT, CORE)
+    seen: list[int] = []
+    outcome = reattribute(sqlite_ledger, tenant="acme", rules=rules, progress=seen.append)
+    expected = {item.event_id: Attributor(rules).apply(item) for item in items}
+    stored = {event.event_id: event for event in sqlite_ledger.stream("acme", PERIOD)}
+    assert stored == expected
+    assert outcome.changed == sum(expected[i.event_id] != i for i in items)
+    moved = [i for i in items if expected[i.event_id].department != i.department]
+    assert sum(count for count, _ in outcome.moves.values()) == len(moved)
+    assert sum(units for _, units in outcome.moves.values()) == sum(
+        int(i.cost * 10**12) for i in moved if i.cost is not None
+    )
+    assert sum(seen) == 60
 
 
 def test_reattribution_stays_inside_its_tenant(ledger: Ledger) -> None:

@@ -47,6 +47,35 @@ def _query(attributor: Attributor) -> Any:
     return columns, sorted(needed)
 
 
+_MEMO_LIMIT = 200_000
+_Decision = tuple[dict[str, Any], str, tuple[str, ...], tuple[str | None, str | None] | None]
+_MISSING: Any = object()
+
+
+def _decide(
+    attributor: Attributor, key: tuple[Any, ...], needed: list[str], wants_tags: bool
+) -> _Decision | None:
+    """What the rules make of a row's columns after ``id, cost_units`` (see :func:`_query`):
+    the fields to write, the source's own attribution as stored JSON, the fields that change
+    and the department move; or ``None`` when nothing changes."""
+    tags, source = key[0], key[1]
+    current = dict(zip(_WRITTEN, key[2 : 2 + len(_WRITTEN)], strict=True))
+    given = orjson.loads(source) if source else {k: v for k, v in current.items() if v is not None}
+    values = dict(zip(needed, key[2 + len(_WRITTEN) :], strict=True))
+    if wants_tags and tags != "{}":
+        values.update({f"tag.{k}": v for k, v in orjson.loads(tags).items()})
+    decided = dict(attributor.decide_values(values, given))
+    if decided == current:
+        return None
+    changed = tuple(name for name in _WRITTEN if decided[name] != current[name])
+    move = None
+    if decided["department"] != current["department"]:
+        move = (current["department"], decided["department"])
+    # The first time a rule changes a row, what the source said is recorded beside it.
+    stored = source or orjson.dumps(given, option=orjson.OPT_SORT_KEYS).decode()
+    return decided, stored, changed, move
+
+
 def reattribute(
     ledger: Ledger,
     *,
@@ -64,42 +93,41 @@ def reattribute(
     fields: defaultdict[str, int] = defaultdict(int)
     pending: list[dict[str, Any]] = []
     wants_tags = any(key.startswith("tag.") for key in attributor.keys)
-    with ledger.transaction() as connection:
+    # A ledger repeats the same keys, tags and attribution endlessly: what a row's columns
+    # decide is worked out once per distinct set of them.
+    decisions: dict[tuple[Any, ...], _Decision | None] = {}
+    with ledger.transaction(bulk=True) as connection:
         rows = connection.execute(
             query, execution_options={"stream_results": True, "yield_per": _BATCH}
         )
         for row in rows:
             outcome.events += 1
-            row_id, units, tags, source = row[0], row[1] or 0, row[2], row[3]
-            current = dict(zip(_WRITTEN, row[4 : 4 + len(_WRITTEN)], strict=True))
-            given = (
-                orjson.loads(source)
-                if source
-                else {k: v for k, v in current.items() if v is not None}
-            )
-            values = dict(zip(needed, row[4 + len(_WRITTEN) :], strict=True))
-            if wants_tags and tags != "{}":
-                values.update({f"tag.{k}": v for k, v in orjson.loads(tags).items()})
-            decided = dict(attributor.decide_values(values, given))
-            if decided == current:
+            key = tuple(row[2:])
+            decision = decisions.get(key, _MISSING)
+            if decision is _MISSING:
+                decision = _decide(attributor, key, needed, wants_tags)
+                if len(decisions) < _MEMO_LIMIT:
+                    decisions[key] = decision
+            if progress and outcome.events % _BATCH == 0:
+                progress(_BATCH)
+            if decision is None:
                 continue
+            decided, source, changed, department_move = decision
             outcome.changed += 1
-            for key in _WRITTEN:
-                fields[key] += decided[key] != current[key]
-            if decided["department"] != current["department"]:
-                move = moves[(current["department"], decided["department"])]
+            for name in changed:
+                fields[name] += 1
+            if department_move is not None:
+                move = moves[department_move]
                 move[0] += 1
-                move[1] += units
-            # The first time a rule changes a row, what the source said is recorded beside it.
-            source = source or orjson.dumps(given, option=orjson.OPT_SORT_KEYS).decode()
-            pending.append({"row_id": row_id, **decided, "source_attribution": source})
+                move[1] += row[1] or 0
+            pending.append({"row_id": row[0], **decided, "source_attribution": source})
             if len(pending) >= _BATCH and not dry_run:
                 ledger.update_attribution(connection, pending)
                 pending.clear()
-            if progress and outcome.events % _BATCH == 0:
-                progress(_BATCH)
         if not dry_run:
             ledger.update_attribution(connection, pending)
+    if progress and outcome.events % _BATCH:
+        progress(outcome.events % _BATCH)
     outcome.moves = dict(moves)
     outcome.fields = {key: count for key, count in fields.items() if count}
     return outcome
