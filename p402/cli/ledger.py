@@ -44,7 +44,7 @@ def _show_problems(problems: list[Any], as_json: bool, *, prefix: str = "") -> N
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows of files with problems.")
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None,
-    help="Worker processes reading big JSON Lines files in parts (default: one per CPU).",
+    help="Worker processes reading big JSON Lines files in parts (default: one per CPU, at most 4).",
 )  # fmt: skip
 @json_option
 def import_command(
