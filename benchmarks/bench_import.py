@@ -16,23 +16,55 @@ results (pages of daily buckets, one page a line):
 from __future__ import annotations
 
 import argparse
-import resource
+import os
 import sqlite3
 import tempfile
+import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import orjson
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class _Memory:
+    """The largest resident memory of this process plus its worker processes, sampled every
+    50 ms while the block runs (``ru_maxrss`` would count the floor's rows held earlier)."""
+
+    def __enter__(self) -> _Memory:
+        self.peak, self._done = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak = max(self.peak, sum(_rss(pid) for pid in (os.getpid(), *_children())))
 
 
-def _line(label: str, count: int, seconds: float, note: str = "") -> None:
-    print(
-        f"  {label:38} {seconds:8.2f} s {count / seconds:12,.0f} events/s {_peak_mb():8,.0f} MB {note}"
-    )
+def _children() -> list[int]:
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        with suppress(OSError):
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
+
+
+def _rss(pid: int) -> int:
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _line(label: str, count: int, seconds: float, note: str = "", memory: int = 0) -> None:
+    peak = f"{memory / 2**20:8,.0f} MB" if memory else " " * 11
+    print(f"  {label:50} {seconds:8.2f} s {count / seconds:10,.0f} events/s {peak} {note}")
 
 
 def _write_events(source: Path, count: int) -> None:
@@ -88,15 +120,15 @@ def _import(
     from p402.ledger.store import Ledger
 
     ledger = Ledger.open(str(database))
-    start = time.perf_counter()
-    summary = import_files(ledger, [source], tenant="bench", fmt=fmt, jobs=jobs)
-    seconds = time.perf_counter() - start
+    with _Memory() as memory:
+        start = time.perf_counter()
+        summary = import_files(ledger, [source], tenant="bench", fmt=fmt, jobs=jobs)
+        seconds = time.perf_counter() - start
     ledger.close()
     assert summary.new == count
     how = "1 process" if jobs == 1 else f"{default_jobs()} workers"
-    _line(
-        f"p402 import {fmt} -> SQLite, {how}", count, seconds, f"({seconds / floor:.2f}x the floor)"
-    )
+    ratio = f"({seconds / floor:.2f}x the floor)"
+    _line(f"p402 import {fmt} -> SQLite, {how}", count, seconds, ratio, memory.peak)
 
 
 def _attribute(database: Path, count: int) -> None:
@@ -182,10 +214,12 @@ def _postgres(url: str, source: Path, count: int) -> None:
         connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
     try:
         ledger = Ledger.open(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
-        start = time.perf_counter()
-        summary = import_files(ledger, [source], tenant="bench")
+        with _Memory() as memory:
+            start = time.perf_counter()
+            summary = import_files(ledger, [source], tenant="bench")
+            seconds = time.perf_counter() - start
         assert summary.new == count
-        _line("p402 import events -> PostgreSQL (COPY)", count, time.perf_counter() - start)
+        _line("p402 import events -> PostgreSQL (COPY)", count, seconds, memory=memory.peak)
         ledger.close()
     finally:
         with admin.begin() as connection:

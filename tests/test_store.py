@@ -171,3 +171,17 @@ def test_a_bulk_transaction_has_a_big_page_cache_and_gives_it_back(sqlite_ledger
         connection.exec_driver_sql("SELECT * FROM no_such_table")
     with sqlite_ledger.transaction() as connection:
         assert cache(connection) == default
+
+
+def test_big_batches_keep_the_first_version_whether_or_not_they_conflict(ledger: Ledger) -> None:
+    # From 64 events PostgreSQL copies a batch straight into the table, and goes through a
+    # staging table when one of them is already stored or repeated: the outcome is the same.
+    first = small_events()[0]
+    made = [first.evolve(event_id=f"big-{n}") for n in range(200)]
+    overlapping = [e.evolve(cost=Decimal(7)) for e in made[50:150]]
+    for batch in (made[:100], overlapping, made[150:] + made[150:160]):
+        with ledger.transaction() as connection:
+            ledger.insert(connection, batch)
+    assert ledger.count(TENANT) == 200
+    costs = {e.event_id: e.cost for e in ledger.stream(TENANT, PERIOD)}
+    assert costs["big-60"] == first.cost and costs["big-120"] == Decimal(7)

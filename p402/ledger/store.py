@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_DATABASE", "Ledger", "StoreError", "database_url"]
 
 DEFAULT_DATABASE = "p402-ledger.db"
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_EVENT_ID = EVENT_COLUMNS.index("event_id")
 _COPY_FROM = 64
 """From this many events PostgreSQL inserts go through COPY and a staging table (8 round trips,
 but per-row costs a fraction of a multi-row INSERT); below it, one INSERT ... RETURNING."""
@@ -217,9 +218,24 @@ class Ledger:
     def _copy(
         self, connection: Connection, rows: list[tuple[Any, ...]], *, returning: bool = False
     ) -> set[str]:
-        # COPY cannot skip conflicts: rows land in a per-transaction staging table first.
+        from psycopg.errors import UniqueViolation  # PostgreSQL only: imported when used
+
         raw = connection.connection.driver_connection
         assert raw is not None
+        # Most batches hold no event already stored: they are copied straight into the table,
+        # in a savepoint. COPY cannot skip a conflict, so a batch that meets one is rolled back
+        # to the savepoint and goes through a per-transaction staging table instead.
+        try:
+            with (
+                raw.transaction(),
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY events ({_COLUMN_LIST}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return {row[_EVENT_ID] for row in rows} if returning else set()
+        except UniqueViolation:
+            pass
         with raw.cursor() as cursor:
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
