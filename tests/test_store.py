@@ -185,3 +185,20 @@ def test_big_batches_keep_the_first_version_whether_or_not_they_conflict(ledger:
     assert ledger.count(TENANT) == 200
     costs = {e.event_id: e.cost for e in ledger.stream(TENANT, PERIOD)}
     assert costs["big-60"] == first.cost and costs["big-120"] == Decimal(7)
+
+
+@pytest.mark.parametrize("size", [3, 200])  # one INSERT ... RETURNING; COPY
+def test_a_failed_transaction_keeps_none_of_its_events(ledger: Ledger, size: int) -> None:
+    # The insert is the transaction's first statement: whatever road it takes (a COPY in a
+    # savepoint included), it belongs to the transaction and goes with its rollback.
+    events = [e.evolve(event_id=f"f-{i}") for i, e in zip(range(size), cycle(small_events()))]
+
+    def fail_after(insert: Any) -> None:
+        with ledger.transaction() as connection:
+            insert(connection, events)
+            raise RuntimeError("the caller fails after the insert")
+
+    for insert in (ledger.insert_new, ledger.insert):
+        with pytest.raises(RuntimeError):
+            fail_after(insert)
+    assert ledger.count(TENANT) == 0

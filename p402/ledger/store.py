@@ -42,8 +42,8 @@ DEFAULT_DATABASE = "p402-ledger.db"
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 _EVENT_ID = EVENT_COLUMNS.index("event_id")
 _COPY_FROM = 64
-"""From this many events PostgreSQL inserts go through COPY and a staging table (8 round trips,
-but per-row costs a fraction of a multi-row INSERT); below it, one INSERT ... RETURNING."""
+"""From this many events the meter's PostgreSQL inserts go through COPY (a few round trips, but
+per-row costs a fraction of a multi-row INSERT); below it, one INSERT ... RETURNING."""
 
 
 BULK_CACHE_MIB = 256
@@ -224,10 +224,12 @@ class Ledger:
         assert raw is not None
         # Most batches hold no event already stored: they are copied straight into the table,
         # in a savepoint. COPY cannot skip a conflict, so a batch that meets one is rolled back
-        # to the savepoint and goes through a per-transaction staging table instead.
+        # to the savepoint and goes through a per-transaction staging table instead. The
+        # savepoint is SQLAlchemy's: psycopg's own transaction() would BEGIN and COMMIT a
+        # transaction of its own when the COPY is the first statement of ours.
         try:
             with (
-                raw.transaction(),
+                connection.begin_nested(),
                 raw.cursor() as cursor,
                 cursor.copy(f"COPY events ({_COLUMN_LIST}) FROM STDIN") as copy,
             ):
