@@ -279,3 +279,24 @@ def test_workers_price_attribute_and_retain_by_the_configuration(tmp_path: Path)
     assert sum(event.cost_source == "override" for event in stored) == 40
     assert any(event.attribution_rule == "keys" for event in stored)
     assert all(event.retention_until is not None for event in stored)
+
+
+def test_a_file_of_one_huge_line_is_read_whole(tmp_path: Path) -> None:
+    # An array of API pages dumped on one line: cutting it gives one part anyway, so it is not
+    # parsed once more just to decide; reading it whole gives every result.
+    result = {"object": "organization.usage.completions.result", "input_tokens": 10,
+              "output_tokens": 2, "num_model_requests": 1, "model": "gpt-4o-mini"}  # fmt: skip
+    pages = [
+        {"object": "page", "has_more": False, "data": [
+            {"object": "bucket", "start_time": 1_759_276_800 + day * 86_400,
+             "end_time": 1_759_363_200 + day * 86_400,
+             "results": [{**result, "api_key_id": f"key_{n}"} for n in range(400)]}
+        ]}
+        for day in range(30)
+    ]  # fmt: skip
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(pages), encoding="utf-8")
+    assert path.stat().st_size > 1 << 20
+    fmt = all_formats()["openai-usage"]
+    assert fmt.parts is not None and not fmt.parts.applies(path)
+    assert len([row for row in fmt.read(path, None) if row.record]) == 30 * 400

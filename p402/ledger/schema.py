@@ -27,15 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from p402.ledger.events import (
-    ATTRIBUTION_FIELDS,
-    SOURCE_ID_FIELDS,
-    TOKEN_FIELDS,
-    Event,
-)
-from p402.ledger.events import (
-    DEFAULTS as EVENT_DEFAULTS,
-)
+from p402.ledger.events import ATTRIBUTION_FIELDS, DEFAULTS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
 from p402.ledger.invoices import INVOICE_TEXT_FIELDS, InvoiceLine
 from p402.money import format_amount, from_units, to_units
 from p402.period import format_time
@@ -224,7 +216,7 @@ def event_row(item: Event) -> tuple[Any, ...]:
 def values_row(values: Mapping[str, Any]) -> tuple[Any, ...]:
     """:func:`event_row` of ``Event.assemble(values)``, without building the event: the
     importer's hot loop goes from checked values straight to the row."""
-    full = {**EVENT_DEFAULTS, **values}
+    full = {**DEFAULTS, **values}
     return _row(_plain_items(full), _computed_items(full))
 
 
@@ -249,6 +241,7 @@ def _row(plain: tuple[Any, ...], computed: tuple[Any, ...]) -> tuple[Any, ...]:
         None if list_cost is None else to_units(list_cost),
         tags,
         None if until is None else micros(until),
+        # NULL when no rule touched the event: its attribution fields are the source's.
         None
         if source_attribution is None
         else orjson.dumps(dict(source_attribution), option=orjson.OPT_SORT_KEYS).decode(),

@@ -63,9 +63,7 @@ class Span:
 def span_lines(path: Path, span: Span) -> Iterator[tuple[int, bytes]]:
     """The lines of *span* in the file at *path*, numbered from 1 (a byte order mark at the very
     start of the file removed)."""
-    with path.open("rb") as handle:
-        handle.seek(span.start)
-        data = handle.read(span.end - span.start)
+    data = _span_bytes(path, span)
     if span.start == 0:
         data = data.removeprefix(b"\xef\xbb\xbf")
     return enumerate(io.BytesIO(data), start=1)
@@ -73,10 +71,14 @@ def span_lines(path: Path, span: Span) -> Iterator[tuple[int, bytes]]:
 
 def span_line_count(path: Path, span: Span) -> int:
     """How many lines *span* holds (its last line may lack the newline at the end of a file)."""
+    data = _span_bytes(path, span)
+    return data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+
+
+def _span_bytes(path: Path, span: Span) -> bytes:
     with path.open("rb") as handle:
         handle.seek(span.start)
-        data = handle.read(span.end - span.start)
-    return data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+        return handle.read(span.end - span.start)
 
 
 @dataclass(slots=True)
@@ -325,18 +327,25 @@ def is_json_lines(path: Path, *, line_parser: Callable[[bytes], Any] | None = No
     if path.suffix.lower() == ".gz":
         return False
     with path.open("rb") as handle:
-        first, number = _first_line(handle)
+        first, number = _first_line(handle, _FIRST_LINE_LIMIT)
     if not first:
         return True
+    if not first.endswith(b"\n") and len(first) == _FIRST_LINE_LIMIT:
+        return False  # one huge line, e.g. a whole array of pages: one part anyway, read whole
     problem = _parsed(number, first, line_parser or _loads)[2]
     return problem is None or _json_lines(first)
 
 
-def _first_line(stream: Any) -> tuple[bytes, int]:
-    """The first non-blank line (without a UTF-8 byte order mark) and its number."""
-    first, number = stream.readline().removeprefix(b"\xef\xbb\xbf"), 1
+_FIRST_LINE_LIMIT = 1 << 20
+"""A first line longer than this is not parsed twice just to decide whether to split a file."""
+
+
+def _first_line(stream: Any, limit: int = -1) -> tuple[bytes, int]:
+    """The first non-blank line (without a UTF-8 byte order mark; at most *limit* bytes of it)
+    and its number."""
+    first, number = stream.readline(limit).removeprefix(b"\xef\xbb\xbf"), 1
     while first and not first.strip():
-        first, number = stream.readline(), number + 1
+        first, number = stream.readline(limit), number + 1
     return first, number
 
 
