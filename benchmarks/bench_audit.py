@@ -58,7 +58,7 @@ def run_one(count: int, db: str | None, keep: Path | None = None) -> None:
     from p402.audit import run_audit
     from p402.bundles.signing import generate
     from p402.bundles.verify import verify_bundle
-    from p402.ledger import demo
+    from p402.ingest import demo
     from p402.ledger.store import Ledger
     from p402.period import parse_period
 

@@ -70,7 +70,7 @@ def _line(label: str, count: int, seconds: float, note: str = "", memory: int = 
 
 
 def _write_events(source: Path, count: int) -> None:
-    from p402.ledger import demo
+    from p402.ingest import demo
 
     with source.open("wb") as handle:
         for item in demo.generate(count=count, tenant="bench"):
@@ -92,8 +92,8 @@ def _floor(source: Path, scratch: Path, count: int, fmt: str, when: str) -> floa
 def _floor_times(source: Path, scratch: Path, count: int, fmt: str) -> tuple[float, float]:
     """A bare sqlite3 executemany of the very rows p402 stores, into the same table and indexes;
     and the same with the import's page cache."""
-    from p402.ledger import importer
-    from p402.ledger.importer import Pipeline
+    from p402.ingest import importer
+    from p402.ingest.importer import Pipeline
     from p402.ledger.store import BULK_CACHE_MIB
 
     importer._start_worker(fmt, Pipeline(tenant="bench", source=f"import:{fmt}"))
@@ -127,7 +127,7 @@ def _executemany(database: Path, rows: list[tuple[object, ...]], *, cache_mib: i
 
 
 def _import(source: Path, database: Path, *, count: int, fmt: str, jobs: int | None) -> float:
-    from p402.ledger.importer import default_jobs, import_files
+    from p402.ingest.importer import default_jobs, import_files
     from p402.ledger.store import Ledger
 
     ledger = Ledger.open(str(database))
@@ -144,7 +144,7 @@ def _import(source: Path, database: Path, *, count: int, fmt: str, jobs: int | N
 
 def _attribute(database: Path, count: int) -> None:
     from p402.config import Rule
-    from p402.ledger.reattribute import reattribute
+    from p402.ingest.reattribute import reattribute
     from p402.ledger.store import Ledger
 
     rules = (
@@ -223,7 +223,7 @@ def _postgres(url: str, source: Path, count: int) -> None:
     """Import into a fresh schema of the server at *url*, dropped afterwards."""
     import sqlalchemy
 
-    from p402.ledger.importer import import_files
+    from p402.ingest.importer import import_files
     from p402.ledger.store import Ledger
 
     schema = f"p402_bench_{time.time_ns()}"

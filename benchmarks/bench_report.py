@@ -63,7 +63,7 @@ _TARGET = 5.0
 
 def _aggregation(count: int, target: str | None) -> None:
     """Time the summary of *count* demo events both ways, on the ledger at *target*."""
-    from p402.ledger import demo
+    from p402.ingest import demo
     from p402.ledger.rollup import rollup
     from p402.ledger.store import Ledger
     from p402.period import parse_period
@@ -120,7 +120,7 @@ def main() -> None:
 def _reports(count: int) -> None:
     """Time each step of the reports of *count* demo events."""
     from p402.config import Config
-    from p402.ledger import demo
+    from p402.ingest import demo
     from p402.ledger.store import Ledger
     from p402.period import parse_period
     from p402.reporting.aggregate import Aggregator

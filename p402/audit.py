@@ -40,8 +40,8 @@ from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
+from p402.ingest.pricing import table_version
 from p402.ledger.log import LogHead, find_head, head_of_size, latest_head, record_head
-from p402.ledger.pricing import table_version
 from p402.ledger.store import Ledger
 from p402.lifecycle import ledger_entries
 from p402.money import format_amount, from_units, parse_amount, round_cents, to_units

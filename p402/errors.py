@@ -7,7 +7,7 @@ code that raises them:
 - ``P402Error``
     - ``ConfigError`` (here): bad command-line value, period, or setting.
     - ``p402.ledger.store.StoreError``: the ledger database cannot be opened or written.
-    - ``p402.ledger.importer.ImportRejected``: an import file has problems (carries them all).
+    - ``p402.ingest.importer.ImportRejected``: an import file has problems (carries them all).
     - ``p402.bundles.signing.KeyError_``: a key file is missing, malformed or would be overwritten.
     - ``p402.bundles.verify.BundleInvalid``: a bundle failed verification (names the member).
 """

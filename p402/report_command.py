@@ -12,7 +12,7 @@ from typing import Any
 from p402 import __version__
 from p402.bundles.canonical import dumps
 from p402.config import Config
-from p402.ledger.pricing import table_version
+from p402.ingest.pricing import table_version
 from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
 from p402.period import Period, format_time

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p402.config import Rule
-from p402.ledger import reattribute as reattribute_module
-from p402.ledger.attribution import Attributor
+from p402.ingest import reattribute as reattribute_module
+from p402.ingest.attribution import Attributor
+from p402.ingest.reattribute import reattribute
 from p402.ledger.events import Event
-from p402.ledger.reattribute import reattribute
 from p402.ledger.schema import event_row, values_row
 from p402.ledger.store import Ledger
 from tests.conftest import PERIOD

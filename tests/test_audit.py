@@ -11,8 +11,8 @@ from pathlib import Path
 from p402.audit import AuditResult, run_audit
 from p402.bundles.layout import EVENTS, MANIFEST, PDF, RECEIPTS, XLSX
 from p402.bundles.signing import SigningKey
-from p402.ledger import demo
-from p402.ledger.importer import import_files
+from p402.ingest import demo
+from p402.ingest.importer import import_files
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, round_cents, to_units
 from p402.period import parse_period

@@ -12,10 +12,10 @@ from itertools import islice, pairwise
 import pytest
 
 from p402.errors import ConfigError
-from p402.ledger.demo import DEMO_PERIOD, DEMO_TENANT, generate
+from p402.ingest.demo import DEMO_PERIOD, DEMO_TENANT, generate
+from p402.ingest.pricing import Pricer
+from p402.ingest.validation import validate
 from p402.ledger.events import TOKEN_FIELDS, Event
-from p402.ledger.pricing import Pricer
-from p402.ledger.validation import validate
 from p402.money import parse_amount
 from p402.period import parse_period
 
@@ -196,7 +196,7 @@ def test_some_traffic_went_through_the_proxy(events: list[Event]) -> None:
 
 
 def test_demo_invoices_give_the_reconciliation_something_to_find() -> None:
-    from p402.ledger.demo import demo_invoices
+    from p402.ingest.demo import demo_invoices
     from p402.money import to_units
 
     totals = {

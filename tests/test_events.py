@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from p402.ingest.validation import validate
 from p402.ledger.events import FIELDS, is_content_field
-from p402.ledger.validation import validate
 
 GOOD: dict[str, Any] = {
     "event_id": "e-1",

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 import p402.cli.export  # registers `export` on the group (p402/cli/__init__.py imports it too)
 from p402.cli import main
-from p402.ledger import demo
+from p402.ingest import demo
+from p402.ingest.importer import import_files
 from p402.ledger.events import FIELDS, Event
 from p402.ledger.export import FOCUS_COLUMNS, ExportError, export_ledger
-from p402.ledger.importer import import_files
 from p402.ledger.store import Ledger
 from p402.money import MAX_EVENT_COST, from_units, round_cents, to_units
 from p402.period import parse_period

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from p402.ledger.importer import ImportRejected, import_files
+from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from tests.conftest import PERIOD
 

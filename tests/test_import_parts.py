@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from p402.cli import cli
 from p402.config import load_config
-from p402.ledger import importer
-from p402.ledger.demo import generate
+from p402.ingest import importer
+from p402.ingest.demo import generate
+from p402.ingest.formats import SourceRow, Span, all_formats
+from p402.ingest.formats._common import span_line_count
+from p402.ingest.importer import ImportRejected, import_files, spans
 from p402.ledger.export import export_ledger
-from p402.ledger.formats import SourceRow, Span, all_formats
-from p402.ledger.formats._common import span_line_count
-from p402.ledger.importer import ImportRejected, import_files, spans
 from p402.ledger.store import Ledger
 from tests.conftest import PERIOD
 

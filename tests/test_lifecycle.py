@@ -14,8 +14,8 @@ import sqlalchemy
 
 from p402.audit import run_audit
 from p402.bundles.signing import SigningKey, generate
+from p402.ingest.importer import Pipeline
 from p402.ledger.events import Event
-from p402.ledger.importer import Pipeline
 from p402.ledger.invoices import InvoiceLine
 from p402.ledger.schema import TENANT_TABLES, audits_table, metadata
 from p402.ledger.store import Ledger

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from p402.ingest.pricing import Pricer
 from p402.ledger.events import Event
-from p402.ledger.pricing import Pricer
 
 WHEN = datetime(2026, 10, 5, 15, tzinfo=UTC)
 

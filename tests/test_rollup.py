@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from p402 import report_command
 from p402.config import Config
-from p402.ledger import demo
+from p402.ingest import demo
 from p402.ledger.events import Event
 from p402.ledger.rollup import ROLLUP_FIELDS, rollup
 from p402.ledger.store import Ledger

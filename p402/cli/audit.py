@@ -91,7 +91,7 @@ def audit(
         create_keys,
         load_signing_key,
     )
-    from p402.ledger import demo as demo_org
+    from p402.ingest import demo as demo_org
     from p402.ledger.store import Ledger
     from p402.progress import progress_bar
 

@@ -16,7 +16,7 @@ from p402.cli._common import (
     resolve,
     tenant_option,
 )
-from p402.ledger.formats import MODULES
+from p402.ingest.formats import MODULES
 
 __all__ = ["attribute", "demo_command", "import_command"]
 
@@ -58,7 +58,7 @@ def import_command(
     bedrock-logs, gemini, openrouter, litellm, otel. Events are priced and attributed by the
     configuration's prices and rules; cost exports are kept as invoice lines.
     """
-    from p402.ledger.importer import ImportRejected, import_files
+    from p402.ingest.importer import ImportRejected, import_files
     from p402.ledger.store import Ledger
     from p402.progress import progress_bar
 
@@ -119,7 +119,7 @@ def attribute(
     *, db: str | None, tenant: str | None, config_path: Path | None, dry_run: bool, as_json: bool
 ) -> None:
     """Re-apply the configuration's attribution rules to every stored event, history included."""
-    from p402.ledger.reattribute import reattribute
+    from p402.ingest.reattribute import reattribute
     from p402.ledger.store import Ledger
     from p402.money import round_cents
     from p402.progress import progress_bar
@@ -167,7 +167,7 @@ def demo_command(*, out_file: Path, count: int, tenant: str | None) -> None:
     """Write the demo organisation's events as canonical JSON Lines, ready to import."""
     import orjson
 
-    from p402.ledger import demo as demo_org
+    from p402.ingest import demo as demo_org
 
     with out_file.open("wb") as handle:
         for item in demo_org.generate(tenant=tenant or demo_org.DEMO_TENANT, count=count):

@@ -1,16 +1,14 @@
-"""The ledger: parse, validate, price, attribute and store economic events.
+"""The ledger: the store of economic events and invoice lines (SQLAlchemy: SQLite or PostgreSQL).
 
 Usage::
 
-    from p402.ledger import Ledger, import_files
+    from p402.ledger import Ledger
 
     ledger = Ledger.open("p402-ledger.db")          # or a postgresql:// URL
-    summary = import_files(ledger, ["usage.json"], tenant="acme", fmt="anthropic-usage")
-    for event in ledger.stream("acme", period):     # streamed, in a fixed order
+    for record, units, at in ledger.stream_records("acme", period):   # fixed order, streamed
         ...
 
-Names are imported on first use, so reading the list of formats does not load the database
-layer.
+Names are imported on first use, so naming the event fields does not load the database layer.
 """
 
 from __future__ import annotations
@@ -18,26 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "FIELDS",
-    "Event",
-    "ImportRejected",
-    "ImportSummary",
-    "Ledger",
-    "Problem",
-    "StoreError",
-    "import_files",
-    "validate",
-]
+__all__ = ["FIELDS", "Event", "Ledger", "StoreError"]
 
 _HOMES = {
     "FIELDS": "events",
     "Event": "events",
-    "validate": "validation",
-    "ImportRejected": "importer",
-    "ImportSummary": "importer",
-    "import_files": "importer",
-    "Problem": "problems",
     "Ledger": "store",
     "StoreError": "store",
 }

@@ -133,8 +133,8 @@ def _settle() -> None:
     mostly that data, and full collections walking it were the slowest requests' pauses."""
     import gc
 
+    from p402.ingest.pricing import Pricer
     from p402.ledger.events import Event
-    from p402.ledger.pricing import Pricer
 
     warm = Event("warm-up", "-", datetime.now(UTC), "openai", "gpt-4o", input_tokens=1)
     Pricer(()).apply(warm)  # loads the genai-prices table

@@ -1,6 +1,6 @@
 """The meter API's published schemas: the canonical event as JSON Schema (for
 ``/openapi.json``), derived from the event's fields so it cannot drift from them. Validation
-itself stays in :mod:`p402.ledger.validation`; this is the contract integrators read."""
+itself stays in :mod:`p402.ingest.validation`; this is the contract integrators read."""
 
 from __future__ import annotations
 

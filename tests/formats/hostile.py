@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from p402.ledger.formats import SourceRow
-from p402.ledger.importer import ImportRejected, import_files
+from p402.ingest.formats import SourceRow
+from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 
 HOSTILE = settings(

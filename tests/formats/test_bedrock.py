@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from p402.ledger.formats import SourceRow
-from p402.ledger.formats.bedrock import model_name, read
-from p402.ledger.importer import ImportRejected, import_files
+from p402.ingest.formats import SourceRow
+from p402.ingest.formats.bedrock import model_name, read
+from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.period import parse_period
 from tests.formats.hostile import HOSTILE, check_import, check_read, json_values, mutated, paths_in

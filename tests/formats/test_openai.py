@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from p402.ledger.formats import SourceRow, get_format
-from p402.ledger.importer import ImportRejected, import_files
+from p402.ingest.formats import SourceRow, get_format
+from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.money import from_units
 from p402.period import parse_period

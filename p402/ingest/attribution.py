@@ -124,7 +124,7 @@ class Attributor:
 
     def attribute(self, values: dict[str, Any]) -> None:
         """:meth:`apply` for an event still in pieces (its field values, defaults left out, as
-        :func:`~p402.ledger.validation.check_row` gives them): what the rules decide is set in
+        :func:`~p402.ingest.validation.check_row` gives them): what the rules decide is set in
         *values*, which then assemble into the event :meth:`apply` would give."""
         held = values.get("source_attribution")
         if not self._rules and held is None:

@@ -3,7 +3,7 @@
 ``p402 audit --demo`` and the benchmarks read their events from :func:`generate`: Northwind, a
 fictitious mid-size B2B software company with 8 departments, 60 employees, 40 customers and 20
 AI workflows on OpenAI, Anthropic, Google, AWS Bedrock and (for evaluations) OpenRouter. Every
-event is priced by :class:`~p402.ledger.pricing.Pricer` at its own time, except the OpenRouter
+event is priced by :class:`~p402.ingest.pricing.Pricer` at its own time, except the OpenRouter
 slice, which carries the cost the provider reported. There is no content anywhere.
 
 The same arguments always give the same events: one seeded :class:`random.Random` drives every
@@ -27,8 +27,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from p402.config import Invoice
 from p402.errors import ConfigError
+from p402.ingest.pricing import Pricer
 from p402.ledger.events import Event
-from p402.ledger.pricing import Pricer
 from p402.money import CENT, ROUNDING, from_units
 from p402.period import parse_period
 

@@ -22,17 +22,17 @@ from typing import Any
 
 from p402.config import Config
 from p402.errors import P402Error
-from p402.ledger.attribution import Attributor
+from p402.ingest.attribution import Attributor
+from p402.ingest.formats import Format, Progress, SourceRow, Span, get_format
+from p402.ingest.formats._common import span_line_count
+from p402.ingest.pricing import Pricer
+from p402.ingest.validation import check_row
 from p402.ledger.events import Event
-from p402.ledger.formats import Format, Progress, SourceRow, Span, get_format
-from p402.ledger.formats._common import span_line_count
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
-from p402.ledger.pricing import Pricer
 from p402.ledger.problems import FieldProblems, Problem
 from p402.ledger.schema import EVENT_COLUMNS, values_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
-from p402.ledger.validation import check_row
 from p402.money import MAX_EVENT_COST
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "default_jobs", "import_files"]

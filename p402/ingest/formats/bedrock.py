@@ -46,8 +46,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.formats._common import (
+from p402.ingest.formats._common import (
     Format,
     Parts,
     Progress,
@@ -61,6 +60,7 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]

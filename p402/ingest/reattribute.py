@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import select
 
 from p402.config import Rule
-from p402.ledger.attribution import Attributor
+from p402.ingest.attribution import Attributor
 from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.schema import events_table
 from p402.ledger.store import Ledger

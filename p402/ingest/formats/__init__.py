@@ -2,7 +2,7 @@
 
 Usage::
 
-    from p402.ledger.formats import get_format
+    from p402.ingest.formats import get_format
 
     fmt = get_format("anthropic-usage")      # ConfigError naming the known formats if unknown
     for row in fmt.read(Path("usage.json"), None):
@@ -17,7 +17,7 @@ import importlib
 from functools import cache
 
 from p402.errors import ConfigError
-from p402.ledger.formats._common import Format, Parts, Progress, SourceRow, Span
+from p402.ingest.formats._common import Format, Parts, Progress, SourceRow, Span
 
 __all__ = [
     "MODULES",
@@ -55,7 +55,7 @@ def get_format(name: str) -> Format:
     """
     if name not in MODULES:
         raise ConfigError(f"unknown import format {name!r}", hint=f"one of: {', '.join(MODULES)}")
-    module = importlib.import_module(f"p402.ledger.formats.{MODULES[name]}")
+    module = importlib.import_module(f"p402.ingest.formats.{MODULES[name]}")
     found: Format = next(fmt for fmt in module.FORMATS if fmt.name == name)
     return found
 

@@ -36,7 +36,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from p402.ledger.formats._common import (
+from p402.ingest.formats._common import (
     Format,
     Parts,
     Progress,

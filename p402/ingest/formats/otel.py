@@ -52,8 +52,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.formats._common import (
+from p402.ingest.formats._common import (
     Format,
     Progress,
     SourceRow,
@@ -64,7 +63,8 @@ from p402.ledger.formats._common import (
     tags_from,
     whole,
 )
-from p402.ledger.formats.bedrock import model_name
+from p402.ingest.formats.bedrock import model_name
+from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from p402.ledger.formats._common import Format, Parts, Progress, SourceRow, Span, span_lines
+from p402.ingest.formats._common import Format, Parts, Progress, SourceRow, Span, span_lines
 
 __all__ = ["FORMATS"]
 

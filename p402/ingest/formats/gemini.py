@@ -51,8 +51,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.formats._common import (
+from p402.ingest.formats._common import (
     Format,
     Progress,
     SourceRow,
@@ -63,6 +62,7 @@ from p402.ledger.formats._common import (
     time_from,
     whole,
 )
+from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]

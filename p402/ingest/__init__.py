@@ -1,0 +1,33 @@
+"""Ingest: a file or an HTTP call -> checked, priced, attributed values, ready for the ledger.
+
+Usage::
+
+    from p402.ingest import import_files
+    from p402.ledger import Ledger
+
+    ledger = Ledger.open("p402-ledger.db")
+    summary = import_files(ledger, [Path("usage.json")], tenant="acme", fmt="anthropic-usage")
+
+Names are imported on first use, so reading the list of formats does not load the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files", "validate"]
+
+_HOMES = {
+    "validate": "validation",
+    "ImportRejected": "importer",
+    "ImportSummary": "importer",
+    "Pipeline": "importer",
+    "import_files": "importer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'p402.ingest' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"p402.ingest.{_HOMES[name]}"), name)
