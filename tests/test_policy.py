@@ -9,8 +9,8 @@ from typing import Any
 
 from p402.config import Budget, Config
 from p402.ledger.events import Event
-from p402.ledger.policy import Policy
 from p402.ledger.store import Ledger
+from p402.serve.policy import Policy
 
 NOW = datetime(2026, 10, 15, 12, tzinfo=UTC)
 
@@ -119,12 +119,12 @@ def test_spend_recorded_elsewhere_counts_once_the_total_is_read_again(
 ) -> None:
     """Another worker (or host) stores events this process never sees: its running total
     learns of them when it reads the ledger's sum again, REFRESH_SECONDS after the last read."""
-    import p402.ledger.policy as policy_module
+    import p402.serve.policy as policy_module
 
     budget = Budget("ops day", "workflow", "ops", "day", Decimal("1.00"), "hard")
     mine, other = (Policy(Config(budgets=(budget,)), ledger) for _ in range(2))
     clock = [1_000.0]
-    monkeypatch.setattr("p402.ledger.policy.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("p402.serve.policy.time.monotonic", lambda: clock[0])
     assert mine.decide("acme", model="m", workflow="ops", now=NOW).decision == "allow"
     elsewhere = spend("w2", "1.00", workflow="ops")
     ledger.add([elsewhere])

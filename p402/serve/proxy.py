@@ -13,7 +13,7 @@ response id and model, and the attribution headers (``X-P402-Owner``, ``-Departm
 ``-Employee``, ``-Customer``, ``-Workflow``, ``-Project``, ``-Feature``, ``-Tags``) before the
 rules. It is recorded after the response has been handed over, off the event loop. Request and
 response bodies are read for the model, the stream flag and the usage only: they are never
-stored or logged. Policy (:mod:`p402.ledger.policy`) is decided before forwarding: a refused
+stored or logged. Policy (:mod:`p402.serve.policy`) is decided before forwarding: a refused
 call is answered 403 or 429 and recorded with ``policy_decision = deny``.
 """
 
@@ -38,10 +38,10 @@ from starlette.datastructures import Headers
 
 from p402.ingest.formats._common import tags_from
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.policy import ALLOW, Decision, Policy
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of
 from p402.serve.bodies import read_body
+from p402.serve.policy import ALLOW, Decision, Policy
 from p402.serve.service import Service
 
 __all__ = ["router"]
