@@ -134,7 +134,9 @@ levels 2 to 5 (6, 3, 2 and 1 nodes)."""
 def small_blocks(tmp_path_factory: pytest.TempPathFactory) -> Good:
     """The small ledger's bundle with blocks of 4 lines, to tamper with a tree of many blocks."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("p402.audit.Sealer", functools.partial(Sealer, tree_from_level=SMALL_LEVEL))
+        patch.setattr(
+            "p402.audit.run.Sealer", functools.partial(Sealer, tree_from_level=SMALL_LEVEL)
+        )
         return _build(tmp_path_factory.mktemp("small-blocks"))
 
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy
 
 from p402.audit import run_audit
+from p402.audit.lifecycle import enforce_retention, entry_signature_valid, ledger_entries
 from p402.bundles.signing import SigningKey, generate
 from p402.ingest.importer import Pipeline
 from p402.ledger.events import Event
@@ -29,7 +30,6 @@ from p402.ledger.tenants import (
     revoke_api_key,
     tenant_row_counts,
 )
-from p402.lifecycle import enforce_retention, entry_signature_valid, ledger_entries
 from p402.money import to_units
 from tests.conftest import PERIOD, small_events
 from tests.test_cli import assert_one_line_error, run

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from p402 import report_command
+from p402.audit import draft
 from p402.config import Config
 from p402.ingest import demo
 from p402.ledger.events import Event
@@ -251,17 +251,17 @@ def test_report_without_the_events_sheet_reads_only_the_rollup(
         raise AssertionError("the events were read one by one")
 
     monkeypatch.setattr(sqlite_ledger, "stream_records", refuse)
-    summary, records = report_command._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=False)
+    summary, records = draft._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=False)
     assert (summary, records) == (expected, [])
     # More events than the sheet lists: the workbook shows the roll-up, so no event is read.
-    monkeypatch.setattr(report_command, "EVENTS_SHEET_LIMIT", 10)
-    summary, records = report_command._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=True)
+    monkeypatch.setattr(draft, "EVENTS_SHEET_LIMIT", 10)
+    summary, records = draft._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=True)
     assert (summary, records) == (expected, [])
 
 
 def test_report_with_the_events_sheet_lists_every_event(sqlite_ledger: Ledger) -> None:
     sqlite_ledger.add(small_events())
-    summary, records = report_command._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=True)
+    summary, records = draft._summarise(sqlite_ledger, TENANT, PERIOD, events_sheet=True)
     assert summary == by_event(sqlite_ledger, TENANT, PERIOD)
     assert [r["event_id"] for r in records] == [
         r["event_id"] for r, _, _ in sqlite_ledger.stream_records(TENANT, PERIOD)
@@ -274,9 +274,9 @@ def test_a_large_period_reports_from_the_rollup(
     from openpyxl import load_workbook
 
     sqlite_ledger.add(small_events())
-    monkeypatch.setattr(report_command, "EVENTS_SHEET_LIMIT", 10)
+    monkeypatch.setattr(draft, "EVENTS_SHEET_LIMIT", 10)
     monkeypatch.setattr(xlsx, "EVENTS_SHEET_LIMIT", 10)
-    files = report_command.write_reports(
+    files = draft.write_reports(
         sqlite_ledger, tenant=TENANT, period=PERIOD, config=Config(), out_dir=tmp_path,
         formats={"xlsx"}, page_size="A4",
     )  # fmt: skip

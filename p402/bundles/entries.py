@@ -1,6 +1,6 @@
 """Signed ledger entries: facts about the ledger itself (a retention purge), signed with the
 audit key over their RFC 8785 bytes, so a bundle can carry them and an auditor check them
-offline. Shared by the writer (:mod:`p402.lifecycle`) and the verifier."""
+offline. Shared by the writer (:mod:`p402.audit.lifecycle`) and the verifier."""
 
 from __future__ import annotations
 

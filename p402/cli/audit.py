@@ -279,8 +279,8 @@ def report(
     tenant: str | None, config_path: Path | None,
 ) -> None:  # fmt: skip
     """Write the PDF and XLSX reports of a period, without signing a bundle."""
+    from p402.audit.draft import write_reports
     from p402.ledger.store import Ledger
-    from p402.report_command import write_reports
 
     chosen = {part.strip().lower() for part in formats.split(",") if part.strip()}
     if not chosen or chosen - {"pdf", "xlsx"}:

@@ -133,11 +133,11 @@ def tenant_delete(
     """Delete TENANT_ID: every row of it, in every table. Cannot be undone."""
     import hashlib
 
+    from p402.audit.lifecycle import delete_tenant
     from p402.bundles.signing import load_signing_key
     from p402.errors import ConfigError
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import tenant_row_counts
-    from p402.lifecycle import delete_tenant
 
     if confirm != tenant_id:
         raise ConfigError(
@@ -294,11 +294,11 @@ def retention_enforce(
     *, tenant_ids: tuple[str, ...], key_path: Path | None, db: str | None, as_json: bool
 ) -> None:
     """Delete expired events, recording each purge as a signed ledger entry."""
+    from p402.audit.lifecycle import enforce_retention
     from p402.bundles.signing import load_signing_key
     from p402.errors import ConfigError
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import list_tenants
-    from p402.lifecycle import enforce_retention
     from p402.money import format_amount, from_units
 
     if key_path is None:

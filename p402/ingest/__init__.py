@@ -14,7 +14,11 @@ Names are imported on first use, so reading the list of formats does not load th
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
+    from p402.ingest.importer import ImportRejected, ImportSummary, Pipeline, import_files
+    from p402.ingest.validation import validate
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files", "validate"]
 

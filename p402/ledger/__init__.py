@@ -14,7 +14,11 @@ Names are imported on first use, so naming the event fields does not load the da
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
+    from p402.ledger.events import FIELDS, Event
+    from p402.ledger.store import Ledger, StoreError
 
 __all__ = ["FIELDS", "Event", "Ledger", "StoreError"]
 

@@ -44,7 +44,7 @@ class ReportContext:
     log: dict[str, Any] | None = None
     """The manifest's ``log`` section: where this audit sits in the tenant's append-only log."""
     purges: tuple[dict[str, Any], ...] = ()
-    """Signed retention purges that removed events of the period (see p402.lifecycle)."""
+    """Signed retention purges that removed events of the period (see p402.audit.lifecycle)."""
 
 
 @cache

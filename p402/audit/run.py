@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from p402 import __version__
+from p402.audit.lifecycle import ledger_entries
 from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
@@ -43,7 +44,6 @@ from p402.errors import P402Error
 from p402.ingest.pricing import table_version
 from p402.ledger.log import LogHead, find_head, head_of_size, latest_head, record_head
 from p402.ledger.store import Ledger
-from p402.lifecycle import ledger_entries
 from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
 from p402.period import Period, format_time
 from p402.reporting.aggregate import Aggregator, Summary
