@@ -20,6 +20,7 @@ from p402.ingest.demo import generate
 from p402.ingest.formats import SourceRow, Span, all_formats
 from p402.ingest.formats._common import span_line_count
 from p402.ingest.importer import ImportRejected, import_files, spans
+from p402.ingest.pipeline import Pipeline
 from p402.ledger.export import export_ledger
 from p402.ledger.store import Ledger
 from tests.conftest import PERIOD
@@ -225,9 +226,7 @@ def test_progress_counts_every_byte_once(tmp_path: Path) -> None:
 
 def test_small_files_and_one_job_start_no_workers(tmp_path: Path, sqlite_ledger: Ledger) -> None:
     path = _demo_file(tmp_path / "events.jsonl", 20)
-    workers = importer._Workers(
-        all_formats()["events"], importer.Pipeline(tenant="acme", source="x"), 2
-    )
+    workers = importer._Workers(all_formats()["events"], Pipeline(tenant="acme", source="x"), 2)
     assert not workers.wanted(path)
     assert not importer._Workers(all_formats()["events"], workers.pipeline, 1).wanted(path)
     import_files(sqlite_ledger, [path], tenant="acme")

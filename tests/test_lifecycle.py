@@ -15,7 +15,7 @@ import sqlalchemy
 from p402.audit import run_audit
 from p402.audit.lifecycle import enforce_retention, entry_signature_valid, ledger_entries
 from p402.bundles.signing import SigningKey, generate
-from p402.ingest.importer import Pipeline
+from p402.ingest.pipeline import Pipeline
 from p402.ledger.events import Event
 from p402.ledger.invoices import InvoiceLine
 from p402.ledger.schema import TENANT_TABLES, audits_table, metadata

@@ -17,7 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
-    from p402.ingest.importer import ImportRejected, ImportSummary, Pipeline, import_files
+    from p402.ingest.importer import ImportRejected, ImportSummary, import_files
+    from p402.ingest.pipeline import Pipeline
     from p402.ingest.validation import validate
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "import_files", "validate"]
@@ -26,7 +27,7 @@ _HOMES = {
     "validate": "validation",
     "ImportRejected": "importer",
     "ImportSummary": "importer",
-    "Pipeline": "importer",
+    "Pipeline": "pipeline",
     "import_files": "importer",
 }
 

@@ -1,4 +1,5 @@
-"""Import files into the ledger: read (any format) → validate → price → attribute → store.
+"""Import files into the ledger: read (any format) → the pipeline (validate → price →
+attribute, :mod:`p402.ingest.pipeline`) → store.
 
 All or nothing: every problem in every file is collected (file, line or JSON path, field),
 and a file set with problems imports nothing unless ``skip_invalid`` is asked for, in which
@@ -15,25 +16,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from p402.config import Config
 from p402.errors import P402Error
-from p402.ingest.attribution import Attributor
 from p402.ingest.formats import Format, Progress, SourceRow, Span, get_format
 from p402.ingest.formats._common import span_line_count
-from p402.ingest.pricing import Pricer
-from p402.ingest.validation import check_row
-from p402.ledger.events import Event
+from p402.ingest.pipeline import Pipeline
 from p402.ledger.invoices import InvoiceLine, validate_invoice_line
 from p402.ledger.problems import FieldProblems, Problem
 from p402.ledger.schema import EVENT_COLUMNS, values_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
-from p402.money import MAX_EVENT_COST
 
 __all__ = ["ImportRejected", "ImportSummary", "Pipeline", "default_jobs", "import_files"]
 
@@ -97,71 +93,6 @@ class ImportSummary:
             problem if problem.line is None else replace(problem, line=problem.line + lines_before)
             for problem in part.problems
         )
-
-
-class Pipeline:
-    """validate → price → attribute, for one tenant and source; the same for every entry point."""
-
-    def __init__(
-        self,
-        *,
-        tenant: str,
-        source: str,
-        config: Config | None = None,
-        retention_days: int | None = None,
-    ) -> None:
-        config = config or Config()
-        self.tenant, self.source = tenant, source
-        self.config = config
-        self.retention = self.retention_of(retention_days)
-        self.pricer = Pricer(config.prices)
-        self.attributor = Attributor(config.rules)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A worker process builds its own pricer and attributor from the same settings.
-        days = None if self.retention is None else self.retention.days
-        return (_pipeline, (self.tenant, self.source, self.config, days))
-
-    def retention_of(self, retention_days: int | None) -> timedelta | None:
-        """How long this tenant's events are kept: the registered tenant's retention, else the
-        configuration's ``[tenant]`` one when it names this tenant, else no limit."""
-        config = self.config
-        if retention_days is None and config.tenant is not None and config.tenant.id == self.tenant:
-            retention_days = config.tenant.retention_days
-        return None if retention_days is None else timedelta(days=retention_days)
-
-    def event(self, raw: dict[str, object]) -> tuple[Event | None, FieldProblems, int]:
-        """The stored form of one raw row, or its problems; and how many content fields were dropped."""
-        values, problems, dropped = self.values(raw)
-        return (None if values is None else Event.assemble(values)), problems, dropped
-
-    def values(self, raw: dict[str, object]) -> tuple[dict[str, Any] | None, FieldProblems, int]:
-        """:meth:`event` in pieces: the field values ``Event.assemble`` makes the event of (the
-        importer turns them straight into a row), or the problems; and how many content fields
-        were dropped."""
-        # What validate, Pricer.apply, a retention stamp and Attributor.apply would give,
-        # without building an event at each stage.
-        values, problems, dropped_content = check_row(raw, tenant=self.tenant, source=self.source)
-        dropped = len(dropped_content)
-        if values is None:
-            return None, problems, dropped
-        changes = self.pricer.basis(values)
-        if changes is not None:
-            values.update(changes)
-        for name in ("cost", "list_cost"):
-            amount = values.get(name)
-            if amount is not None and amount > MAX_EVENT_COST:
-                # Only absurd token counts get here; stored units would overflow 64 bits.
-                message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
-                return None, [(None, message)], dropped
-        if self.retention is not None and values.get("retention_until") is None:
-            values["retention_until"] = values["occurred_at"] + self.retention
-        self.attributor.attribute(values)
-        return values, [], dropped
-
-
-def _pipeline(tenant: str, source: str, config: Config, retention_days: int | None) -> Pipeline:
-    return Pipeline(tenant=tenant, source=source, config=config, retention_days=retention_days)
 
 
 def _problems(path: Path, row: SourceRow, found: FieldProblems) -> list[Problem]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from p402.config import Config
-from p402.ingest.importer import Pipeline
+from p402.ingest.pipeline import Pipeline
 from p402.ledger.events import Event
 from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import authenticate, get_tenant
