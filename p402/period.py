@@ -1,20 +1,23 @@
 """Audit periods: a month ``2026-10``, a quarter ``2026-Q3``, or explicit UTC dates.
 
 A period is a half-open UTC window ``[start, end)``; every query and report uses the same one.
+Times are stored as integer microseconds since the epoch (:func:`micros`, :func:`moment`) and
+written as RFC 3339 in UTC (:func:`format_time`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from p402.errors import ConfigError
 
-__all__ = ["Period", "format_time", "parse_period"]
+__all__ = ["Period", "format_time", "micros", "moment", "parse_period"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +83,13 @@ def format_time(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch, UTC."""
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def moment(value: int) -> datetime:
+    """The aware UTC time of *value* microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=value)

@@ -129,8 +129,8 @@ def test_order_ignores_a_locale_collation_on_postgres(ledger: Ledger) -> None:
 
 def test_records_from_rows_are_exactly_the_events_json(ledger: Ledger) -> None:
     from p402.ingest.demo import generate
-    from p402.ledger.schema import micros
     from p402.money import to_units
+    from p402.period import micros
 
     ledger.add([*small_events(), *generate(count=600, tenant=TENANT)])
     events = list(ledger.stream(TENANT, PERIOD))

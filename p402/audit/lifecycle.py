@@ -21,11 +21,11 @@ from p402.bundles.entries import entry_problem, sign_entry
 from p402.bundles.signing import PublicKey, SigningKey
 from p402.errors import P402Error
 from p402.ledger.log import latest_head
-from p402.ledger.schema import events_table, ledger_entries_table, micros, moment
+from p402.ledger.schema import events_table, ledger_entries_table
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import delete_tenant_rows, get_tenant
 from p402.money import format_amount, from_units
-from p402.period import format_time
+from p402.period import format_time, micros, moment
 
 __all__ = [
     "Purge",

@@ -13,8 +13,9 @@ import orjson
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from p402.ledger.schema import log_heads_table, micros
+from p402.ledger.schema import log_heads_table
 from p402.ledger.store import Ledger, StoreError
+from p402.period import micros
 
 __all__ = ["LogHead", "find_head", "head_of_size", "latest_head", "record_head"]
 

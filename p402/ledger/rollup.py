@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, case, func, literal_column, select, text
 
-from p402.ledger.schema import events_table, micros
-from p402.period import Period
+from p402.ledger.schema import events_table
+from p402.period import Period, micros
 
 if TYPE_CHECKING:
     from p402.ledger.store import Ledger

@@ -9,7 +9,6 @@ refused with a clear message rather than failing on a missing column.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy import (
 from p402.ledger.events import ATTRIBUTION_FIELDS, DEFAULTS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
 from p402.ledger.invoices import INVOICE_TEXT_FIELDS, InvoiceLine
 from p402.money import format_amount, from_units, to_units
-from p402.period import format_time
+from p402.period import format_time, micros, moment
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -47,8 +46,6 @@ __all__ = [
     "log_heads_table",
     "meta_table",
     "metadata",
-    "micros",
-    "moment",
     "record_from_row",
     "tenants_table",
 ]
@@ -57,7 +54,6 @@ SCHEMA_VERSION = 3
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
 the tenants' audit logs.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
 """What ``source_attribution`` records: the attribution the source gave, before any rule."""
@@ -186,16 +182,6 @@ TENANT_TABLES = (
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what
 deleting a tenant must empty."""
-
-
-def micros(when: datetime) -> int:
-    """Microseconds since the epoch, UTC."""
-    return (when - _EPOCH) // timedelta(microseconds=1)
-
-
-def moment(value: int) -> datetime:
-    """The aware UTC time of *value* microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=value)
 
 
 _PLAIN = EVENT_COLUMNS[: EVENT_COLUMNS.index("occurred_at_us")]

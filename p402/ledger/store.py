@@ -30,11 +30,9 @@ from p402.ledger.schema import (
     events_table,
     invoice_line_row,
     invoice_lines_table,
-    micros,
-    moment,
     record_from_row,
 )
-from p402.period import Period
+from p402.period import Period, micros, moment
 
 __all__ = ["DEFAULT_DATABASE", "Ledger", "StoreError", "database_url"]
 

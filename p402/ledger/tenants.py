@@ -19,8 +19,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from p402.errors import P402Error
-from p402.ledger.schema import TENANT_TABLES, api_keys_table, micros, moment, tenants_table
+from p402.ledger.schema import TENANT_TABLES, api_keys_table, tenants_table
 from p402.ledger.store import Ledger
+from p402.period import micros, moment
 
 __all__ = [
     "ApiKey",

@@ -16,8 +16,8 @@ from typing import Any
 
 from p402.ledger.events import Event
 from p402.ledger.rollup import Group
-from p402.ledger.schema import micros, moment
 from p402.money import allocate_cents, round_cents, to_units
+from p402.period import micros, moment
 
 __all__ = [
     "DIMENSIONS",

@@ -24,9 +24,9 @@ from p402 import __version__
 from p402.bundles.layout import PDF, XLSX
 from p402.errors import P402Error
 from p402.ledger.rollup import totals_by
-from p402.ledger.schema import audits_table, micros, moment
+from p402.ledger.schema import audits_table
 from p402.money import allocate_cents, format_amount, from_units, round_cents
-from p402.period import Period, format_time, parse_period
+from p402.period import Period, format_time, micros, moment, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
 from p402.serve.bodies import read_body

@@ -42,9 +42,10 @@ from sqlalchemy import func, select
 
 from p402.config import Budget, Config
 from p402.ledger.events import Event
-from p402.ledger.schema import events_table, micros
+from p402.ledger.schema import events_table
 from p402.ledger.store import Ledger
 from p402.money import CENT, format_amount, from_units, to_units
+from p402.period import micros
 
 __all__ = ["Decision", "Policy"]
 
