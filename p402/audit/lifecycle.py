@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
-
 from p402.bundles.canonical import dumps
 from p402.bundles.entries import entry_problem, sign_entry
 from p402.bundles.signing import PublicKey, SigningKey
 from p402.errors import P402Error
+from p402.ledger.entries import StoredEntry, insert_entry, stored_entries
 from p402.ledger.log import latest_head
-from p402.ledger.schema import events_table, ledger_entries_table
+from p402.ledger.retention import delete_expired
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import delete_tenant_rows, get_tenant
 from p402.money import format_amount, from_units
-from p402.period import format_time, micros, moment
+from p402.period import format_time, moment
 
 __all__ = [
     "Purge",
@@ -48,15 +47,44 @@ class Purge:
     entry: Mapping[str, Any] | None
 
 
-def _expired(tenant: str, now_us: int, days: int | None) -> Any:
-    table = events_table
-    dated = and_(table.c.retention_until_us.is_not(None), table.c.retention_until_us <= now_us)
-    if days is None:
-        return and_(table.c.tenant == tenant, dated)
-    # Events stored before the tenant had a retention period carry no retention_until.
-    cutoff = now_us - days * 86_400_000_000
-    undated = and_(table.c.retention_until_us.is_(None), table.c.occurred_at_us < cutoff)
-    return and_(table.c.tenant == tenant, or_(dated, undated))
+def _purge_body(
+    tenant: str,
+    now: datetime,
+    retention_days: int | None,
+    removed: list[tuple[int, int | None]],
+    key: SigningKey,
+) -> dict[str, Any]:
+    """The purge entry, before its id and signature: what the delete removed, month by month."""
+    count = len(removed)
+    units = sum(cost or 0 for _, cost in removed)
+    unpriced = sum(1 for _, cost in removed if cost is None)
+    first = min(at for at, _ in removed)
+    last = max(at for at, _ in removed)
+    months: dict[str, list[int]] = {}
+    for at, cost in removed:
+        label = moment(at).strftime("%Y-%m")
+        slot = months.setdefault(label, [0, 0])
+        slot[0] += 1
+        slot[1] += cost or 0
+    return {
+        "kind": ENTRY_KIND_PURGE,
+        "tenant": tenant,
+        "recorded_at": format_time(now),
+        "reason": "retention",
+        "retention_days": retention_days,
+        "events": {
+            "count": count,
+            "first_occurred_at": format_time(moment(first)),
+            "last_occurred_at": format_time(moment(last)),
+            "cost": format_amount(from_units(units)),
+            "unpriced": unpriced,
+        },
+        "by_month": [
+            {"month": label, "count": n, "cost": format_amount(from_units(cost))}
+            for label, (n, cost) in sorted(months.items())
+        ],
+        "key_id": key.public.key_id,
+    }
 
 
 def enforce_retention(
@@ -70,62 +98,24 @@ def enforce_retention(
             hint=f"create it: p402 tenant create {tenant} --retention-days N",
         )
     now = now or datetime.now(UTC)
-    now_us = micros(now)
-    table = events_table
-    where = _expired(tenant, now_us, registered.retention_days)
     with ledger.transaction() as connection:
-        # The entry describes exactly the rows this DELETE removed (RETURNING), not a count
-        # taken before it: an expired event committed in between would otherwise be deleted
-        # without being in the signed record.
-        removed = connection.execute(
-            delete(table).where(where).returning(table.c.occurred_at_us, table.c.cost_units)
-        ).all()
+        # The entry describes exactly the rows this DELETE removed, not a count taken before
+        # it: an expired event committed in between would otherwise be deleted without being
+        # in the signed record.
+        removed = delete_expired(
+            connection, tenant, now=now, retention_days=registered.retention_days
+        )
         if not removed:
             return Purge(tenant, 0, 0, None)
-        count = len(removed)
-        units = sum(cost or 0 for _, cost in removed)
-        unpriced = sum(1 for _, cost in removed if cost is None)
-        first = min(at for at, _ in removed)
-        last = max(at for at, _ in removed)
-        months: dict[str, list[int]] = {}
-        for at, cost in removed:
-            label = moment(at).strftime("%Y-%m")
-            slot = months.setdefault(label, [0, 0])
-            slot[0] += 1
-            slot[1] += cost or 0
-        body: dict[str, Any] = {
-            "kind": ENTRY_KIND_PURGE,
-            "tenant": tenant,
-            "recorded_at": format_time(now),
-            "reason": "retention",
-            "retention_days": registered.retention_days,
-            "events": {
-                "count": count,
-                "first_occurred_at": format_time(moment(first)),
-                "last_occurred_at": format_time(moment(last)),
-                "cost": format_amount(from_units(units)),
-                "unpriced": unpriced,
-            },
-            "by_month": [
-                {"month": label, "count": n, "cost": format_amount(from_units(cost))}
-                for label, (n, cost) in sorted(months.items())
-            ],
-            "key_id": key.public.key_id,
-        }
+        body = _purge_body(tenant, now, registered.retention_days, removed, key)
         body["entry_id"] = hashlib.sha256(dumps(body)).hexdigest()[:32]
         signed = sign_entry(body, key)
-        connection.execute(
-            ledger_entries_table.insert().values(
-                tenant=tenant,
-                entry_id=body["entry_id"],
-                kind=ENTRY_KIND_PURGE,
-                recorded_at_us=now_us,
-                body=dumps(body).decode(),
-                key_id=signed["key_id"],
-                signature=signed["signature"],
-            )
-        )
-    return Purge(tenant, count, units, body)
+        stored = StoredEntry(dumps(body).decode(), signed["key_id"], signed["signature"])
+        insert_entry(
+            connection, tenant=tenant, entry_id=body["entry_id"], kind=ENTRY_KIND_PURGE,
+            recorded_at=now, entry=stored,
+        )  # fmt: skip
+    return Purge(tenant, body["events"]["count"], sum(cost or 0 for _, cost in removed), body)
 
 
 def ledger_entries(
@@ -135,14 +125,8 @@ def ledger_entries(
     only those whose purged range touches [since, until) when a window is given."""
     import orjson
 
-    table = ledger_entries_table
-    query = (
-        select(table).where(table.c.tenant == tenant).order_by(table.c.recorded_at_us, table.c.id)
-    )
-    with ledger.engine.connect() as connection:
-        rows = list(connection.execute(query))
     found = []
-    for row in rows:
+    for row in stored_entries(ledger, tenant):
         entry = orjson.loads(row.body)
         events = entry.get("events", {})
         if since is not None and until is not None and events:
@@ -171,8 +155,7 @@ def delete_tenant(
     *key*, the signed deletion certificate: what was deleted, when, the last head of the
     tenant's audit log (so its earlier bundles can be tied to the deletion) and the final export
     (*export*: its file name, SHA-256 and event count), if one was written."""
-    with ledger.engine.connect() as connection:
-        head = latest_head(connection, tenant)
+    head = latest_head(ledger, tenant)
     deleted = delete_tenant_rows(ledger, tenant)
     if key is None:
         return deleted, None

@@ -42,7 +42,7 @@ from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
 from p402.ingest.pricing import table_version
-from p402.ledger.log import LogHead, find_head, head_of_size, latest_head, record_head
+from p402.ledger.log import LogHead, place_in_log, record_head
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
 from p402.period import Period, format_time
@@ -249,14 +249,9 @@ def _log_position(
     log; and the head to record once the bundle is written (``None`` when the audit re-issues
     one already in the log, or appends nothing)."""
     period_root = sealed.root.hex()
-    with ledger.engine.connect() as connection:
-        found = find_head(
-            connection, tenant, origin=origin, period_root=period_root, count=sealed.count
-        )
-        if found is not None and sealed.count:
-            previous = head_of_size(connection, tenant, found.first_index)
-        else:
-            previous = latest_head(connection, tenant)
+    found, previous = place_in_log(
+        ledger, tenant, origin=origin, period_root=period_root, count=sealed.count
+    )
     old_size = 0 if previous is None else previous.size
     frontier = [] if previous is None else [bytes.fromhex(node) for node in previous.frontier]
     grown = append_leaves(frontier, old_size, sealed.leaves)

@@ -17,7 +17,7 @@ from p402.ledger.schema import log_heads_table
 from p402.ledger.store import Ledger, StoreError
 from p402.period import micros
 
-__all__ = ["LogHead", "find_head", "head_of_size", "latest_head", "record_head"]
+__all__ = ["LogHead", "latest_head", "place_in_log", "record_head"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,7 @@ def _head(row: Any) -> LogHead:
     return LogHead(row.first_index, row.size, row.root, frontier, row.origin, row.period_root)
 
 
-def latest_head(connection: Connection, tenant: str) -> LogHead | None:
-    """The tenant's newest head (the largest log), or ``None`` for an empty log."""
+def _latest(connection: Connection, tenant: str) -> LogHead | None:
     table = log_heads_table
     row = connection.execute(
         select(table).where(table.c.tenant == tenant).order_by(table.c.size.desc()).limit(1)
@@ -46,8 +45,13 @@ def latest_head(connection: Connection, tenant: str) -> LogHead | None:
     return None if row is None else _head(row)
 
 
-def head_of_size(connection: Connection, tenant: str, size: int) -> LogHead | None:
-    """The head whose log has exactly *size* leaves."""
+def latest_head(ledger: Ledger, tenant: str) -> LogHead | None:
+    """The tenant's newest head (the largest log), or ``None`` for an empty log."""
+    with ledger.engine.connect() as connection:
+        return _latest(connection, tenant)
+
+
+def _of_size(connection: Connection, tenant: str, size: int) -> LogHead | None:
     table = log_heads_table
     row = connection.execute(
         select(table).where(table.c.tenant == tenant, table.c.size == size)
@@ -55,11 +59,9 @@ def head_of_size(connection: Connection, tenant: str, size: int) -> LogHead | No
     return None if row is None else _head(row)
 
 
-def find_head(
-    connection: Connection, tenant: str, *, origin: str, period_root: str, count: int
+def _appended(
+    connection: Connection, tenant: str, origin: str, period_root: str, count: int
 ) -> LogHead | None:
-    """The earliest head that appended exactly this audited tree (same origin, root and size):
-    re-issuing an audit reuses its place in the log, so the bundle comes out byte-identical."""
     table = log_heads_table
     row = connection.execute(
         select(table)
@@ -69,6 +71,21 @@ def find_head(
         .limit(1)
     ).first()
     return None if row is None else _head(row)
+
+
+def place_in_log(
+    ledger: Ledger, tenant: str, *, origin: str, period_root: str, count: int
+) -> tuple[LogHead | None, LogHead | None]:
+    """Where an audited tree (origin, root, *count* leaves) goes in the tenant's log, read in
+    one snapshot: the earliest head that already appended exactly this tree (re-issuing an
+    audit reuses its place, so the bundle comes out byte-identical), or ``None``; and the head
+    it appends to: the one just before that earlier append, else the newest (``None`` for an
+    empty log)."""
+    with ledger.engine.connect() as connection:
+        found = _appended(connection, tenant, origin, period_root, count)
+        if found is not None and count:
+            return found, _of_size(connection, tenant, found.first_index)
+        return found, _latest(connection, tenant)
 
 
 def record_head(ledger: Ledger, tenant: str, head: LogHead) -> None:
