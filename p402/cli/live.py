@@ -262,12 +262,11 @@ def db() -> None:
 @db_option
 def db_upgrade(*, db: str | None) -> None:
     """Bring the ledger's schema to this p402's version (Alembic migrations)."""
-    from p402.ledger.migrate import upgrade
     from p402.ledger.store import Ledger
 
     ledger = Ledger.open(db, prepare=False)
     try:
-        done = upgrade(ledger.engine)
+        done = ledger.upgrade()
     finally:
         ledger.close()
     if done.before is None:

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 
 from p402.config import Rule
 from p402.ingest.attribution import Attributor
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.schema import events_table
 from p402.ledger.store import Ledger
 
 __all__ = ["Reattribution", "reattribute"]
@@ -39,12 +37,11 @@ class Reattribution:
     """How many events changed in each attribution field."""
 
 
-def _query(attributor: Attributor) -> Any:
-    table = events_table
-    needed = {key for key in attributor.keys if not key.startswith("tag.")} - set(_WRITTEN)
-    columns = [table.c.id, table.c.cost_units, table.c.tags, table.c.source_attribution]
-    columns += [table.c[name] for name in _WRITTEN] + [table.c[name] for name in sorted(needed)]
-    return columns, sorted(needed)
+def _columns(attributor: Attributor) -> tuple[list[str], list[str]]:
+    """The columns to read after the row id: cost, tags and the source's attribution, what a
+    rule may write, then the other fields the rules match on; and those last ones."""
+    needed = sorted({key for key in attributor.keys if not key.startswith("tag.")} - set(_WRITTEN))
+    return ["cost_units", "tags", "source_attribution", *_WRITTEN, *needed], needed
 
 
 _MEMO_LIMIT = 200_000
@@ -86,8 +83,7 @@ def reattribute(
 ) -> Reattribution:
     """Re-apply *rules* to all of the tenant's events; write the changes unless *dry_run*."""
     attributor = Attributor(rules)
-    columns, needed = _query(attributor)
-    query = select(*columns).where(events_table.c.tenant == tenant).order_by(events_table.c.id)
+    columns, needed = _columns(attributor)
     outcome = Reattribution()
     moves: defaultdict[tuple[str | None, str | None], list[int]] = defaultdict(lambda: [0, 0])
     fields: defaultdict[str, int] = defaultdict(int)
@@ -97,10 +93,7 @@ def reattribute(
     # decide is worked out once per distinct set of them.
     decisions: dict[tuple[Any, ...], _Decision | None] = {}
     with ledger.transaction(bulk=True) as connection:
-        rows = connection.execute(
-            query, execution_options={"stream_results": True, "yield_per": _BATCH}
-        )
-        for row in rows:
+        for row in ledger.stream_columns(connection, tenant, columns, chunk=_BATCH):
             outcome.events += 1
             key = tuple(row[2:])
             decision = decisions.get(key, _MISSING)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, case, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +34,9 @@ from p402.ledger.schema import (
     record_from_row,
 )
 from p402.period import Period, micros, moment
+
+if TYPE_CHECKING:
+    from p402.ledger.migrate import Upgrade
 
 __all__ = ["DEFAULT_DATABASE", "Ledger", "StoreError", "database_url"]
 
@@ -137,6 +141,13 @@ class Ledger:
                 f"cannot open the ledger at {engine.url!r}: {exc.__class__.__name__}: {exc.args[0]}"
             ) from None
         return cls(engine)
+
+    def upgrade(self) -> Upgrade:
+        """Run every schema migration this ledger lacks (``p402 db upgrade``); open it with
+        ``prepare=False`` first, since an older schema is refused otherwise."""
+        from p402.ledger.migrate import upgrade
+
+        return upgrade(self.engine)
 
     def close(self) -> None:
         """Release the connections."""
@@ -307,6 +318,19 @@ class Ledger:
         with self.engine.connect() as connection:
             return {provider: int(units or 0) for provider, units in connection.execute(query)}
 
+    def spend(self, tenant: str, *, field: str, value: str, start: datetime, end: datetime) -> int:
+        """Cost units of the tenant's events whose *field* is *value*, with ``start <=
+        occurred_at < end``: one SQL sum, exact (a budget's spend so far)."""
+        table = events_table
+        assert field in EVENT_COLUMNS  # column names come from the code, never from input
+        query = select(func.coalesce(func.sum(table.c.cost_units), 0)).where(
+            table.c.tenant == tenant,
+            table.c[field] == value,
+            table.c.occurred_at_us >= micros(start),
+            table.c.occurred_at_us < micros(end),
+        )
+        return self._scalar(query, None)
+
     def group_totals(
         self, tenant: str, period: Period, column: str
     ) -> list[tuple[str | None, int, int, int]]:
@@ -410,6 +434,24 @@ class Ledger:
             )
             for row in result:
                 yield record_from_row(row)
+
+    def stream_columns(
+        self, connection: Connection, tenant: str, names: Sequence[str], *, chunk: int = 5_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """The tenant's events as ``(row id, *names)`` tuples, by row id, streamed in the
+        caller's transaction: what :meth:`update_attribution` needs, and never whole events."""
+        table = events_table
+        assert set(names) <= set(EVENT_COLUMNS)  # column names come from the code, never input
+        query = (
+            select(table.c.id, *(table.c[name] for name in names))
+            .where(table.c.tenant == tenant)
+            .order_by(table.c.id)
+        )
+        result = connection.execute(
+            query, execution_options={"stream_results": True, "yield_per": chunk}
+        )
+        for row in result:
+            yield tuple(row)
 
     def update_attribution(self, connection: Connection, changes: Sequence[dict[str, Any]]) -> None:
         """Set attribution fields by row id: each change maps ``row_id`` and the fields to set."""

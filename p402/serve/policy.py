@@ -38,11 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import translate
 
-from sqlalchemy import func, select
-
 from p402.config import Budget, Config
 from p402.ledger.events import Event
-from p402.ledger.schema import events_table
 from p402.ledger.store import Ledger
 from p402.money import CENT, format_amount, from_units, to_units
 from p402.period import micros
@@ -176,7 +173,7 @@ class Policy:
         if found is not None and time.monotonic() - found[1] < REFRESH_SECONDS:
             return int(found[0])
         read_at = time.monotonic()
-        seeded = self._seed(tenant, scope, value, start, micros(window_end(window, opened)))
+        seeded = self._seed(tenant, scope, value, opened, window_end(window, opened))
         with self._lock:
             # Windows that have ended are never asked about again.
             for old in [k for k in self._totals if k[3] == window and k[4] < start]:
@@ -200,18 +197,10 @@ class Policy:
                 if key in self._totals:
                     self._totals[key][0] += units
 
-    def _seed(self, tenant: str, scope: str, value: str, start: int, end: int) -> int:
+    def _seed(self, tenant: str, scope: str, value: str, start: datetime, end: datetime) -> int:
         if self.ledger is None:
             return 0
-        table = events_table
-        query = select(func.coalesce(func.sum(table.c.cost_units), 0)).where(
-            table.c.tenant == tenant,
-            table.c[_COLUMNS[scope]] == value,
-            table.c.occurred_at_us >= start,
-            table.c.occurred_at_us < end,
-        )
-        with self.ledger.engine.connect() as connection:
-            return int(connection.execute(query).scalar_one())
+        return self.ledger.spend(tenant, field=_COLUMNS[scope], value=value, start=start, end=end)
 
 
 REFRESH_SECONDS = 5.0
