@@ -7,7 +7,6 @@ comes from the key, never from the request.
 
 from __future__ import annotations
 
-import secrets
 import zipfile
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -17,16 +16,23 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from p402 import __version__
 from p402.bundles.layout import PDF, XLSX
 from p402.errors import P402Error
+from p402.ledger.audit_jobs import (
+    AuditJob,
+    create_job,
+    fail_job,
+    finish_job,
+    get_job,
+    list_jobs,
+    start_job,
+)
 from p402.ledger.rollup import totals_by
-from p402.ledger.schema import audits_table
 from p402.money import allocate_cents, format_amount, from_units, round_cents
-from p402.period import Period, format_time, micros, moment, parse_period
+from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
 from p402.serve.bodies import read_body
@@ -270,19 +276,9 @@ def create_audit(
     window = _period(period, start, end)
     if service.signing_key is None:
         raise HTTPException(503, "this server has no signing key (start it with --key)")
-    audit_id = secrets.token_hex(8)
-    with service.ledger.engine.begin() as connection:
-        connection.execute(
-            audits_table.insert().values(
-                audit_id=audit_id,
-                tenant=tenant,
-                period=window.label,
-                status="queued",
-                requested_at_us=micros(datetime.now(UTC)),
-            )
-        )
-    service.background.submit(_run_audit, service, tenant, audit_id, window)
-    found = _audit(service, tenant, audit_id)
+    job = create_job(service.ledger, tenant, window.label)
+    service.background.submit(_run_audit, service, tenant, job.audit_id, window)
+    found = _audit(service, tenant, job.audit_id)
     return _json(found, 202)
 
 
@@ -372,34 +368,24 @@ def _render(template: str, **values: Any) -> str:
     return environment.get_template(template).render(version=__version__, **values)
 
 
-def _audit_json(row: Any) -> dict[str, Any]:
+def _audit_json(job: AuditJob) -> dict[str, Any]:
     found: dict[str, Any] = {
-        "audit_id": row.audit_id,
-        "period": row.period,
-        "status": row.status,
-        "requested_at": format_time(moment(row.requested_at_us)),
-        "finished_at": None
-        if row.finished_at_us is None
-        else format_time(moment(row.finished_at_us)),
+        "audit_id": job.audit_id,
+        "period": job.period,
+        "status": job.status,
+        "requested_at": format_time(job.requested_at),
+        "finished_at": None if job.finished_at is None else format_time(job.finished_at),
     }
-    if row.status == "done":
-        found["downloads"] = {what: f"/v1/audits/{row.audit_id}/{what}" for what in _DOWNLOADS}
-        found["_bundle"] = row.bundle
-    if row.error:
-        found["error"] = row.error
+    if job.status == "done":
+        found["downloads"] = {what: f"/v1/audits/{job.audit_id}/{what}" for what in _DOWNLOADS}
+        found["_bundle"] = job.bundle
+    if job.error:
+        found["error"] = job.error
     return found
 
 
 def _audits(service: Service, tenant: str) -> list[dict[str, Any]]:
-    table = audits_table
-    query = (
-        select(table)
-        .where(table.c.tenant == tenant)
-        .order_by(table.c.requested_at_us.desc(), table.c.audit_id)
-    )
-    with service.ledger.engine.connect() as connection:
-        rows = list(connection.execute(query))
-    return [_public(_audit_json(row)) for row in rows]
+    return [_public(_audit_json(job)) for job in list_jobs(service.ledger, tenant)]
 
 
 def _public(found: dict[str, Any]) -> dict[str, Any]:
@@ -407,29 +393,18 @@ def _public(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def _audit(service: Service, tenant: str, audit_id: str) -> dict[str, Any]:
-    table = audits_table
-    with service.ledger.engine.connect() as connection:
-        row = connection.execute(
-            select(table).where(table.c.tenant == tenant, table.c.audit_id == audit_id)
-        ).first()
-    if row is None:
+    job = get_job(service.ledger, tenant, audit_id)
+    if job is None:
         # The same answer whether the audit does not exist or is another tenant's.
         raise HTTPException(404, f"no audit {audit_id}")
-    return _audit_json(row)
-
-
-def _set(service: Service, audit_id: str, **values: Any) -> None:
-    with service.ledger.engine.begin() as connection:
-        connection.execute(
-            update(audits_table).where(audits_table.c.audit_id == audit_id).values(**values)
-        )
+    return _audit_json(job)
 
 
 def _run_audit(service: Service, tenant: str, audit_id: str, window: Period) -> None:
     from p402.audit import run_audit
     from p402.bundles.signing import load_signing_key
 
-    _set(service, audit_id, status="running")
+    start_job(service.ledger, audit_id)
     try:
         assert service.signing_key is not None
         folder = service.data_dir / "audits" / tenant / audit_id
@@ -445,17 +420,6 @@ def _run_audit(service: Service, tenant: str, audit_id: str, window: Period) -> 
         message = (
             exc.one_line() if isinstance(exc, P402Error) else f"{exc.__class__.__name__}: {exc}"
         )
-        _set(service, audit_id, status="failed", error=message, finished_at_us=_now_us())
+        fail_job(service.ledger, audit_id, message)
         return
-    _set(
-        service,
-        audit_id,
-        status="done",
-        folder=str(folder),
-        bundle=str(result.bundle),
-        finished_at_us=_now_us(),
-    )
-
-
-def _now_us() -> int:
-    return micros(datetime.now(UTC))
+    finish_job(service.ledger, audit_id, folder=str(folder), bundle=str(result.bundle))
