@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from p402.audit import draft
 from p402.config import Config
 from p402.ingest import demo
-from p402.ledger.events import Event
-from p402.ledger.rollup import ROLLUP_FIELDS, rollup
+from p402.ledger.events import ROLLUP_FIELDS, Event
+from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
 from p402.period import Period, parse_period
 from p402.reporting import xlsx

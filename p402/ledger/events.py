@@ -1,19 +1,24 @@
 """The canonical economic event: one immutable record per AI call (or usage bucket).
 
 The JSON field names in :data:`FIELDS` are the public contract, used alike by importers, the
-meter API, ``events.jsonl`` in a bundle and receipts. :func:`validate` is the one gate every
-entry point passes a raw mapping through: it returns an :class:`Event` or the problems, field
-by field, and it drops content (prompts, messages, completions, ...) before anything else sees
-it. There is no field for content, by design.
+meter API, ``events.jsonl`` in a bundle and receipts. :func:`p402.ingest.validation.validate`
+is the one gate every entry point passes a raw mapping through: it returns an :class:`Event` or
+the problems, field by field, and it drops content (prompts, messages, completions, ...) before
+anything else sees it. There is no field for content, by design.
+
+A :class:`Group` is the other record the ledger hands out: the events of one day that share
+every field aggregation reads (:data:`ROLLUP_FIELDS`), summed by the database
+(:func:`p402.ledger.rollup.rollup`). Neither imports the database layer, so reporting can
+read both without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from p402.money import CURRENCY, format_amount
 from p402.period import format_time
@@ -26,8 +31,10 @@ __all__ = [
     "EVIDENCE_STATUSES",
     "FIELDS",
     "POLICY_DECISIONS",
+    "ROLLUP_FIELDS",
     "TOKEN_FIELDS",
     "Event",
+    "Group",
     "is_content_field",
 ]
 
@@ -195,3 +202,41 @@ class _Draft:
     :meth:`Event.assemble` fills it at the speed of a plain object, then retypes it."""
 
     __slots__ = _NAMES
+
+
+ROLLUP_FIELDS = (
+    "provider",
+    "model",
+    "department",
+    "customer",
+    "workflow",
+    "owner",
+    "employee",
+    "policy_decision",
+    "policy",
+    "outcome",
+)
+"""The event fields a group's events all share (besides the day and whether they are priced):
+every field of an event that aggregation reads."""
+
+
+class Group(NamedTuple):
+    """The events of one day that agree on every field in :data:`ROLLUP_FIELDS` and on whether
+    they are priced, with their exact sums."""
+
+    day: date
+    fields: tuple[str | None, ...]
+    """The shared values, in :data:`ROLLUP_FIELDS` order."""
+    unpriced: bool
+    events: int
+    requests: int
+    tokens: int
+    cost_units: int
+    """Exact, in storage units (0 for unpriced events)."""
+    first_us: int
+    last_us: int
+    """The earliest and latest event times, microseconds since the epoch."""
+
+    def record(self) -> dict[str, Any]:
+        """The shared fields as a canonical event object holds them (``Event.to_json()`` keys)."""
+        return dict(zip(ROLLUP_FIELDS, self.fields, strict=True))

@@ -18,32 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Connection, case, func, literal_column, select, text
 
+from p402.ledger.events import ROLLUP_FIELDS, Group
 from p402.ledger.schema import events_table
 from p402.period import Period, micros
 
 if TYPE_CHECKING:
     from p402.ledger.store import Ledger
 
-__all__ = ["ROLLUP_FIELDS", "Group", "rollup", "totals_by"]
-
-ROLLUP_FIELDS = (
-    "provider",
-    "model",
-    "department",
-    "customer",
-    "workflow",
-    "owner",
-    "employee",
-    "policy_decision",
-    "policy",
-    "outcome",
-)
-"""The event fields a group's events all share (besides the day and whether they are priced):
-every field of an event that aggregation reads."""
+__all__ = ["rollup", "totals_by"]
 
 _DAY_US = 86_400_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -55,28 +41,6 @@ _TOKENS = (
     "output_tokens",
 )
 """The tokens a report counts (reasoning tokens are part of the output, not added twice)."""
-
-
-class Group(NamedTuple):
-    """The events of one day that agree on every field in :data:`ROLLUP_FIELDS` and on whether
-    they are priced, with their exact sums."""
-
-    day: date
-    fields: tuple[str | None, ...]
-    """The shared values, in :data:`ROLLUP_FIELDS` order."""
-    unpriced: bool
-    events: int
-    requests: int
-    tokens: int
-    cost_units: int
-    """Exact, in storage units (0 for unpriced events)."""
-    first_us: int
-    last_us: int
-    """The earliest and latest event times, microseconds since the epoch."""
-
-    def record(self) -> dict[str, Any]:
-        """The shared fields as a canonical event object holds them (``Event.to_json()`` keys)."""
-        return dict(zip(ROLLUP_FIELDS, self.fields, strict=True))
 
 
 def _hash_grouping(connection: Connection) -> None:

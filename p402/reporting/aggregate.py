@@ -14,8 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from p402.ledger.events import Event
-from p402.ledger.rollup import Group
+from p402.ledger.events import Event, Group
 from p402.money import allocate_cents, round_cents, to_units
 from p402.period import micros, moment
 
