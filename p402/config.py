@@ -19,12 +19,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from p402.errors import ConfigError
+from p402.errors import ConfigError, Problem
 
 __all__ = [
     "Budget",
     "Config",
+    "ConfigProblems",
     "Invoice",
+    "JournalSettings",
     "PriceOverride",
     "Rule",
     "TenantConfig",
@@ -127,6 +129,20 @@ class Upstream:
         return os.environ.get(self.api_key_env) or None if self.api_key_env else None
 
 
+@dataclass(frozen=True, slots=True)
+class JournalSettings:
+    """``[journal]``: the accounts of the close journal, and department names to cost centre
+    codes (the defaults are a typical chart of accounts)."""
+
+    expense_account: str = "6150 AI and machine learning services"
+    liability_account: str = "2150 Accrued AI services"
+    default_cost_center: str = "SHARED"
+    """Where usage with no department is charged."""
+    cost_centers: Mapping[str, str] = field(default_factory=dict)
+
+
+JOURNAL_ACCOUNTS = ("expense_account", "liability_account", "default_cost_center")
+
 DEFAULT_UPSTREAMS = (
     Upstream("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
     Upstream("openai", "https://api.openai.com", "OPENAI_API_KEY"),
@@ -141,7 +157,7 @@ class Config:
     rules: tuple[Rule, ...] = ()
     prices: tuple[PriceOverride, ...] = ()
     invoices: tuple[Invoice, ...] = ()
-    journal: Mapping[str, Any] = field(default_factory=dict)
+    journal: JournalSettings = field(default_factory=JournalSettings)
     path: str | None = None
     budgets: tuple[Budget, ...] = ()
     allowed_models: tuple[str, ...] | None = None
@@ -164,7 +180,7 @@ class _Reader:
 
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.lines = path, text.splitlines()
-        self.problems: list[str] = []
+        self.problems: list[Problem] = []
 
     def line_of(self, key: str, after: int = 0) -> int | None:
         pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
@@ -184,8 +200,7 @@ class _Reader:
 
     def error(self, message: str, key: str | None = None, after: int = 0) -> None:
         line = self.line_of(key, after) if key else None
-        where = f"{self.path}:{line}" if line else str(self.path)
-        self.problems.append(f"{where}: {message}")
+        self.problems.append(Problem(str(self.path), line or None, None, message))
 
     def keys(
         self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str, after: int = 0
@@ -463,6 +478,36 @@ def _upstreams(reader: _Reader, data: Mapping[str, Any]) -> tuple[Upstream, ...]
     return tuple(found)
 
 
+def _journal(reader: _Reader, data: Mapping[str, Any]) -> JournalSettings:
+    table = data.get("journal")
+    if table is None:
+        return JournalSettings()
+    if not isinstance(table, dict):
+        reader.error("[journal] must be a table", "journal")
+        return JournalSettings()
+    after = reader.header_line("journal")
+    where = "[journal]"
+    reader.keys(table, (*JOURNAL_ACCOUNTS, "cost_centers"), where, after)
+    accounts = {
+        key: text for key in JOURNAL_ACCOUNTS if key in table
+        if (text := _text(reader, table, key, where, after, required=False)) is not None
+    }  # fmt: skip
+    centers = table.get("cost_centers", {})
+    if not isinstance(centers, dict):
+        reader.error(
+            f'{where}: cost_centers must be a table of department = "code"', "cost_centers", after
+        )
+        centers = {}
+    codes = {}
+    for department, code in centers.items():
+        if not isinstance(code, str) or not code.strip():
+            reader.error(f"{where}: cost_centers.{department} must be a non-empty string",
+                         department, after)  # fmt: skip
+        else:
+            codes[str(department)] = code.strip()
+    return JournalSettings(**accounts, cost_centers=codes)
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read and check the configuration; ``./p402.toml`` when *path* is None and it exists.
 
@@ -500,7 +545,7 @@ def load_config(path: Path | None = None) -> Config:
             data[key] = []
     config = Config(
         tenant=_tenant(reader, data), rules=_rules(reader, data), prices=_prices(reader, data),
-        invoices=_invoices(reader, data), journal=dict(data.get("journal", {})), path=str(path),
+        invoices=_invoices(reader, data), journal=_journal(reader, data), path=str(path),
         budgets=_budgets(reader, data), allowed_models=_models(reader, data),
         upstreams=_upstreams(reader, data),
     )  # fmt: skip
@@ -512,8 +557,9 @@ def load_config(path: Path | None = None) -> Config:
 class ConfigProblems(ConfigError):
     """The configuration file has problems; all of them are listed."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         noun = "problem" if len(problems) == 1 else "problems"
-        path = problems[0].split(":", 1)[0]
-        super().__init__(f"{len(problems)} {noun} in {path}; nothing was done", details=problems)
+        path = problems[0].source
+        details = [str(problem) for problem in problems]
+        super().__init__(f"{len(problems)} {noun} in {path}; nothing was done", details=details)
         self.problems = problems

@@ -79,7 +79,7 @@ def test_every_mistake_is_named_with_its_line(tmp_path: Path) -> None:
     text += '\n[[rules]]\nname = "support bot key"\nset = { departmnet = "x" }\ncolour = "red"\n'
     with pytest.raises(ConfigProblems) as caught:
         load_config(write(tmp_path, text))
-    problems = caught.value.problems
+    problems = [str(problem) for problem in caught.value.problems]
     path = tmp_path / "p402.toml"
     assert f"{path}:8: [[rules]] #1: match cannot use 'api_kye_id'" in "\n".join(problems)
     assert any(p.startswith(f"{path}:15:") and "quoted decimal" in p for p in problems), problems
@@ -101,7 +101,7 @@ def test_prices_need_input_and_output(tmp_path: Path) -> None:
         load_config(
             write(tmp_path, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = "2"\n')
         )
-    assert "needs at least input and output" in caught.value.problems[0]
+    assert "needs at least input and output" in str(caught.value.problems[0])
 
 
 POLICY = """\
@@ -169,7 +169,7 @@ def test_policy_mistakes_are_named_with_their_line(tmp_path: Path) -> None:
     text += '\n[upstreams.gemini]\nbase_url = "x"\n'
     with pytest.raises(ConfigProblems) as caught:
         load_config(write(tmp_path, text))
-    problems = caught.value.problems
+    problems = [str(problem) for problem in caught.value.problems]
     path = tmp_path / "p402.toml"
     joined = "\n".join(problems)
     assert (
@@ -179,3 +179,39 @@ def test_policy_mistakes_are_named_with_their_line(tmp_path: Path) -> None:
     assert any(p.startswith(f"{path}:17:") and "allow must be a list" in p for p in problems)
     assert any(p.startswith(f"{path}:20:") and "never written in the file" in p for p in problems)
     assert any("unknown key 'gemini' in [upstreams]" in p for p in problems), problems
+
+
+JOURNAL = """\
+[tenant]
+id = "acme"
+
+[journal]
+expense_account = "6150 AI services"
+liability_account = 2150
+colour = "red"
+cost_centers = { "Customer Support" = "CC-410", Engineering = "" }
+"""
+
+
+def test_the_journal_is_read_with_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "p402.toml"
+    path.write_text(JOURNAL.replace("2150", '"2150 Accrued"').replace('colour = "red"\n', "")
+                    .replace('Engineering = ""', 'Engineering = "CC-200"'), encoding="utf-8")  # fmt: skip
+    journal = load_config(path).journal
+    assert journal.expense_account == "6150 AI services"
+    assert journal.liability_account == "2150 Accrued"
+    assert journal.default_cost_center == "SHARED"
+    assert dict(journal.cost_centers) == {"Customer Support": "CC-410", "Engineering": "CC-200"}
+
+
+def test_journal_mistakes_are_all_named_with_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "p402.toml"
+    path.write_text(JOURNAL + '\n[[invoices]]\nprovider = "openai"\n', encoding="utf-8")
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(path)
+    problems = [str(problem) for problem in caught.value.problems]
+    assert f"{path}:6: [journal]: liability_account must be a non-empty string" in problems
+    assert any(p.startswith(f"{path}:7: unknown key 'colour' in [journal]") for p in problems)
+    assert f"{path}:8: [journal]: cost_centers.Engineering must be a non-empty string" in problems
+    assert any("[[invoices]] #1 needs period" in p for p in problems), problems  # with the rest
+    assert all(problem.source == str(path) for problem in caught.value.problems)

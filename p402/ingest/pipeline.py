@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from p402.config import Config
+from p402.errors import FieldProblems
 from p402.ingest.attribution import Attributor
 from p402.ingest.pricing import Pricer
 from p402.ingest.validation import check_row
 from p402.ledger.events import Event
-from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST
 
 __all__ = ["Pipeline"]

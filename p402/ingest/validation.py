@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from p402.errors import FieldProblems
 from p402.ledger.events import (
     ATTRIBUTION_FIELDS,
     COST_SOURCES,
@@ -30,7 +31,6 @@ from p402.ledger.events import (
     Event,
     is_content_field,
 )
-from p402.ledger.problems import FieldProblems
 from p402.money import CURRENCY, MAX_EVENT_COST, parse_amount, plain_amount
 
 __all__ = ["Validated", "check_row", "derive_event_id", "validate"]

@@ -5,52 +5,22 @@ department's cost centre) and one credit line (the provider's accrued liability)
 split the invoice total when there is one, else the ledger total, in proportion to each
 department's usage, by largest remainder, so they sum to it exactly. Unattributed usage is
 charged to a default cost centre rather than spread over the others. Accounts and cost centres
-come from ``[journal]`` in ``p402.toml``.
+come from ``[journal]`` in ``p402.toml`` (:class:`p402.config.JournalSettings`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from p402.errors import ConfigError
+from p402.config import JournalSettings
 from p402.money import split_cents
 from p402.reporting.aggregate import ProviderMonth
 from p402.reporting.reconciliation import Reconciliation
 
-__all__ = ["JournalLine", "JournalSettings", "journal"]
-
-
-@dataclass(frozen=True, slots=True)
-class JournalSettings:
-    """``[journal]``: the accounts, and department names to cost centre codes."""
-
-    expense_account: str = "6150 AI and machine learning services"
-    liability_account: str = "2150 Accrued AI services"
-    default_cost_center: str = "SHARED"
-    cost_centers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, table: Mapping[str, Any]) -> JournalSettings:
-        """Read ``[journal]``; unknown keys and non-text values are errors."""
-        known = {"expense_account", "liability_account", "default_cost_center", "cost_centers"}
-        if unknown := set(table) - known:
-            raise ConfigError(
-                f"[journal]: unknown keys {', '.join(sorted(unknown))}",
-                hint=f"known: {', '.join(sorted(known))}",
-            )
-        texts = {key: table[key] for key in known - {"cost_centers"} if key in table}
-        centers = table.get("cost_centers", {})
-        if not all(isinstance(v, str) and v for v in texts.values()) or not isinstance(
-            centers, Mapping
-        ):
-            raise ConfigError(
-                "[journal]: accounts are text, and cost_centers a table of department = code"
-            )
-        return cls(**texts, cost_centers={str(k): str(v) for k, v in centers.items()})
+__all__ = ["JournalLine", "journal"]
 
 
 @dataclass(frozen=True, slots=True)

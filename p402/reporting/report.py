@@ -15,7 +15,7 @@ from p402.config import Config
 from p402.money import allocate_cents
 from p402.period import Period
 from p402.reporting.aggregate import Summary
-from p402.reporting.journal import JournalLine, JournalSettings, journal
+from p402.reporting.journal import JournalLine, journal
 from p402.reporting.reconciliation import Reconciliation, reconcile
 
 __all__ = ["Report", "build_report", "period_months"]
@@ -82,7 +82,7 @@ def build_report(
         through=through,
         period_months=period_months(period),
     )
-    lines = journal(summary.provider_months, rows, JournalSettings.from_config(config.journal))
+    lines = journal(summary.provider_months, rows, config.journal)
     labels = period_months(period)
     by_month = [
         sum(m.cost_units for m in summary.provider_months if m.month == label) for label in labels

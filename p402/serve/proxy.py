@@ -204,7 +204,9 @@ class _Call:
             log.exception("proxy event %s could not be recorded", raw["event_id"])
             return
         if rejected is not None:
-            fields = ", ".join(f"{name}: {text}" for name, text in rejected.problems)
+            fields = ", ".join(
+                f"{problem.field}: {problem.message}" for problem in rejected.problems
+            )
             log.warning("proxy event %s was rejected (%s)", raw["event_id"], fields)
 
     async def record_soon(self, outcome: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from p402.config import Config
+from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
 from p402.ledger.events import Event
 from p402.ledger.store import Ledger, StoreError
@@ -37,7 +38,9 @@ class Outcome:
     index: int
     status: str  # accepted | duplicate | rejected
     event_id: str | None = None
-    problems: tuple[tuple[str | None, str], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    """What is wrong with a rejected event: its source is the route (``meter``, ``proxy``) and
+    its path the item's place in the request (``[3]``)."""
 
     def as_json(self) -> dict[str, Any]:
         """The answer for this event in a meter response."""
@@ -45,7 +48,9 @@ class Outcome:
         if self.event_id is not None:
             answer["event_id"] = self.event_id
         if self.problems:
-            answer["problems"] = [{"field": name, "message": text} for name, text in self.problems]
+            answer["problems"] = [
+                {"field": problem.field, "message": problem.message} for problem in self.problems
+            ]
         return answer
 
 
@@ -262,9 +267,8 @@ class Service:
         good: list[tuple[int, Event]] = []
         for index, raw in enumerate(raws):
             if not isinstance(raw, Mapping):
-                outcomes[index] = Outcome(
-                    index, "rejected", problems=((None, "not a JSON object"),)
-                )
+                problem = Problem(source, None, None, "not a JSON object", f"[{index}]")
+                outcomes[index] = Outcome(index, "rejected", problems=(problem,))
                 continue
             merged = dict(raw) if defaults is None else {**defaults, **raw}
             # Where an event came from is the service's to say, not the caller's: a meter client
@@ -274,8 +278,11 @@ class Service:
             item, problems, _dropped = pipeline.event(merged)
             if item is None:
                 given = raw.get("event_id")
+                found = tuple(
+                    Problem(source, None, name, text, f"[{index}]") for name, text in problems
+                )
                 outcomes[index] = Outcome(
-                    index, "rejected", given if isinstance(given, str) else None, tuple(problems)
+                    index, "rejected", given if isinstance(given, str) else None, found
                 )
             else:
                 good.append((index, item))

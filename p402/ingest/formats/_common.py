@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import orjson
 
+from p402.errors import FieldProblems
 from p402.ledger.events import is_content_field
-from p402.ledger.problems import FieldProblems
 from p402.period import format_time
 
 __all__ = [

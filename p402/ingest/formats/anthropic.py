@@ -43,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Parts,
@@ -56,7 +57,6 @@ from p402.ingest.formats._common import (
     time_from,
     whole,
 )
-from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 

@@ -46,6 +46,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Parts,
@@ -61,7 +62,6 @@ from p402.ingest.formats._common import (
     whole,
 )
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 

@@ -51,6 +51,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Progress,
@@ -63,7 +64,6 @@ from p402.ingest.formats._common import (
     whole,
 )
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 

@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Parts,
@@ -49,7 +50,6 @@ from p402.ingest.formats._common import (
     time_from,
     whole,
 )
-from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST
 
 __all__ = ["FORMATS"]

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Parts,
@@ -41,7 +42,6 @@ from p402.ingest.formats._common import (
     time_from,
     whole,
 )
-from p402.ledger.problems import FieldProblems
 from p402.money import MAX_EVENT_COST, ROUNDING, UNIT_SCALE
 
 __all__ = ["FORMATS"]

@@ -52,6 +52,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from p402.errors import FieldProblems
 from p402.ingest.formats._common import (
     Format,
     Progress,
@@ -65,7 +66,6 @@ from p402.ingest.formats._common import (
 )
 from p402.ingest.formats.bedrock import model_name
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.problems import FieldProblems
 
 __all__ = ["FORMATS"]
 
