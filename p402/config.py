@@ -557,6 +557,8 @@ def load_config(path: Path | None = None) -> Config:
 class ConfigProblems(ConfigError):
     """The configuration file has problems; all of them are listed."""
 
+    code = "invalid_configuration"
+
     def __init__(self, problems: list[Problem]) -> None:
         noun = "problem" if len(problems) == 1 else "problems"
         path = problems[0].source

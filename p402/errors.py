@@ -1,8 +1,31 @@
 """The one exception root of p402, its tree, and the one shape of a problem found in input.
 
-Every error a user can cause is a :class:`P402Error`: the CLI catches it in one place and prints
-``error: <message>`` (plus the hint) on one line, with no traceback. Subclasses live next to the
-code that raises them.
+Every error a user can cause is a :class:`P402Error`. Each class says how it ends a command
+(:attr:`~P402Error.exit_code`) and how it is answered over HTTP (:attr:`~P402Error.http_status`
+and a stable :attr:`~P402Error.code`); the CLI (``p402.cli.main``) and the HTTP API
+(``p402.serve.errors``) each map them in one place, so a message is one line and never a
+traceback. Subclasses live next to the code that raises them. The tree (``tests/test_errors.py``
+holds it to the real classes, their statuses and codes; a subclass without a home named lives
+with its parent)::
+
+    P402Error                                 400 p402_error
+    ├── ConfigError (here)                    400 invalid_setting
+    │   └── ConfigProblems (config)           400 invalid_configuration
+    ├── StoreError (ledger.store)             503 ledger_unavailable
+    ├── TenantError (ledger.tenants)          400 tenant_refused
+    ├── ExportError (ledger.export)           400 export_refused
+    ├── ImportFailed (ingest.importer)        400 import_failed
+    ├── ImportRejected (ingest.importer)      422 import_rejected
+    ├── KeyFileError (bundles.signing)        400 invalid_key_file
+    ├── BundleInvalid (bundles.verify)        422 bundle_invalid
+    ├── ReceiptInvalid (bundles.receipt)      422 receipt_invalid
+    ├── ReceiptUnavailable (bundles.receipt)  404 receipt_unavailable
+    └── RequestError (serve.errors)           400 invalid_request
+        ├── Unauthenticated                   401 invalid_api_key
+        ├── NotFound                          404 not_found
+        ├── NotReady                          409 not_ready
+        ├── TooLarge                          413 too_large
+        └── Unavailable                       503 unavailable
 
 A :class:`Problem` is one thing wrong with input (an import row, a line of ``p402.toml``, an
 event sent to the meter): where it is and what is wrong. Errors that carry several
@@ -27,6 +50,10 @@ class P402Error(Exception):
 
     exit_code = 2
     """The command's exit status (1 is a verdict, such as an invalid bundle; 2 a usage error)."""
+    http_status = 400
+    """The status the HTTP API answers it with."""
+    code = "p402_error"
+    """A stable, machine-readable name, the same over HTTP and in ``--json`` output."""
     bare = False
     """Printed without the ``error:`` prefix (a verdict such as ``invalid: ...``)."""
 
@@ -45,6 +72,8 @@ class P402Error(Exception):
 
 class ConfigError(P402Error):
     """A command-line option, period or setting is not valid."""
+
+    code = "invalid_setting"
 
 
 FieldProblems = list[tuple[str | None, str]]

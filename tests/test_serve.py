@@ -140,7 +140,7 @@ def test_malformed_and_oversized_bodies_store_nothing(site: Site, body: bytes, s
         headers={**site.headers("acme"), "Content-Type": "application/json"},
     )  # fmt: skip
     assert answer.status_code == status
-    assert "detail" in answer.json()
+    assert set(answer.json()["error"]) == {"message", "type", "code"}
     assert site.ledger.count("acme") == 0
 
 
@@ -232,7 +232,12 @@ def test_no_route_shows_or_changes_another_tenants_data(site: Site, ledger: Ledg
             assert answer.json()["accepted"] == 1
         if "{audit_id}" in path:  # the answer for an id that does not exist, word for word
             assert answer.status_code == 404
-            assert answer.json() == {"detail": f"no audit {audit_id}"}
+            error = {
+                "message": f"no audit {audit_id}",
+                "type": "not_found_error",
+                "code": "not_found",
+            }
+            assert answer.json() == {"error": error}
         if path == "/v1/audits" and method == "GET":
             assert audit_id.encode() not in answer.content
     if (audit := site.service.data_dir / "audits" / "umbrella").exists():

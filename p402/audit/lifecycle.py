@@ -17,12 +17,11 @@ from typing import Any
 from p402.bundles.canonical import dumps
 from p402.bundles.entries import entry_problem, sign_entry
 from p402.bundles.signing import PublicKey, SigningKey
-from p402.errors import P402Error
 from p402.ledger.entries import StoredEntry, insert_entry, stored_entries
 from p402.ledger.log import latest_head
 from p402.ledger.retention import delete_expired
 from p402.ledger.store import Ledger
-from p402.ledger.tenants import delete_tenant_rows, get_tenant
+from p402.ledger.tenants import TenantError, delete_tenant_rows, get_tenant
 from p402.money import format_amount, from_units
 from p402.period import format_time, moment
 
@@ -93,7 +92,7 @@ def enforce_retention(
     """Delete the tenant's expired events and record the purge as a signed ledger entry."""
     registered = get_tenant(ledger, tenant)
     if registered is None:
-        raise P402Error(
+        raise TenantError(
             f"no tenant {tenant!r} in this ledger",
             hint=f"create it: p402 tenant create {tenant} --retention-days N",
         )

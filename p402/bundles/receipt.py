@@ -42,7 +42,13 @@ from p402.bundles.merkle import MerkleTree, leaf_hash, verify_inclusion
 from p402.bundles.signing import PublicKey
 from p402.errors import P402Error
 
-__all__ = ["RECEIPT_FORMAT", "ReceiptInvalid", "receipt_from_bundle", "verify_receipt"]
+__all__ = [
+    "RECEIPT_FORMAT",
+    "ReceiptInvalid",
+    "ReceiptUnavailable",
+    "receipt_from_bundle",
+    "verify_receipt",
+]
 
 RECEIPT_FORMAT = "p402-receipt"
 
@@ -51,7 +57,17 @@ class ReceiptInvalid(P402Error):
     """The receipt does not prove what it claims."""
 
     exit_code = 1
+    http_status = 422
+    code = "receipt_invalid"
     bare = True
+
+
+class ReceiptUnavailable(P402Error):
+    """No receipt can be made: the bundle cannot be read, does not hold the event, or is
+    damaged."""
+
+    http_status = 404
+    code = "receipt_unavailable"
 
 
 def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
@@ -88,13 +104,13 @@ def receipt_from_bundle(bundle: Path, event_id: str) -> bytes:
             else:
                 found = _scan(archive, event_id)
     except (OSError, zipfile.BadZipFile, MemberError, CanonicalError, UnicodeDecodeError) as exc:
-        raise P402Error(f"{bundle}: cannot be read ({exc})") from None
+        raise ReceiptUnavailable(f"{bundle}: cannot be read ({exc})") from None
     if found is None:
-        raise P402Error(f"{bundle}: no event {event_id!r} in {EVENTS}")
+        raise ReceiptUnavailable(f"{bundle}: no event {event_id!r} in {EVENTS}")
     line, index, size, proof = found
     signed = _note_head(note)
     if signed is None or (size, root_from_proof(leaf_hash(line), size, index, proof)) != signed:
-        raise P402Error(
+        raise ReceiptUnavailable(
             f"{bundle}: the receipt of {event_id!r} does not lead to the bundle's checkpoint "
             "(the bundle is damaged; run p402 verify)"
         )

@@ -43,6 +43,8 @@ SIGNER_IDENTITY = "p402"
 class KeyFileError(P402Error):
     """A key file is missing, is not an Ed25519 key, or would be overwritten."""
 
+    code = "invalid_key_file"
+
 
 def _spki(public: Any, *, pem: bool) -> bytes:
     """The public key as SubjectPublicKeyInfo, in PEM or DER."""

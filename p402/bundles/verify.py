@@ -114,6 +114,8 @@ class BundleInvalid(P402Error):
     """The bundle failed verification."""
 
     exit_code = 1
+    http_status = 422
+    code = "bundle_invalid"
     bare = True
 
 

@@ -31,7 +31,14 @@ from p402.ledger.schema import EVENT_COLUMNS, values_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
 
-__all__ = ["ImportRejected", "ImportSummary", "Pipeline", "default_jobs", "import_files"]
+__all__ = [
+    "ImportFailed",
+    "ImportRejected",
+    "ImportSummary",
+    "Pipeline",
+    "default_jobs",
+    "import_files",
+]
 
 _BATCH = 5_000
 _COST_UNITS = EVENT_COLUMNS.index("cost_units")
@@ -50,10 +57,19 @@ _PARTS_FROM = 32 << 20
 workers costs more than it saves."""
 
 
+class ImportFailed(P402Error):
+    """A file cannot be read at all (missing, or a worker reading it stopped): nothing was
+    imported."""
+
+    code = "import_failed"
+
+
 class ImportRejected(P402Error):
     """The files have problems, so nothing was imported. Carries every problem."""
 
     exit_code = 1
+    http_status = 422
+    code = "import_rejected"
 
     def __init__(self, problems: Sequence[Problem], rows: int) -> None:
         noun = "problem" if len(problems) == 1 else "problems"
@@ -272,7 +288,7 @@ class _Workers:
                 span, future = pending.popleft()
                 yield span, *future.result()
         except BrokenProcessPool:
-            raise P402Error(
+            raise ImportFailed(
                 f"{path}: a worker process reading it stopped unexpectedly; nothing was imported",
                 hint="import with --jobs 1 (jobs=1) to read it in this process",
             ) from None
@@ -306,12 +322,12 @@ def import_files(
     Raises:
         ImportRejected: a file has problems and *skip_invalid* is false; nothing was stored.
         ConfigError: the format name is unknown.
-        P402Error: a file cannot be opened.
+        ImportFailed: a file cannot be opened, or a worker reading it stopped.
     """
     reader = get_format(fmt)
     for path in paths:
         if not path.is_file():
-            raise P402Error(f"{path}: no such file")
+            raise ImportFailed(f"{path}: no such file")
     summary = ImportSummary(files=len(paths))
     registered = get_tenant(ledger, tenant)
     pipeline = Pipeline(

@@ -62,6 +62,8 @@ Step = Callable[[str, int, int], None]
 class ExportError(P402Error):
     """The export cannot be written: an unknown format, or a file that would be replaced."""
 
+    code = "export_refused"
+
 
 @dataclass(frozen=True, slots=True)
 class ExportSummary:

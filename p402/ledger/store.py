@@ -64,7 +64,11 @@ def _page_cache(connection: Connection, mib: int) -> Iterator[None]:
 
 
 class StoreError(P402Error):
-    """The ledger database cannot be opened, read or written."""
+    """The ledger database cannot be opened, read or written: the database's fault, not the
+    request's, so HTTP answers it 503 (try again later)."""
+
+    http_status = 503
+    code = "ledger_unavailable"
 
 
 def database_url(target: str | None) -> str:

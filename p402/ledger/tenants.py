@@ -45,6 +45,8 @@ _KEY = re.compile(r"p402_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 class TenantError(P402Error):
     """A tenant or key cannot be created, found or changed."""
 
+    code = "tenant_refused"
+
 
 @dataclass(frozen=True, slots=True)
 class Tenant:

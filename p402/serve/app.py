@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -36,8 +36,11 @@ from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
 from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
 from p402.serve.bodies import read_body
+from p402.serve.errors import NotFound, NotReady, RequestError, TooLarge, Unavailable
+from p402.serve.errors import install as install_errors
 from p402.serve.schema import (
     BAD_REQUEST,
+    ERROR,
     EVENT_SCHEMA,
     METER_REQUEST,
     METER_RESPONSES,
@@ -86,27 +89,28 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(router)
     app.include_router(proxy.router)
 
-    @app.exception_handler(P402Error)
-    async def _user_error(_request: Request, exc: P402Error) -> Response:
-        from p402.ledger.store import StoreError
-
-        if isinstance(exc, StoreError):  # the database, not the request: try again later
-            return _json({"error": {"message": exc.one_line(), "type": "unavailable"}}, 503)
-        return _json({"error": {"message": exc.one_line(), "type": "invalid_request"}}, 400)
-
+    install_errors(app)
     return app
 
 
 def _publish_event_schema(app: FastAPI) -> None:
-    """Add the canonical event to the OpenAPI components, where the meter's body refers to it."""
+    """Add the canonical event to the OpenAPI components, where the meter's body refers to it,
+    and publish the framework's parameter errors (422) in the one error shape they are answered
+    with (see :mod:`p402.serve.errors`)."""
     build = app.openapi
+    framework = "#/components/schemas/HTTPValidationError"
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = build()
-            spec.setdefault("components", {}).setdefault("schemas", {})["EconomicEvent"] = (
-                EVENT_SCHEMA
-            )
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas["EconomicEvent"] = EVENT_SCHEMA
+            for operation in (op for item in spec["paths"].values() for op in item.values()):
+                answer = operation.get("responses", {}).get("422")
+                if answer and framework in orjson.dumps(answer).decode():
+                    answer["content"] = ERROR
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -150,20 +154,20 @@ def _settle() -> None:
 
 def _body_events(body: bytes, content_type: str) -> list[Any]:
     if not body.strip():
-        raise HTTPException(400, "empty body: send an event, a JSON array of events, or JSON Lines")
+        raise RequestError("empty body: send an event, a JSON array of events, or JSON Lines")
     if "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type:
         try:
             items = [orjson.loads(line) for line in body.splitlines() if line.strip()]
         except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, f"the body is not JSON Lines: {exc}") from None
+            raise RequestError(f"the body is not JSON Lines: {exc}") from None
     else:
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, f"the body is not JSON: {exc}") from None
+            raise RequestError(f"the body is not JSON: {exc}") from None
         items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > MAX_BATCH:
-        raise HTTPException(413, f"{len(items):,} events in one request; the most is {MAX_BATCH:,}")
+        raise TooLarge(f"{len(items):,} events in one request; the most is {MAX_BATCH:,}")
     return items
 
 
@@ -171,10 +175,7 @@ def _period(period: str | None, first: date | None, last: date | None) -> Period
     if period is None and first is None:
         today = datetime.now(UTC)
         period = f"{today.year:04d}-{today.month:02d}"
-    try:
-        return parse_period(period, start=first, end=last)
-    except P402Error as exc:
-        raise HTTPException(400, exc.one_line()) from None
+    return parse_period(period, start=first, end=last)  # a ConfigError answers 400
 
 
 router = APIRouter(responses=UNAUTHORISED)
@@ -275,7 +276,7 @@ def create_audit(
     service = service_of(request)
     window = _period(period, start, end)
     if service.signing_key is None:
-        raise HTTPException(503, "this server has no signing key (start it with --key)")
+        raise Unavailable("this server has no signing key (start it with --key)")
     job = create_job(service.ledger, tenant, window.label)
     service.background.submit(_run_audit, service, tenant, job.audit_id, window)
     found = _audit(service, tenant, job.audit_id)
@@ -297,10 +298,10 @@ def get_audit(request: Request, tenant: Tenant, audit_id: str) -> Response:
 )
 def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> Response:
     if what not in _DOWNLOADS:
-        raise HTTPException(404, "download one of: bundle, pdf, xlsx")
+        raise NotFound("download one of: bundle, pdf, xlsx")
     found = _audit(service_of(request), tenant, audit_id)
     if found["status"] != "done":
-        raise HTTPException(409, f"audit {audit_id} is {found['status']}")
+        raise NotReady(f"audit {audit_id} is {found['status']}")
     bundle = Path(found["_bundle"])
     if what == "bundle":
         return FileResponse(
@@ -396,7 +397,7 @@ def _audit(service: Service, tenant: str, audit_id: str) -> dict[str, Any]:
     job = get_job(service.ledger, tenant, audit_id)
     if job is None:
         # The same answer whether the audit does not exist or is another tenant's.
-        raise HTTPException(404, f"no audit {audit_id}")
+        raise NotFound(f"no audit {audit_id}")
     return _audit_json(job)
 
 

@@ -9,9 +9,10 @@ provider key, which the routing proxy passes upstream untouched.
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from p402.serve.errors import Unauthenticated
 from p402.serve.service import Service
 
 __all__ = ["COOKIE", "presented_key", "require_tenant", "service_of"]
@@ -50,10 +51,8 @@ async def _tenant(request: Request, *, cookie: bool) -> str:
     if tenant is None and key is not None:  # first sight of the key: one database lookup
         tenant = await run_in_threadpool(service.tenant_for_key, key)
     if tenant is None:
-        raise HTTPException(
-            status_code=401,
-            detail="missing or invalid p402 API key (send it as X-P402-Key or Authorization: Bearer)",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise Unauthenticated(
+            "missing or invalid p402 API key (send it as X-P402-Key or Authorization: Bearer)"
         )
     return tenant
 

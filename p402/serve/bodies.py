@@ -4,14 +4,17 @@ server hold more than the limit in memory."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+
+from p402.serve.errors import TooLarge
 
 __all__ = ["read_body"]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or 413 once it is known to exceed *limit* bytes."""
-    too_big = HTTPException(413, f"the body is over {limit // (1024 * 1024)} MB")
+    """The whole body, or :class:`~p402.serve.errors.TooLarge` (413) once it is known to exceed
+    *limit* bytes."""
+    too_big = TooLarge(f"the body is over {limit // (1024 * 1024)} MB")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_big

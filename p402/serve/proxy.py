@@ -41,6 +41,7 @@ from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of
 from p402.serve.bodies import read_body
+from p402.serve.errors import error_response
 from p402.serve.policy import ALLOW, Decision, Policy
 from p402.serve.service import Service
 
@@ -367,16 +368,9 @@ def _url(provider_base: str, path: str, query: str) -> str:
     return f"{base}{path}?{query}" if query else f"{base}{path}"
 
 
-def _error(route: _Route, status: int, message: str, code: str, kind: str) -> Response:
-    """An OpenAI-style error (also Anthropic-shaped on its route); never retried by the SDKs."""
-    error = {"message": message, "type": kind, "code": code}
-    body = {"type": "error", "error": error} if route.provider == "anthropic" else {"error": error}
-    return Response(
-        orjson.dumps(body),
-        status,
-        media_type="application/json",
-        headers={"x-should-retry": "false"},
-    )
+def _error(route: _Route, status: int, message: str, code: str) -> Response:
+    """A refusal in the provider's error shape (see :mod:`p402.serve.errors`); never retried."""
+    return error_response(status, message, code, anthropic=route.provider == "anthropic")
 
 
 def _header_text(value: str) -> str:
@@ -444,17 +438,17 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
         tenant = await run_in_threadpool(service.tenant_for_key, key)
     if tenant is None or key is None:
         message = "missing or invalid p402 API key (send it as X-P402-Key, or as the SDK's API key)"
-        return _error(route, 401, message, "invalid_api_key", "authentication_error")
+        return _error(route, 401, message, "invalid_api_key")
     try:
         payload = orjson.loads(await read_body(request, MAX_PROXY_BODY))
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
         message = "the body is not a JSON object"
-        return _error(route, 400, message, "invalid_json", "invalid_request_error")
+        return _error(route, 400, message, "invalid_json")
     attribution, problem = _attribution(request.headers)
     if problem is not None:
-        return _error(route, 400, problem, "invalid_p402_header", "invalid_request_error")
+        return _error(route, 400, problem, "invalid_p402_header")
     # The key id (never its secret) names the p402 key the call came with.
     attribution["api_key_id"] = key.removeprefix("p402_").split("_", 1)[0][:64]
     model = payload.get("model")
@@ -466,9 +460,8 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
     if policy.active:
         call.decision = decision = await run_in_threadpool(_decide, call)
         if decision.decision == "deny":
-            kind = "permission_error" if decision.http_status == 403 else "rate_limit_error"
             message, code = decision.message or "refused by policy", decision.code or "denied"
-            refusal = _error(route, decision.http_status, message, code, kind)
+            refusal = _error(route, decision.http_status, message, code)
             refusal.background = BackgroundTask(call.record_soon, "denied")
             return refusal
     return call, payload
@@ -496,7 +489,7 @@ async def _proxy(request: Request, route: _Route) -> Response:
         answer = await client.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
         message = f"the {route.provider} upstream could not be reached ({exc.__class__.__name__})"
-        failure = _error(route, 502, message, "upstream_unreachable", "api_error")
+        failure = _error(route, 502, message, "upstream_unreachable")
         failure.background = BackgroundTask(call.record_soon, "error")
         return failure
     headers = _downstream_headers(answer)

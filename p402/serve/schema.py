@@ -15,9 +15,11 @@ from p402.ledger.events import (
     SOURCE_ID_FIELDS,
     TOKEN_FIELDS,
 )
+from p402.serve.errors import ERROR_SCHEMA
 
 __all__ = [
     "BAD_REQUEST",
+    "ERROR",
     "EVENT_SCHEMA",
     "METER_REQUEST",
     "METER_RESPONSES",
@@ -114,20 +116,17 @@ _OUTCOMES = {
         }
     }
 }
-_DETAIL = {
-    "application/json": {
-        "schema": {"type": "object", "properties": {"detail": {}}, "required": ["detail"]}
-    }
-}
+ERROR = {"application/json": {"schema": ERROR_SCHEMA}}
+"""The content of every error answer (see :mod:`p402.serve.errors`)."""
 UNAUTHORISED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No p402 API key, or not a valid one", "content": _DETAIL}
+    401: {"description": "No p402 API key, or not a valid one", "content": ERROR}
 }
 """What every route of the service may answer."""
 BAD_REQUEST: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The request cannot be read (body, period, dates)", "content": _DETAIL}
+    400: {"description": "The request cannot be read (body, period, dates)", "content": ERROR}
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such audit for this tenant", "content": _DETAIL}
+    404: {"description": "No such audit for this tenant", "content": ERROR}
 }
 METER_RESPONSES: dict[int | str, dict[str, Any]] = {
     **BAD_REQUEST,
@@ -135,8 +134,8 @@ METER_RESPONSES: dict[int | str, dict[str, Any]] = {
     207: {"description": "Some events rejected; the others are stored", "content": _OUTCOMES},
     413: {
         "description": "More than 10,000 events, or a body over 64 MB: nothing stored",
-        "content": _DETAIL,
+        "content": ERROR,
     },
-    503: {"description": "The ledger could not be written; nothing was stored"},
+    503: {"description": "The ledger could not be written; nothing was stored", "content": ERROR},
     422: {"description": "Every event rejected", "content": _OUTCOMES},
 }
