@@ -34,8 +34,6 @@ from typing import Any, TypeAlias
 import pytest
 
 from p402.audit import AuditResult, run_audit
-from p402.bundles._manifest import LOOKUP as RECEIPTS_SECTION
-from p402.bundles._manifest import STORED_LEDGER_LOOKUP
 from p402.bundles.canonical import dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
@@ -61,6 +59,8 @@ from p402.bundles.lookup import (
     offsets_bytes,
     stored_levels,
 )
+from p402.bundles.manifest import LOOKUP as RECEIPTS_SECTION
+from p402.bundles.manifest import STORED_LEDGER_LOOKUP
 from p402.bundles.merkle import MerkleTree, leaf_hash, root
 from p402.bundles.receipt import receipt_from_bundle, verify_receipt
 from p402.bundles.seal import Sealer, receipt_line

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from p402.bundles._manifest import lookup_geometry
 from p402.bundles._zipcheck import (
     MemberError,
     member_data,
@@ -38,6 +37,7 @@ from p402.bundles.lookup import (
     proof_from_block,
     root_from_proof,
 )
+from p402.bundles.manifest import lookup_geometry
 from p402.bundles.merkle import MerkleTree, leaf_hash, verify_inclusion
 from p402.bundles.signing import PublicKey
 from p402.errors import P402Error

@@ -38,7 +38,6 @@ from typing import Any
 
 import orjson
 
-from p402.bundles._manifest import lookup_geometry, manifest_problems
 from p402.bundles._zipcheck import (
     Limits,
     MemberError,
@@ -76,6 +75,7 @@ from p402.bundles.lookup import (
     stored_levels,
     stored_sizes,
 )
+from p402.bundles.manifest import lookup_geometry, manifest_problems
 from p402.bundles.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
