@@ -3,21 +3,16 @@ draft at close (``p402 report``). The figures are those an audit of the same per
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from p402 import __version__
-from p402.bundles.canonical import dumps
+from p402.audit.manifest import data_through, report_context
 from p402.config import Config
-from p402.ingest.pricing import table_version
 from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
-from p402.period import Period, format_time
+from p402.period import Period
 from p402.reporting.aggregate import Aggregator, Summary
-from p402.reporting.document import ReportContext
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import Report, build_report
 from p402.reporting.xlsx import EVENTS_SHEET_LIMIT
@@ -74,18 +69,8 @@ def write_reports(
     report = build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
     )
-    moment = summary.last or period.start
-    draft = hashlib.sha256(dumps([tenant, period.label, "draft"])).hexdigest()[:16]
-    context = ReportContext(
-        tenant=tenant, period=period.label, window_start=format_time(period.start),
-        window_end=format_time(period.end), as_of=format_time(moment), bundle_id=f"draft-{draft}",
-        key_id="(not signed: p402 report; run p402 audit for the signed bundle)",
-        merkle_root="(not sealed)", generator=f"p402 {__version__}", price_table=table_version(),
-        page_size=page_size,
-    )  # fmt: skip
-    pdf, xlsx = render_reports(
-        report, context, records, moment=datetime.fromisoformat(context.as_of)
-    )
+    context = report_context(report, tenant=tenant, period=period, page_size=page_size)
+    pdf, xlsx = render_reports(report, context, records, moment=data_through(report, period))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"p402-report-{tenant}-{period.label}".replace("/", "_")
     written = []

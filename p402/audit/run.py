@@ -7,7 +7,6 @@ from the data (the last event), never from the clock, so a re-run gives the same
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,23 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from p402 import __version__
 from p402.audit.lifecycle import ledger_entries
+from p402.audit.manifest import data_through, manifest_of, origin_of, report_context
 from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
-from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
-    BLOCKS,
     CHECKPOINT,
     ENTRIES,
-    EVENTS,
-    FORMAT,
-    FORMAT_VERSION,
-    INDEX,
     PDF,
-    RECEIPTS,
-    TREE,
-    VERIFY_TEXT,
     XLSX,
 )
 from p402.bundles.merkle import append_leaves, frontier_root, subtree_consistency_proof
@@ -41,13 +31,11 @@ from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
-from p402.ingest.pricing import table_version
 from p402.ledger.log import LogHead, place_in_log, record_head
 from p402.ledger.store import Ledger
-from p402.money import format_amount, from_units, parse_amount, round_cents, to_units
-from p402.period import Period, format_time
+from p402.money import parse_amount, to_units
+from p402.period import Period
 from p402.reporting.aggregate import Aggregator, Summary
-from p402.reporting.document import ReportContext
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import build_report
 
@@ -92,104 +80,25 @@ def run_audit(
     version the manifest records (none, by default).
     """
     config = config or Config()
-    total = ledger.count(tenant, period)
-    aggregator = Aggregator()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
-        sealer = Sealer(Path(scratch))
-        for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):
-            aggregator.add_record(record, units, at)
-            sealer.add(record, units)
-            if done % 2_000 == 0 or done == total:
-                step("Reading the ledger", done, total)
-        step("Sealing the ledger", 0, 0)
-        sealed = sealer.finish()
-        summary = aggregator.summary(start=period.start.date())
+        sealed, summary = _read(ledger, tenant, period, Path(scratch), step)
         report = build_report(
             summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
         )
-        moment = summary.last or period.start
-        origin = f"p402/{tenant}/{period.label}"
+        moment = data_through(report, period)
+        origin = origin_of(tenant, period)
         note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
         log, new_head = _log_position(ledger, tenant, origin, sealed)
-        bundle_id = hashlib.sha256(dumps([tenant, period.label, sealed.root.hex()])).hexdigest()[
-            :16
-        ]
-        manifest: dict[str, object] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "generator": f"p402 {__version__}",
-            "bundle_id": bundle_id,
-            "tenant": tenant,
-            "period": {
-                "label": period.label,
-                "start": format_time(period.start),
-                "end": format_time(period.end),
-            },
-            "data_through": format_time(moment),
-            "query": {
-                "tenant": tenant,
-                "occurred_at": {
-                    "from": format_time(period.start),
-                    "before": format_time(period.end),
-                },
-                "order": "occurred_at, then event_id bytewise",
-            },
-            "events": {"count": sealed.count, "file": EVENTS},
-            "totals": {
-                "currency": "USD",
-                "cost": format_amount(from_units(sealed.cost_units)),
-                "cost_rounded": str(round_cents(sealed.cost_units)),
-                "unpriced_events": sealed.unpriced,
-            },
-            "merkle": {
-                "tree": "RFC 9162",
-                "hash": "SHA-256",
-                "origin": origin,
-                "size": sealed.count,
-                "root": sealed.root.hex(),
-                "checkpoint": CHECKPOINT,
-            },
-            "receipts": {
-                "blocks": BLOCKS,
-                "file": RECEIPTS,
-                "index": INDEX,
-                "tree": TREE,
-                "tree_from_level": sealed.tree_from_level,
-            },
-            "log": log,
-            "price_table": table_version(),
-            "rules_version": config.rules_version,
-            "reconciliation": [
-                {
-                    "provider": r.provider,
-                    "month": r.month,
-                    "status": r.status,
-                    "billed": None if r.billed is None else str(r.billed),
-                    "ledger": str(r.ledger),
-                }
-                for r in report.reconciliation
-            ],
-            "key_id": key.public.key_id,
-        }
         entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
-        extra: dict[str, bytes] = {}
-        if entries:
-            extra[ENTRIES] = b"".join(dumps(item) + b"\n" for item in entries)
-            manifest["ledger_entries"] = {"file": ENTRIES, "count": len(entries)}
-        context = ReportContext(
-            tenant=tenant,
-            period=period.label,
-            window_start=format_time(period.start),
-            window_end=format_time(period.end),
-            as_of=format_time(moment),
-            bundle_id=bundle_id,
-            key_id=key.public.key_id,
-            merkle_root=sealed.root.hex(),
-            generator=f"p402 {__version__}",
-            price_table=table_version(),
-            log=log,
+        manifest = manifest_of(
+            report, sealed, tenant=tenant, period=period, key_id=key.public.key_id,
+            rules_version=config.rules_version, log=log, entries=len(entries),
+        )  # fmt: skip
+        extra = {ENTRIES: b"".join(dumps(item) + b"\n" for item in entries)} if entries else {}
+        context = report_context(
+            report, tenant=tenant, period=period, manifest=manifest,
             purges=tuple(_purge_lines(entries, period)),
-        )
+        )  # fmt: skip
         pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment, step=step)
         step("Signing the bundle", 0, 0)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,13 +106,7 @@ def run_audit(
         signed = write_bundle(
             path,
             sealed=sealed,
-            members={
-                PDF: pdf,
-                XLSX: xlsx,
-                VERIFY_TEXT: verify_text(manifest),
-                CHECKPOINT: note.encode(),
-                **extra,
-            },
+            members={PDF: pdf, XLSX: xlsx, CHECKPOINT: note.encode(), **extra},
             manifest=manifest,
             key=key,
             moment=moment,
@@ -215,6 +118,22 @@ def run_audit(
             path.unlink(missing_ok=True)  # its log position was taken: it must not circulate
             raise
     return AuditResult(path, summary, signed)
+
+
+def _read(
+    ledger: Ledger, tenant: str, period: Period, scratch: Path, step: Step
+) -> tuple[Sealed, Summary]:
+    """One pass over the period's events: sealed (into *scratch*) and aggregated alike."""
+    total = ledger.count(tenant, period)
+    aggregator = Aggregator()
+    sealer = Sealer(scratch)
+    for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):
+        aggregator.add_record(record, units, at)
+        sealer.add(record, units)
+        if done % 2_000 == 0 or done == total:
+            step("Reading the ledger", done, total)
+    step("Sealing the ledger", 0, 0)
+    return sealer.finish(), aggregator.summary(start=period.start.date())
 
 
 def _purge_lines(entries: list[dict[str, Any]], period: Period) -> list[dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""The manifest's shape: every field the verifier relies on, with its type and canonical text.
+"""The manifest, in one place: :class:`Manifest` builds it, :func:`manifest_problems` checks it.
+
+The audit fills a :class:`Manifest` with its figures and :func:`~p402.bundles.writer.write_bundle`
+lists the files, checks the result with :func:`manifest_problems` (the very check the verifier
+runs) and signs it only when it passes, so a manifest the verifier would refuse is never signed.
 
 A manifest can be signed and canonical and still be malformed (a signer bug, or an attacker
 holding the key). Checking the shape first lets every later check read fields without guarding
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +31,83 @@ from p402.bundles.layout import (
     TREE,
 )
 from p402.bundles.lookup import BLOCK_LINES, MAX_TREE_FROM_LEVEL
-from p402.money import format_amount, parse_amount
-from p402.period import format_time
+from p402.money import CURRENCY, format_amount, from_units, parse_amount, round_cents
+from p402.period import Period, format_time
 
-__all__ = ["LOOKUP", "STORED_LEDGER_LOOKUP", "lookup_geometry", "manifest_problems"]
+__all__ = ["LOOKUP", "STORED_LEDGER_LOOKUP", "Manifest", "lookup_geometry", "manifest_problems"]
+
+ORDER = "occurred_at, then event_id bytewise"
+"""How the ledger's lines are ordered, as the manifest's query states it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a bundle's manifest says, but the list of its files (the writer adds that).
+
+    Money is in storage units (10^-12 USD) and written twice: exact, and rounded to cents.
+    """
+
+    generator: str
+    bundle_id: str
+    tenant: str
+    period: Period
+    data_through: datetime
+    """The time of the period's last event (the period's start when it has none)."""
+    events: int
+    cost_units: int
+    unpriced_events: int
+    origin: str
+    """The Merkle tree's origin line, ``p402/<tenant>/<period>``."""
+    root: str
+    """The Merkle root, as hex."""
+    tree_from_level: int
+    key_id: str
+    price_table: str
+    rules_version: str
+    log: Mapping[str, Any]
+    """Where the audit sits in the tenant's append-only log (see ``p402.audit.run``)."""
+    reconciliation: tuple[Mapping[str, Any], ...] = ()
+    ledger_entries: int = 0
+    """How many signed entries :data:`~p402.bundles.layout.ENTRIES` holds (0: no such member)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's fields as they are signed (``files`` aside)."""
+        window = {"start": format_time(self.period.start), "end": format_time(self.period.end)}
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generator": self.generator,
+            "bundle_id": self.bundle_id,
+            "tenant": self.tenant,
+            "period": {"label": self.period.label, **window},
+            "data_through": format_time(self.data_through),
+            "query": {
+                "tenant": self.tenant,
+                "occurred_at": {"from": window["start"], "before": window["end"]},
+                "order": ORDER,
+            },
+            "events": {"count": self.events, "file": EVENTS},
+            "totals": {
+                "currency": CURRENCY,
+                "cost": format_amount(from_units(self.cost_units)),
+                "cost_rounded": str(round_cents(self.cost_units)),
+                "unpriced_events": self.unpriced_events,
+            },
+            "merkle": {
+                "tree": "RFC 9162", "hash": "SHA-256", "origin": self.origin, "size": self.events,
+                "root": self.root, "checkpoint": CHECKPOINT,
+            },
+            "receipts": {**LOOKUP, "tree_from_level": self.tree_from_level},
+            "log": dict(self.log),
+            "price_table": self.price_table,
+            "rules_version": self.rules_version,
+            "reconciliation": [dict(row) for row in self.reconciliation],
+            "key_id": self.key_id,
+        }  # fmt: skip
+        if self.ledger_entries:
+            manifest["ledger_entries"] = {"file": ENTRIES, "count": self.ledger_entries}
+        return manifest
+
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CENTS = re.compile(r"^-?\d+\.\d{2}$")

@@ -1,6 +1,7 @@
 """Write the audit bundle: a deterministic zip of the ledger, receipts, reports and the signed manifest.
 
-The manifest lists every other member's path, size and SHA-256 and is signed over its exact
+The manifest lists every other member's path, size and SHA-256, passes the verifier's own check
+of its shape (a manifest the verifier would refuse is never signed), and is signed over its exact
 canonical bytes twice, with the same Ed25519 key: raw (64 bytes, ``manifest.json.sig``, for
 ``openssl pkeyutl``) and as an SSH signature (``manifest.json.sshsig``, for ``ssh-keygen -Y``). Members are sorted by
 name with a fixed time and mode, so the same ledger, period and key give the same bytes.
@@ -21,7 +22,9 @@ from typing import Any
 
 from p402.archive import member_info, write_deflated
 from p402.bundles.canonical import dumps
-from p402.bundles.layout import EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED
+from p402.bundles.instructions import verify_text
+from p402.bundles.layout import EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED, VERIFY_TEXT
+from p402.bundles.manifest import Manifest, manifest_problems
 from p402.bundles.seal import Sealed, file_digest
 from p402.bundles.signing import SigningKey
 from p402.bundles.sshsig import sign_sshsig
@@ -36,7 +39,7 @@ def write_bundle(
     *,
     sealed: Sealed,
     members: Mapping[str, bytes],
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     key: SigningKey,
     moment: datetime,
 ) -> dict[str, Any]:
@@ -46,11 +49,17 @@ def write_bundle(
         path: the zip to write (replaced if it exists).
         sealed: the sealed ledger (its spooled events, receipts and lookup members become
             members).
-        members: other members, by name (reports, VERIFY.txt).
-        manifest: the manifest's fields other than ``files``.
+        members: other members, by name (the reports); ``VERIFY.txt`` is added, with the
+            manifest's figures.
+        manifest: what the manifest says, but its files.
         key: the signing key.
         moment: the fixed time stamped on every member.
+
+    Raises:
+        ValueError: the manifest would not pass the verifier's check of its shape (a bug of
+            whatever built it); nothing is written.
     """
+    members = {**members, VERIFY_TEXT: verify_text(manifest.to_json())}
     files: dict[str, tuple[int, str]] = {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
     }
@@ -60,7 +69,9 @@ def write_bundle(
         {"path": name, "sha256": digest, "size": size}
         for name, (size, digest) in sorted(files.items())
     ]
-    signed = {**manifest, "files": listing}
+    signed = {**manifest.to_json(), "files": listing}
+    if problems := manifest_problems(signed):
+        raise ValueError(f"refusing to sign a manifest the verifier would refuse: {problems}")
     manifest_bytes = dumps(signed)
     contents: dict[str, bytes | Path] = {
         **members,

@@ -37,11 +37,7 @@ def summary_json(report: Report, context: ReportContext) -> bytes:
         "unpriced_events": summary.unpriced_events,
         "by_department": {row.label: str(row.cost) for row in summary.breakdowns["department"].rows},
         "by_provider": {row.label: str(row.cost) for row in summary.breakdowns["provider"].rows},
-        "reconciliation": [
-            {"provider": r.provider, "month": r.month, "status": r.status,
-             "billed": None if r.billed is None else str(r.billed), "ledger": str(r.ledger)}
-            for r in report.reconciliation
-        ],
+        "reconciliation": [row.as_json() for row in report.reconciliation],
         "bundle_id": context.bundle_id,
         "merkle_root": context.merkle_root,
     }  # fmt: skip

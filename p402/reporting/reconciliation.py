@@ -39,6 +39,16 @@ class Reconciliation:
     status: str
     causes: tuple[str, ...]
 
+    def as_json(self) -> dict[str, str | None]:
+        """The month as the manifest and the PDF's JSON summary record it (amounts in cents)."""
+        return {
+            "provider": self.provider,
+            "month": self.month,
+            "status": self.status,
+            "billed": None if self.billed is None else str(self.billed),
+            "ledger": str(self.ledger),
+        }
+
     @property
     def reconciled(self) -> bool:
         """Whether the month is within tolerance (a month with nothing billed is not a finding)."""
