@@ -431,3 +431,26 @@ def test_an_oversized_body_is_refused_before_it_is_read(site: Site) -> None:
                  "Content-Length": str(MAX_BODY + 1)},
     )  # fmt: skip
     assert answer.status_code == 413
+
+
+def test_the_page_renders_every_audit_state_with_the_reports_environment() -> None:
+    """The page's templates share the report's Jinja environment: strict (an unknown name is an
+    error, not a blank) and escaping; each state an audit can be in renders."""
+    from jinja2 import StrictUndefined
+
+    from p402.reporting.templates import environment
+    from p402.serve.app import _render
+
+    assert environment().undefined is StrictUndefined
+    audits = [
+        {"audit_id": "a1", "period": "2026-10", "status": "queued", "requested_at": "2026-11-01T00:00:00Z",
+         "finished_at": None},
+        {"audit_id": "a2", "period": "2026-09", "status": "failed", "requested_at": "2026-10-01T00:00:00Z",
+         "finished_at": "2026-10-01T00:01:00Z", "error": "<script>alert(1)</script>"},
+        {"audit_id": "a3", "period": "2026-08", "status": "done", "requested_at": "2026-09-01T00:00:00Z",
+         "finished_at": "2026-09-01T00:01:00Z", "downloads": {"pdf": "/p", "xlsx": "/x", "bundle": "/b"}},
+    ]  # fmt: skip
+    page = _render("serve_audits.html", tenant="acme & co", audits=audits)
+    assert "failed: &lt;script&gt;" in page and "<script>" not in page
+    assert "acme &amp; co" in page and 'href="/p"' in page and "not ready" in page
+    assert "That key is not valid" in _render("serve_signin.html", error=True)

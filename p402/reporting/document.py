@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row
-from p402.reporting.filters import FILTERS
 from p402.reporting.reconciliation import TOLERANCE
 from p402.reporting.report import Report
+from p402.reporting.templates import environment, stylesheet
 
 __all__ = ["ReportContext", "render_html", "top_rows"]
 
@@ -45,24 +42,6 @@ class ReportContext:
     """The manifest's ``log`` section: where this audit sits in the tenant's append-only log."""
     purges: tuple[dict[str, Any], ...] = ()
     """Signed retention purges that removed events of the period (see p402.audit.lifecycle)."""
-
-
-@cache
-def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("p402", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(FILTERS)
-    return environment
-
-
-@cache
-def _stylesheet() -> str:
-    return (files("p402") / "templates" / "report.css").read_text(encoding="utf-8")
 
 
 def top_rows(breakdown: Breakdown, limit: int) -> list[Row]:
@@ -91,7 +70,7 @@ def render_html(
 ) -> str:
     """The report as one HTML document (CSS inlined), ready for WeasyPrint."""
     summary = report.summary
-    environment = _environment()
+    template = environment().get_template("report.html.j2")
     sections = [
         ("department", "Spend by department", "Department"),
         ("customer", "Spend by customer", "Customer"),
@@ -101,7 +80,7 @@ def render_html(
         ("model", "Spend by model", "Provider / model"),
     ]
     tables = [(title, column, summary.breakdowns[name]) for name, title, column in sections]
-    return environment.get_template("report.html.j2").render(
+    return template.render(
         summary=summary,
         report=report,
         context=context,
@@ -111,5 +90,5 @@ def render_html(
         charts=charts or {},
         unattributed_label=UNATTRIBUTED,
         # Our own stylesheet, from package data: trusted, and escaping it would break its quotes.
-        css=Markup(_stylesheet()),  # noqa: S704
+        css=Markup(stylesheet()),  # noqa: S704
     )

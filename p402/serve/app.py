@@ -361,12 +361,9 @@ _XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _render(template: str, **values: Any) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from p402.reporting.templates import environment
 
-    environment = Environment(
-        loader=PackageLoader("p402", "templates"), autoescape=select_autoescape(["html"])
-    )
-    return environment.get_template(template).render(version=__version__, **values)
+    return environment().get_template(template).render(version=__version__, **values)
 
 
 def _audit_json(job: AuditJob) -> dict[str, Any]:
