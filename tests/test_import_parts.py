@@ -17,8 +17,7 @@ from p402.cli import cli
 from p402.config import load_config
 from p402.ingest import importer
 from p402.ingest.demo import generate
-from p402.ingest.formats import SourceRow, Span, all_formats
-from p402.ingest.formats._common import span_line_count
+from p402.ingest.formats import SourceRow, Span, all_formats, span_line_count
 from p402.ingest.importer import ImportRejected, import_files, spans
 from p402.ingest.pipeline import Pipeline
 from p402.ledger.export import export_ledger

@@ -130,3 +130,19 @@ def test_a_planted_crossing_is_caught(tmp_path: Path) -> None:
         "p402.ledger.store",
         "p402.ledger.store.Ledger",
     ]
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_relative)
+def test_private_modules_stay_inside_their_package(path: Path) -> None:
+    """A ``_name.py`` module is its package's own; what another package needs is public."""
+    here = "p402." + ".".join(path.relative_to(PACKAGE).parent.parts)
+    reached = []
+    for name in _imports(path):
+        parts = name.split(".")
+        private = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
+        if private is None or parts[private].startswith("__"):
+            continue
+        owner = ".".join(parts[:private])
+        if here.rstrip(".") != owner and not here.startswith(f"{owner}."):
+            reached.append(name)
+    assert reached == [], f"{_relative(path)} reaches into {reached}"

@@ -13,6 +13,7 @@ from p402 import __version__
 
 if TYPE_CHECKING:
     from p402.config import Config
+    from p402.period import Period
 
 __all__ = [
     "cli",
@@ -20,6 +21,7 @@ __all__ = [
     "db_option",
     "echo_json",
     "json_option",
+    "parse_window",
     "resolve",
     "tenant_option",
 ]
@@ -53,6 +55,20 @@ def period_options(command: Any) -> Any:
     return click.option(
         "--period", default=None, help="A month 2026-10 or a quarter 2026-Q3 (UTC)."
     )(command)
+
+
+def parse_window(period: str | None, start: Any, end: Any, default: str | None) -> Period:
+    """The period ``--period`` or ``--from``/``--to`` name, else *default*; one of them is needed."""
+    from p402.errors import ConfigError
+    from p402.period import parse_period
+
+    if start or end:
+        if period:
+            raise ConfigError("give --period or --from/--to, not both")
+        return parse_period(None, start=start and start.date(), end=end and end.date())
+    if period or default:
+        return parse_period(period or default)
+    raise ConfigError("which period? give --period 2026-10 (or 2026-Q3, or --from/--to)")
 
 
 def echo_json(value: Any) -> None:

@@ -16,6 +16,7 @@ from p402.cli._common import (
     echo_json,
     json_option,
     out_dir_option,
+    parse_window,
     period_options,
     resolve,
 )
@@ -52,18 +53,6 @@ def keys_create(*, out_dir: Path) -> None:
     click.echo(f"SSH fingerprint: {key.public.ssh_fingerprint()}")
 
 
-def _parse_window(period: str | None, start: Any, end: Any, default: str | None) -> Any:
-    from p402.period import parse_period
-
-    if start or end:
-        if period:
-            raise ConfigError("give --period or --from/--to, not both")
-        return parse_period(None, start=start and start.date(), end=end and end.date())
-    if period or default:
-        return parse_period(period or default)
-    raise ConfigError("which period? give --period 2026-10 (or 2026-Q3, or --from/--to)")
-
-
 @cli.command()
 @click.option("--demo", is_flag=True, help="Audit a built-in demo organisation (needs no set-up).")
 @period_options
@@ -95,7 +84,7 @@ def audit(
     from p402.ledger.store import Ledger
     from p402.progress import progress_bar
 
-    window = _parse_window(period, start, end, demo_org.DEMO_PERIOD if demo else None)
+    window = parse_window(period, start, end, demo_org.DEMO_PERIOD if demo else None)
     if demo and config_path is None:
         tenant = tenant or demo_org.DEMO_TENANT  # the demo needs no configuration, and reads none
         config = None
@@ -285,7 +274,7 @@ def report(
     chosen = {part.strip().lower() for part in formats.split(",") if part.strip()}
     if not chosen or chosen - {"pdf", "xlsx"}:
         raise ConfigError(f"--format {formats!r}: give pdf, xlsx or pdf,xlsx")
-    window = _parse_window(period, start, end, None)
+    window = parse_window(period, start, end, None)
     config, tenant = resolve(config_path, tenant)
     ledger = Ledger.open(db)
     try:

@@ -13,6 +13,7 @@ from p402.cli._common import (
     db_option,
     echo_json,
     json_option,
+    parse_window,
     period_options,
     resolve,
     tenant_option,
@@ -23,11 +24,9 @@ __all__ = ["export"]
 
 def _window(period: str | None, start: Any, end: Any) -> Any:
     """The period asked for, or ``None`` (the whole ledger) when none is."""
-    from p402.cli.audit import _parse_window
-
     if not (period or start or end):
         return None
-    return _parse_window(period, start, end, None)
+    return parse_window(period, start, end, None)
 
 
 @cli.command()

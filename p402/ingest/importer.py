@@ -22,8 +22,7 @@ from typing import Any
 
 from p402.config import Config
 from p402.errors import FieldProblems, P402Error, Problem
-from p402.ingest.formats import Format, Progress, SourceRow, Span, get_format
-from p402.ingest.formats._common import span_line_count
+from p402.ingest.formats import Format, Progress, SourceRow, Span, get_format, span_line_count
 from p402.ingest.invoice_lines import validate_invoice_line
 from p402.ingest.pipeline import Pipeline
 from p402.ledger.invoices import InvoiceLine

@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from p402.errors import FieldProblems
+from p402.ingest.tags import CONTROL, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, TAG_NAME
 from p402.ledger.events import (
     ATTRIBUTION_FIELDS,
     COST_SOURCES,
@@ -38,11 +39,8 @@ __all__ = ["Validated", "check_row", "derive_event_id", "validate"]
 
 _KNOWN: Final = frozenset(FIELDS)
 _MAX_ID = 200
-_MAX_TAGS = 32
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _INVALID: Final = object()
@@ -81,7 +79,7 @@ def _text(limit: int) -> Checker:
             value = value.strip()
         # isprintable() is the fast test; it also refuses separators such as U+00A0 that are
         # fine in a name, so only a real control character counts as a problem.
-        if not value or len(value) > limit or (not value.isprintable() and _CONTROL.search(value)):
+        if not value or len(value) > limit or (not value.isprintable() and CONTROL.search(value)):
             problems.append((name, f"must be 1 to {limit} printable characters"))
             return _INVALID
         return value
@@ -249,16 +247,20 @@ def _tags(found: Mapping[Any, Any], problems: FieldProblems) -> tuple[tuple[str,
     for key, item in found.items():
         if item is None or item == "" or is_content_field(str(key)):
             continue
-        if not isinstance(key, str) or not _TAG_KEY.match(key):
-            problems.append(("tags", f"tag name {key!r} must be 1 to 64 of A-Z a-z 0-9 _ . : / -"))
+        if not isinstance(key, str) or not TAG_NAME.match(key):
+            problems.append(
+                ("tags", f"tag name {key!r} must be 1 to {MAX_TAG_NAME} of A-Z a-z 0-9 _ . : / -")
+            )
         elif not isinstance(item, str | int) or isinstance(item, bool):
             problems.append((f"tags.{key}", "must be a string"))
-        elif len(str(item)) > 256 or _CONTROL.search(str(item)):
-            problems.append((f"tags.{key}", "must be at most 256 printable characters"))
+        elif len(str(item)) > MAX_TAG_VALUE or CONTROL.search(str(item)):
+            problems.append(
+                (f"tags.{key}", f"must be at most {MAX_TAG_VALUE} printable characters")
+            )
         else:
             tags[key] = str(item)
-    if len(tags) > _MAX_TAGS:
-        problems.append(("tags", f"at most {_MAX_TAGS} tags, got {len(tags)}"))
+    if len(tags) > MAX_TAGS:
+        problems.append(("tags", f"at most {MAX_TAGS} tags, got {len(tags)}"))
     result = tuple(sorted(tags.items()))
     plain = all(key.__class__ is str and item.__class__ is str for key, item in items)
     if items and plain and not problems and len(_TAG_SETS) < _MEMO_LIMIT:

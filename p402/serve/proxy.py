@@ -36,7 +36,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
-from p402.ingest.formats._common import tags_from
+from p402.ingest.tags import tags_from
 from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of

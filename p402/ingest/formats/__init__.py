@@ -17,7 +17,14 @@ import importlib
 from functools import cache
 
 from p402.errors import ConfigError
-from p402.ingest.formats._common import Format, Parts, Progress, SourceRow, Span
+from p402.ingest.formats._common import (
+    Format,
+    Parts,
+    Progress,
+    SourceRow,
+    Span,
+    span_line_count,
+)
 
 __all__ = [
     "MODULES",
@@ -28,6 +35,7 @@ __all__ = [
     "Span",
     "all_formats",
     "get_format",
+    "span_line_count",
 ]
 
 # Each format name and the module that reads it: importing one format loads only its module.

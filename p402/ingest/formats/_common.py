@@ -13,7 +13,7 @@ import hashlib
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import orjson
 
 from p402.errors import FieldProblems
-from p402.ledger.events import is_content_field
+from p402.ingest.tags import CONTROL
 from p402.period import format_time
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "span_line_count",
     "span_lines",
     "stable_id",
-    "tags_from",
     "time_from",
     "whole",
 ]
@@ -239,32 +238,7 @@ def dated(moment: datetime, name: str, problems: FieldProblems) -> str | None:
 
 def printable(value: Any, limit: int = 200) -> bool:
     """Whether *value* is text the ledger stores as is: 1 to *limit* printable characters."""
-    return isinstance(value, str) and 0 < len(value.strip()) <= limit and not _CONTROL.search(value)
-
-
-_TAG_KEY = re.compile(r"[^A-Za-z0-9_.:/-]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_COUNT = 2**53
-
-
-def tags_from(values: Mapping[str, Any] | None, *, prefix: str = "") -> dict[str, str]:
-    """Caller metadata as canonical tags: string, number and boolean values of at most 256
-    characters, names made safe (at most 64 of ``A-Za-z0-9_.:/-``). Content-named keys and
-    nested or long values are left out: tags are metadata, never a way in for content."""
-    tags: dict[str, str] = {}
-    for key, value in (values or {}).items():
-        if not isinstance(key, str) or is_content_field(key.rsplit(".", 1)[-1]):
-            continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str | int | Decimal | float):
-            text = str(value)
-        else:
-            continue
-        name = _TAG_KEY.sub("_", f"{prefix}{key}")[:64]
-        if name and text and len(text) <= 256 and not _CONTROL.search(text):
-            tags[name] = text
-    return tags
+    return isinstance(value, str) and 0 < len(value.strip()) <= limit and not CONTROL.search(value)
 
 
 def json_documents(

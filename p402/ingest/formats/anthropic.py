@@ -53,10 +53,10 @@ from p402.ingest.formats._common import (
     decimal_text,
     json_documents,
     stable_id,
-    tags_from,
     time_from,
     whole,
 )
+from p402.ingest.tags import tags_from
 
 __all__ = ["FORMATS"]
 

@@ -57,10 +57,10 @@ from p402.ingest.formats._common import (
     loads_exact,
     printable,
     stable_id,
-    tags_from,
     time_from,
     whole,
 )
+from p402.ingest.tags import MAX_TAGS, tags_from
 from p402.ledger.events import ATTRIBUTION_FIELDS
 
 __all__ = ["FORMATS"]
@@ -73,10 +73,7 @@ _CALLS = frozenset({"Converse", "ConverseStream", "InvokeModel", "InvokeModelWit
 # inference profiles, provisioned, custom and imported models) are opaque account resources.
 _NAMED_RESOURCES = frozenset({"foundation-model", "inference-profile"})
 _EXPORT_LINE = re.compile(rb"^\s*\d{4}-\d{2}-\d{2}T\S*\s+(?=[{\[])")
-_MAX_TAGS = 32
 _MAX_ID = 200
-_MAX_COUNT = 2**53
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def model_name(model_id: str) -> str:
@@ -144,7 +141,7 @@ def _tags(metadata: Mapping[str, Any], ours: dict[str, str]) -> dict[str, str]:
     """The caller's tags and ours (ours win on a clash), at most the ledger's 32, ours first."""
     tags = tags_from(ours)
     for key, value in sorted(tags_from(metadata).items()):
-        if len(tags) >= _MAX_TAGS:
+        if len(tags) >= MAX_TAGS:
             break
         tags.setdefault(key, value)
     return tags

@@ -59,10 +59,10 @@ from p402.ingest.formats._common import (
     json_documents,
     printable,
     stable_id,
-    tags_from,
     time_from,
     whole,
 )
+from p402.ingest.tags import MAX_TAGS, tags_from
 from p402.ledger.events import ATTRIBUTION_FIELDS
 
 __all__ = ["FORMATS"]
@@ -77,7 +77,6 @@ _COUNTS = (
     "toolUsePromptTokenCount",
     "totalTokenCount",
 )
-_MAX_TAGS = 32
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -145,7 +144,7 @@ def _caller(wrapper: Mapping[str, Any] | None, problems: FieldProblems) -> dict[
         value = given.get(name)
         if printable(value):
             found[name] = value
-    tags = dict(sorted(tags_from(given).items())[:_MAX_TAGS])
+    tags = dict(sorted(tags_from(given).items())[:MAX_TAGS])
     if tags:
         found["tags"] = tags
     return found
@@ -190,7 +189,7 @@ def _event(unit: _Unit) -> dict[str, Any] | None:
         "gemini.block_reason": _block_reason(chunks),
     }
     for key, value in tags_from({k: v for k, v in ours.items() if v is not None}).items():
-        if key in tags or len(tags) < _MAX_TAGS:
+        if key in tags or len(tags) < MAX_TAGS:
             tags[key] = value
     row: dict[str, Any] = {
         "event_id": stable_id(NAME, *identity),

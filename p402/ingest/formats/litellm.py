@@ -60,10 +60,10 @@ from p402.ingest.formats._common import (
     decimal_text,
     json_documents,
     stable_id,
-    tags_from,
     time_from,
     whole,
 )
+from p402.ingest.tags import tags_from
 from p402.money import MAX_EVENT_COST, ROUNDING, UNIT_SCALE
 from p402.period import format_time
 

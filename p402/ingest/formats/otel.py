@@ -61,10 +61,10 @@ from p402.ingest.formats._common import (
     json_documents,
     printable,
     stable_id,
-    tags_from,
     whole,
 )
 from p402.ingest.formats.bedrock import model_name
+from p402.ingest.tags import MAX_TAGS, tags_from
 from p402.ledger.events import ATTRIBUTION_FIELDS
 
 __all__ = ["FORMATS"]
@@ -111,7 +111,6 @@ _TIERS = (
     "openai.request.service_tier",
 )
 _PROVIDER = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_MAX_TAGS = 32
 _NESTED = object()  # an array, kvlist or bytes value: never a tag, never a count
 
 
@@ -246,7 +245,7 @@ def _tags(span: Attributes, resource: Attributes, excludes_cache: bool) -> dict[
     extra = {**resource, **span}
     scalars = {k: v for k, v in extra.items() if k.startswith("p402.") and v is not _NESTED}
     for key, value in sorted(tags_from(scalars).items()):
-        if len(tags) >= _MAX_TAGS:
+        if len(tags) >= MAX_TAGS:
             break
         tags.setdefault(key, value)
     return tags
