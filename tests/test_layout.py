@@ -146,3 +146,16 @@ def test_private_modules_stay_inside_their_package(path: Path) -> None:
         if here.rstrip(".") != owner and not here.startswith(f"{owner}."):
             reached.append(name)
     assert reached == [], f"{_relative(path)} reaches into {reached}"
+
+
+@pytest.mark.parametrize("stage", [s for s in STAGES if s != "cli"])
+def test_each_stage_shows_its_production_path_and_names_its_surface(stage: str) -> None:
+    """Each stage's ``__init__`` has a usage example and an ``__all__`` whose every name loads
+    (lazily loaded names included)."""
+    import importlib
+
+    package = importlib.import_module(f"p402.{stage}")
+    assert package.__doc__ is not None and "Usage" in package.__doc__
+    assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
+    for name in package.__all__:
+        assert getattr(package, name) is not None, f"p402.{stage}.{name}"
