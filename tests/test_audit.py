@@ -8,6 +8,8 @@ import zipfile
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from p402.audit import AuditResult, run_audit
 from p402.bundles.layout import EVENTS, MANIFEST, PDF, RECEIPTS, XLSX
 from p402.bundles.signing import SigningKey
@@ -61,6 +63,7 @@ def test_small_audit_ties_out(small_bundle: AuditResult) -> None:
     assert tie_out(small_bundle) == small_bundle.summary.total
 
 
+@pytest.mark.slow
 def test_demo_audit_ties_out(
     tmp_path: Path, sqlite_ledger: Ledger, signing_key: SigningKey
 ) -> None:
@@ -104,6 +107,7 @@ def test_content_never_reaches_the_bundle(
     assert not any(secret.encode() in data for data in parts.values())
 
 
+@pytest.mark.slow
 def test_verify_text_commands_run_as_written(small_bundle: AuditResult, tmp_path: Path) -> None:
     """An auditor copies the stock-tools commands from VERIFY.txt into a shell: they must work."""
     import shutil

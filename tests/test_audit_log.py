@@ -89,6 +89,7 @@ def _log(result: AuditResult) -> dict[str, Any]:
     return dict(manifest["log"])
 
 
+@pytest.mark.slow
 def test_audits_append_to_the_tenant_log(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     key = generate()
     sqlite_ledger.add(small_events())
@@ -128,6 +129,7 @@ def test_audits_append_to_the_tenant_log(sqlite_ledger: Ledger, tmp_path: Path) 
     assert not backwards.valid
 
 
+@pytest.mark.slow
 def test_a_forked_history_is_caught(tmp_path: Path) -> None:
     key = generate()
     honest, forged = (Ledger.open(str(tmp_path / f"{name}.db")) for name in ("honest", "forged"))
@@ -149,6 +151,7 @@ def test_a_forked_history_is_caught(tmp_path: Path) -> None:
     assert len(outcome.problems) == 1 and outcome.problems[0].startswith("the log forked")
 
 
+@pytest.mark.slow
 def test_verify_previous_on_the_command_line(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     key_dir = tmp_path / "keys"
     from p402.bundles.signing import create_keys
@@ -169,14 +172,21 @@ def test_verify_previous_on_the_command_line(sqlite_ledger: Ledger, tmp_path: Pa
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
 
 
-@pytest.fixture
-def second(sqlite_ledger: Ledger, tmp_path: Path) -> tuple[dict[str, bytes], SigningKey]:
+@pytest.fixture(scope="module")
+def second(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, bytes], SigningKey]:
+    """The members of a second audit (November after October) and its key: built once for the
+    module, since every test only reads them."""
+    folder = tmp_path_factory.mktemp("second")
     key = generate()
-    sqlite_ledger.add(small_events())
-    _audit(sqlite_ledger, key, tmp_path / "oct")
-    sqlite_ledger.add(_november(6))
-    november = _audit(sqlite_ledger, key, tmp_path / "nov", NOVEMBER)
-    return read_members(november.bundle.read_bytes()), key
+    ledger = Ledger.open(str(folder / "ledger.db"))
+    try:
+        ledger.add(small_events())
+        _audit(ledger, key, folder / "oct")
+        ledger.add(_november(6))
+        november = _audit(ledger, key, folder / "nov", NOVEMBER)
+        return read_members(november.bundle.read_bytes()), key
+    finally:
+        ledger.close()
 
 
 def _flip(text: str) -> str:

@@ -33,6 +33,8 @@ from p402.serve.app import create_app
 from p402.serve.service import Service
 from tests.conftest import small_events
 
+pytestmark = pytest.mark.slow  # a real server, browser or fuzzing run: not in make test-fast
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     if os.environ.get("P402_REQUIRE_BROWSER") == "1":

@@ -59,6 +59,7 @@ def test_keys_create_protects_the_private_key(tmp_path: Path) -> None:
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 def test_import_problems_are_listed_with_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"provider": "openai"}\nnot json\n', encoding="utf-8")
@@ -71,6 +72,7 @@ def test_import_problems_are_listed_with_file_and_line(tmp_path: Path) -> None:
     assert json.loads(as_json.stdout)["problems"][0]["line"] == 1
 
 
+@pytest.mark.slow
 def test_import_summary(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text(
@@ -84,6 +86,7 @@ def test_import_summary(tmp_path: Path) -> None:
     assert "0 new events, 1 already in the ledger" in again.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
@@ -101,6 +104,7 @@ def test_user_errors_are_one_line(tmp_path: Path, args: list[str], needles: list
     assert_one_line_error(run(*args, cwd=tmp_path), *needles)
 
 
+@pytest.mark.slow
 def test_verify_exit_codes(tmp_path: Path) -> None:
     from p402.audit import run_audit
     from p402.bundles.signing import create_keys, load_signing_key
@@ -144,6 +148,7 @@ def test_configuration_problems_are_each_listed_then_summed_up(tmp_path: Path) -
     assert lines[-1] == "error: 1 problem in p402.toml; nothing was done"
 
 
+@pytest.mark.slow
 def test_attribute_reports_what_moved(tmp_path: Path) -> None:
     events = three_events(tmp_path, api_key_id="key_support_1")
     (tmp_path / "p402.toml").write_text(
@@ -159,6 +164,7 @@ def test_attribute_reports_what_moved(tmp_path: Path) -> None:
     assert "Customer Support -> Unattributed: 3 events, $7.50" in moved.stdout
 
 
+@pytest.mark.slow
 def test_receipt_and_verify_receipt(tmp_path: Path) -> None:
     from p402.audit import run_audit
     from p402.bundles.signing import create_keys
@@ -185,6 +191,7 @@ def test_receipt_and_verify_receipt(tmp_path: Path) -> None:
     assert_one_line_error(missing, "no event 'nope'")
 
 
+@pytest.mark.slow
 def test_report_writes_the_pdf_and_workbook_of_a_period(tmp_path: Path) -> None:
     events = three_events(tmp_path, department="Sales")
     (tmp_path / "p402.toml").write_text(

@@ -193,6 +193,7 @@ def test_deleting_a_tenant_leaves_nothing_of_it_in_any_table(ledger: Ledger) -> 
     assert [row for row in _every_table_row(ledger) if "umbrella" in repr(row)] == before_other
 
 
+@pytest.mark.slow
 def test_tenant_delete_command(tmp_path: Path) -> None:
     db = str(tmp_path / "l.db")
     ledger = Ledger.open(db)
@@ -217,6 +218,7 @@ def test_tenant_delete_command(tmp_path: Path) -> None:
     assert b"acme" not in data
 
 
+@pytest.mark.slow
 def test_tenant_and_key_commands(tmp_path: Path) -> None:
     db = str(tmp_path / "l.db")
     made = run("tenant", "create", "acme", "--retention-days", "30", "--db", db)
@@ -287,6 +289,7 @@ def test_an_audit_after_a_purge_carries_the_signed_entry(
     ]
 
 
+@pytest.mark.slow
 def test_a_deletion_certificate_is_signed_and_checks_offline(tmp_path: Path) -> None:
     from p402.bundles.signing import create_keys
 

@@ -765,6 +765,7 @@ def test_verify_consistency_never_raises(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_million_leaves() -> None:
     n = 1_000_003
     leaves = [i.to_bytes(HASH_SIZE, "big") for i in range(n)]

@@ -68,6 +68,7 @@ def test_upgrade_keeps_every_event_and_matches_a_new_ledger(tmp_path: Path) -> N
         ledger.close()
 
 
+@pytest.mark.slow
 def test_db_upgrade_command(tmp_path: Path) -> None:
     path = _v2_file(tmp_path)
 

@@ -19,6 +19,8 @@ from p402.ledger.tenants import create_api_key, create_tenant
 from p402.serve.app import create_app
 from p402.serve.service import Service
 
+pytestmark = pytest.mark.slow  # a real server, browser or fuzzing run: not in make test-fast
+
 # Schemathesis collects its cases from the document at import: the app is made here, once.
 _FOLDER = tempfile.TemporaryDirectory(prefix="p402-fuzz-")
 _LEDGER = Ledger.open(str(Path(_FOLDER.name) / "ledger.db"))

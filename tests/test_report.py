@@ -119,6 +119,7 @@ def test_xlsx_is_deterministic(report: Report) -> None:
     assert render_xlsx(report, CONTEXT, records(), moment=MOMENT) == first
 
 
+@pytest.mark.slow
 def test_pdf_text_carries_the_key_figures(report: Report, summary: Summary) -> None:
     from pypdf import PdfReader
 
@@ -132,6 +133,7 @@ def test_pdf_text_carries_the_key_figures(report: Report, summary: Summary) -> N
     assert render_pdf(render_html(report, CONTEXT)) == pdf  # same HTML, same bytes
 
 
+@pytest.mark.slow
 def test_xlsx_read_by_libreoffice_ties_out(
     report: Report, summary: Summary, tmp_path: Path
 ) -> None:

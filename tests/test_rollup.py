@@ -148,6 +148,7 @@ def test_small_ledger_rolls_up_to_the_same_summary(ledger: Ledger) -> None:
     assert_ties_out(summary)
 
 
+@pytest.mark.slow
 def test_demo_ledger_rolls_up_to_the_same_summary(ledger: Ledger) -> None:
     ledger.add(demo.generate(count=6_000))
     period = parse_period(demo.DEMO_PERIOD)

@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.test_cli import P402, run
+
+pytestmark = pytest.mark.slow  # a real server, browser or fuzzing run: not in make test-fast
 
 
 def _free_port() -> int:
