@@ -18,8 +18,9 @@ Names are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from p402 import lazy_names
 
 if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
     from p402.audit.draft import ReportFiles, write_reports
@@ -46,8 +47,4 @@ _HOMES = {
     "enforce_retention": "lifecycle",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'p402.audit' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"p402.audit.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)

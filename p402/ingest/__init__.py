@@ -13,8 +13,9 @@ Names are imported on first use, so reading the list of formats does not load th
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from p402 import lazy_names
 
 if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
     from p402.ingest.importer import ImportRejected, ImportSummary, import_files
@@ -31,8 +32,4 @@ _HOMES = {
     "import_files": "importer",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'p402.ingest' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"p402.ingest.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -13,8 +13,9 @@ Names are imported on first use, so naming the event fields does not load the da
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from p402 import lazy_names
 
 if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
     from p402.ledger.events import FIELDS, Event
@@ -29,8 +30,4 @@ _HOMES = {
     "StoreError": "store",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'p402.ledger' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"p402.ledger.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)

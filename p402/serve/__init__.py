@@ -17,8 +17,9 @@ are answered in one shape (:mod:`p402.serve.errors`). Names are imported on firs
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from p402 import lazy_names
 
 if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ loads them
     from p402.serve.app import create_app, from_environment
@@ -33,8 +34,4 @@ _HOMES = {
     "Service": "service",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'p402.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"p402.serve.{_HOMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)
