@@ -59,7 +59,8 @@ def write_bundle(
         ValueError: the manifest would not pass the verifier's check of its shape (a bug of
             whatever built it); nothing is written.
     """
-    members = {**members, VERIFY_TEXT: verify_text(manifest.to_json())}
+    fields = manifest.to_json()
+    members = {**members, VERIFY_TEXT: verify_text(fields)}
     files: dict[str, tuple[int, str]] = {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
     }
@@ -69,7 +70,7 @@ def write_bundle(
         {"path": name, "sha256": digest, "size": size}
         for name, (size, digest) in sorted(files.items())
     ]
-    signed = {**manifest.to_json(), "files": listing}
+    signed = {**fields, "files": listing}
     if problems := manifest_problems(signed):
         raise ValueError(f"refusing to sign a manifest the verifier would refuse: {problems}")
     manifest_bytes = dumps(signed)
