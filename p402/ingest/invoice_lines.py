@@ -64,7 +64,7 @@ def validate_invoice_line(
     line = InvoiceLine(
         raw["line_id"], tenant, raw["provider"], start, end, amount, currency,
         description=texts["description"], project_id=texts["project_id"], workspace_id=texts["workspace_id"],
-        api_key_id=texts["api_key_id"], model=texts["model"], token_type=texts["token_type"],
+        api_key_id=texts["api_key_id"], user_id=texts["user_id"], model=texts["model"], token_type=texts["token_type"],
         service_tier=texts["service_tier"], source=source,
     )  # fmt: skip
     return line, []

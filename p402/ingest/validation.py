@@ -29,6 +29,8 @@ from p402.ledger.events import (
     POLICY_DECISIONS,
     SOURCE_ID_FIELDS,
     TOKEN_FIELDS,
+    TOOL_FIELDS,
+    UNPRICED_SOURCES,
     Event,
     is_content_field,
 )
@@ -191,7 +193,25 @@ def _tag_map(name: str, value: Any, problems: FieldProblems) -> Any:
     return value
 
 
-_COUNT_FIELDS = ("requests", *TOKEN_FIELDS)
+_QUALITY_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _quality(name: str, value: Any, problems: FieldProblems) -> Any:
+    """Data-quality codes: a comma-separated string or a list of codes, kept sorted, unique."""
+    codes = value.split(",") if isinstance(value, str) else value
+    if not isinstance(codes, list | tuple) or not all(
+        isinstance(code, str) and _QUALITY_CODE.fullmatch(code.strip()) for code in codes
+    ):
+        problems.append((name, "must be codes like reasoning_exceeds_output, comma-separated"))
+        return _INVALID
+    text = ",".join(sorted({code.strip() for code in codes}))
+    if len(text) > 200:
+        problems.append((name, "at most 200 characters of codes"))
+        return _INVALID
+    return text or _INVALID
+
+
+_COUNT_FIELDS = ("requests", *TOKEN_FIELDS, *TOOL_FIELDS)
 _CHECKS: dict[str, Checker] = {
     "event_id": _text(_MAX_ID),
     "tenant": _text(64),
@@ -200,12 +220,13 @@ _CHECKS: dict[str, Checker] = {
     "model": _text(_MAX_ID),
     "operation": _word(None),
     "requests": _count(1),
-    **{name: _count(0) for name in TOKEN_FIELDS},
+    **{name: _count(0) for name in (*TOKEN_FIELDS, *TOOL_FIELDS)},
     "cost": _amount,
     "currency": _text(3),
     "cost_source": _word(COST_SOURCES),
     "price_ref": _text(500),
     "list_cost": _amount,
+    "tool_cost": _amount,
     **{
         name: _text(_MAX_ID)
         for name in (*ATTRIBUTION_FIELDS, "attribution_rule", *SOURCE_ID_FIELDS)
@@ -216,17 +237,20 @@ _CHECKS: dict[str, Checker] = {
     "policy_decision": _word(POLICY_DECISIONS),
     "policy": _text(_MAX_ID),
     "outcome": _word(None),
+    "quality": _quality,
     "evidence_status": _word(EVIDENCE_STATUSES),
     "source": _text(64),
     "retention_until": _moment,
 }
 assert set(_CHECKS) == _KNOWN, "every field of an event has a checker"
 # Unique per event (ids, times) or not plain text: nothing worth remembering.
-_UNREMEMBERED = {"event_id", "occurred_at", "retention_until", "cost", "list_cost", "tags", "batch"}
+_UNREMEMBERED = {
+    "event_id", "occurred_at", "retention_until", "cost", "list_cost", "tool_cost", "tags", "batch",
+}  # fmt: skip
 _ACCEPTED.update(
     (name, {}) for name in _CHECKS if name not in _UNREMEMBERED and name not in _COUNT_FIELDS
 )
-_COUNT_MINIMUM.update((name, 0 if name in TOKEN_FIELDS else 1) for name in _COUNT_FIELDS)
+_COUNT_MINIMUM.update((name, 0 if name != "requests" else 1) for name in _COUNT_FIELDS)
 
 
 _TAG_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
@@ -343,8 +367,11 @@ def _cross_checks(
     # the pricing stage, which prices it from the table or keeps it visibly unpriced.
     cost = values.get("cost")
     basis = values.setdefault("cost_source", "unpriced" if cost is None else "provider")
-    if (cost is None) != (basis == "unpriced") and "cost" not in {p[0] for p in problems}:
+    if (cost is None) != (basis in UNPRICED_SOURCES) and "cost" not in {p[0] for p in problems}:
         problems.append(("cost", f"cost and cost_source {basis!r} disagree"))
+    tool_cost = values.get("tool_cost")
+    if tool_cost is not None and (cost is None or not 0 <= tool_cost <= cost):
+        problems.append(("tool_cost", "is the part of cost that is tool calls: from 0 to cost"))
     if values.get("reasoning_tokens", 0) > values.get("output_tokens", 0):
         problems.append(("reasoning_tokens", "is part of output_tokens, so cannot exceed it"))
     evidence = "captured" if source == "proxy" else "reported"

@@ -33,6 +33,8 @@ __all__ = [
     "POLICY_DECISIONS",
     "ROLLUP_FIELDS",
     "TOKEN_FIELDS",
+    "TOOL_FIELDS",
+    "UNPRICED_SOURCES",
     "Event",
     "Group",
     "is_content_field",
@@ -46,6 +48,9 @@ TOKEN_FIELDS: Final = (
     "output_tokens",
     "reasoning_tokens",
 )
+TOOL_FIELDS: Final = ("web_search_calls", "file_search_calls")
+"""Calls of a provider-side tool billed per call, apart from tokens (Anthropic's
+``server_tool_use.web_search_requests``, OpenAI's web search and file search tool calls)."""
 ATTRIBUTION_FIELDS: Final = (
     "owner",
     "department",
@@ -58,13 +63,18 @@ ATTRIBUTION_FIELDS: Final = (
 SOURCE_ID_FIELDS: Final = ("api_key_id", "provider_project_id", "workspace_id", "user_id")
 FIELDS: Final = (
     "event_id", "tenant", "occurred_at", "provider", "model", "operation", "requests",
-    *TOKEN_FIELDS,
-    "cost", "currency", "cost_source", "price_ref", "list_cost",
+    *TOKEN_FIELDS, *TOOL_FIELDS,
+    "cost", "currency", "cost_source", "price_ref", "list_cost", "tool_cost",
     *ATTRIBUTION_FIELDS, "attribution_rule",
     *SOURCE_ID_FIELDS, "service_tier", "batch", "tags",
-    "policy_decision", "policy", "outcome", "evidence_status", "source", "retention_until",
+    "policy_decision", "policy", "outcome", "quality", "evidence_status", "source", "retention_until",
 )  # fmt: skip
-COST_SOURCES: Final = frozenset({"provider", "price_table", "override", "unpriced"})
+COST_SOURCES: Final = frozenset(
+    {"provider", "price_table", "override", "unpriced", "tier_unpriced"}
+)
+"""tier_unpriced: the price table has the model but not the service tier the call was billed at,
+for its date, and no supplement gives it; like ``unpriced``, the event has no cost."""
+UNPRICED_SOURCES: Final = frozenset({"unpriced", "tier_unpriced"})
 POLICY_DECISIONS: Final = frozenset({"allow", "flag", "deny"})
 EVIDENCE_STATUSES: Final = frozenset({"captured", "reported", "imported", "reconciled"})
 """captured: seen by the routing proxy; reported: sent by the caller (meter, canonical import);
@@ -111,12 +121,16 @@ class Event:
     cache_write_1h_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    web_search_calls: int = 0
+    file_search_calls: int = 0
     cost: Decimal | None = None
     currency: str = CURRENCY
     cost_source: str = "unpriced"
     price_ref: str | None = None
     list_cost: Decimal | None = None
     """The price table's cost of the same tokens, kept beside a reported or negotiated cost."""
+    tool_cost: Decimal | None = None
+    """The part of ``cost`` that is tool calls (:data:`TOOL_FIELDS`), priced apart from tokens."""
     owner: str | None = None
     department: str | None = None
     employee: str | None = None
@@ -135,6 +149,9 @@ class Event:
     policy_decision: str = "allow"
     policy: str | None = None
     outcome: str = "success"
+    quality: str | None = None
+    """Oddities of a record its provider really emits, kept with its money: comma-separated codes
+    in sorted order (``"reasoning_exceeds_output"``), each a data-quality finding in the reports."""
     evidence_status: str = "reported"
     source: str = "import:events"
     retention_until: datetime | None = None
@@ -182,6 +199,7 @@ class Event:
         record["occurred_at"] = format_time(self.occurred_at)
         record["cost"] = None if self.cost is None else format_amount(self.cost)
         record["list_cost"] = None if self.list_cost is None else format_amount(self.list_cost)
+        record["tool_cost"] = None if self.tool_cost is None else format_amount(self.tool_cost)
         record["tags"] = dict(self.tags)
         if self.retention_until is not None:
             record["retention_until"] = format_time(self.retention_until)

@@ -90,7 +90,8 @@ _CANONICAL_KINDS: Final[dict[str, Kind]] = {
     "occurred_at": "time", "retention_until": "time", "requests": "int",
     "input_tokens": "int", "cache_read_tokens": "int", "cache_write_tokens": "int",
     "cache_write_1h_tokens": "int", "output_tokens": "int", "reasoning_tokens": "int",
-    "cost": "money", "list_cost": "money", "batch": "bool", "tags": "json",
+    "web_search_calls": "int", "file_search_calls": "int",
+    "cost": "money", "list_cost": "money", "tool_cost": "money", "batch": "bool", "tags": "json",
 }  # fmt: skip
 CANONICAL_COLUMNS: Final = tuple((name, _CANONICAL_KINDS.get(name, "text")) for name in FIELDS)
 

@@ -18,13 +18,14 @@ __all__ = ["INVOICE_FIELDS", "INVOICE_TEXT_FIELDS", "InvoiceLine"]
 
 INVOICE_FIELDS = (
     "line_id", "provider", "start", "end", "amount", "currency", "description", "project_id",
-    "workspace_id", "api_key_id", "model", "token_type", "service_tier",
+    "workspace_id", "api_key_id", "user_id", "model", "token_type", "service_tier",
 )  # fmt: skip
 INVOICE_TEXT_FIELDS = (
     "description",
     "project_id",
     "workspace_id",
     "api_key_id",
+    "user_id",
     "model",
     "token_type",
     "service_tier",
@@ -46,6 +47,7 @@ class InvoiceLine:
     project_id: str | None = None
     workspace_id: str | None = None
     api_key_id: str | None = None
+    user_id: str | None = None
     model: str | None = None
     token_type: str | None = None
     service_tier: str | None = None

@@ -26,7 +26,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from p402.ledger.events import ATTRIBUTION_FIELDS, DEFAULTS, SOURCE_ID_FIELDS, TOKEN_FIELDS, Event
+from p402.ledger.events import (
+    ATTRIBUTION_FIELDS,
+    DEFAULTS,
+    SOURCE_ID_FIELDS,
+    TOKEN_FIELDS,
+    TOOL_FIELDS,
+    Event,
+)
 from p402.ledger.invoices import INVOICE_TEXT_FIELDS, InvoiceLine
 from p402.money import format_amount, from_units, to_units
 from p402.period import format_time, micros, moment
@@ -50,7 +57,7 @@ __all__ = [
     "tenants_table",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
 the tenants' audit logs.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
@@ -68,7 +75,7 @@ meta_table = Table(
 _text_columns = (
     "provider", "model", "operation", "currency", "cost_source", "price_ref",
     *ATTRIBUTION_FIELDS, "attribution_rule", *SOURCE_ID_FIELDS, "service_tier",
-    "policy_decision", "policy", "outcome", "evidence_status", "source",
+    "policy_decision", "policy", "outcome", "evidence_status", "source", "quality",
 )  # fmt: skip
 events_table = Table(
     "events",
@@ -79,6 +86,7 @@ events_table = Table(
     Column("event_id", String(200), nullable=False),
     Column("requests", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in TOKEN_FIELDS),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in TOOL_FIELDS),
     *(
         Column(name, Text if name == "price_ref" else String(200), nullable=True)
         for name in _text_columns
@@ -87,6 +95,7 @@ events_table = Table(
     Column("occurred_at_us", BigInteger, nullable=False),
     Column("cost_units", BigInteger, nullable=True),
     Column("list_cost_units", BigInteger, nullable=True),
+    Column("tool_cost_units", BigInteger, nullable=True),
     Column("tags", Text, nullable=False),
     Column("retention_until_us", BigInteger, nullable=True),
     Column("source_attribution", Text, nullable=True),
@@ -187,7 +196,8 @@ deleting a tenant must empty."""
 _PLAIN = EVENT_COLUMNS[: EVENT_COLUMNS.index("occurred_at_us")]
 _plain_values = attrgetter(*_PLAIN)
 assert EVENT_COLUMNS[len(_PLAIN) :] == (
-    "occurred_at_us", "cost_units", "list_cost_units", "tags", "retention_until_us", "source_attribution",
+    "occurred_at_us", "cost_units", "list_cost_units", "tool_cost_units", "tags", "retention_until_us",
+    "source_attribution",
 )  # fmt: skip
 
 
@@ -207,14 +217,16 @@ def values_row(values: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 # The fields stored as they are, then those a column is computed from.
-_COMPUTED = ("occurred_at", "cost", "list_cost", "tags", "retention_until", "source_attribution")
+_COMPUTED = (
+    "occurred_at", "cost", "list_cost", "tool_cost", "tags", "retention_until", "source_attribution",
+)  # fmt: skip
 _plain_items = itemgetter(*_PLAIN)
 _computed_values = attrgetter(*_COMPUTED)
 _computed_items = itemgetter(*_COMPUTED)
 
 
 def _row(plain: tuple[Any, ...], computed: tuple[Any, ...]) -> tuple[Any, ...]:
-    occurred_at, cost, list_cost, pairs, until, source_attribution = computed
+    occurred_at, cost, list_cost, tool_cost, pairs, until, source_attribution = computed
     tags = _TAGS_JSON.get(pairs) if pairs else "{}"
     if tags is None:
         tags = orjson.dumps(dict(pairs), option=orjson.OPT_SORT_KEYS).decode()
@@ -225,6 +237,7 @@ def _row(plain: tuple[Any, ...], computed: tuple[Any, ...]) -> tuple[Any, ...]:
         micros(occurred_at),
         None if cost is None else to_units(cost),
         None if list_cost is None else to_units(list_cost),
+        None if tool_cost is None else to_units(tool_cost),
         tags,
         None if until is None else micros(until),
         # NULL when no rule touched the event: its attribution fields are the source's.
@@ -242,7 +255,7 @@ def event_from_row(row: Any) -> Event:
     """An :class:`Event` from a row selected in :data:`EVENT_COLUMNS` order."""
     fields = {name: row[i] for i, name in _AS_STORED}
     fields["occurred_at"] = moment(row[_AT["occurred_at_us"]])
-    for name in ("cost", "list_cost"):
+    for name in ("cost", "list_cost", "tool_cost"):
         units = row[_AT[f"{name}_units"]]
         fields[name] = None if units is None else from_units(units)
     tags = row[_AT["tags"]]
@@ -265,10 +278,11 @@ def record_from_row(row: Any) -> tuple[dict[str, Any], int | None, int]:
     without building the Event), with its exact cost units and its time in microseconds:
     what aggregation and sealing need, at a fraction of the cost."""
     record = dict(zip(_PLAIN, row, strict=False))
-    at, units, listed, tags, until = row[_FIRST_COMPUTED : _FIRST_COMPUTED + 5]
+    at, units, listed, tools, tags, until = row[_FIRST_COMPUTED : _FIRST_COMPUTED + 6]
     record["occurred_at"] = format_time(moment(at))
     record["cost"] = None if units is None else format_amount(from_units(units))
     record["list_cost"] = None if listed is None else format_amount(from_units(listed))
+    record["tool_cost"] = None if tools is None else format_amount(from_units(tools))
     record["tags"] = {} if tags == "{}" else orjson.loads(tags)
     record["retention_until"] = None if until is None else format_time(moment(until))
     return record, units, at
@@ -280,6 +294,7 @@ def invoice_line_row(line: InvoiceLine) -> dict[str, Any]:
         "tenant": line.tenant, "line_id": line.line_id, "provider": line.provider,
         "start_us": micros(line.start), "end_us": micros(line.end), "amount_units": to_units(line.amount),
         "currency": line.currency, "description": line.description, "project_id": line.project_id,
-        "workspace_id": line.workspace_id, "api_key_id": line.api_key_id, "model": line.model,
+        "workspace_id": line.workspace_id, "api_key_id": line.api_key_id, "user_id": line.user_id,
+        "model": line.model,
         "token_type": line.token_type, "service_tier": line.service_tier, "source": line.source,
     }  # fmt: skip
