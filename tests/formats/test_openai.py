@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p402.ingest.formats import SourceRow, get_format
+from p402.ingest.formats._common import stable_id
 from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.store import Ledger
 from p402.money import from_units
@@ -415,6 +416,39 @@ def test_cost_csv_and_the_same_line_from_the_api(tmp_path: Path, ledger: Ledger)
     output = records("openai-costs", DATA / "costs_page.json")[2]
     assert kept[output["line_id"]][0] == Decimal("0.18")
     assert kept[credit["line_id"]][0] == Decimal("-1.2")
+
+
+def test_cost_lines_grouped_by_user_are_each_kept(tmp_path: Path, ledger: Ledger) -> None:
+    # Three lines differ only by the user: none is a duplicate of another.
+    lines = records("openai-costs", DATA / "costs_by_user.json")
+    assert [line.get("user_id") for line in lines] == ["user-alice", "user-bob", None]
+    assert len({line["line_id"] for line in lines}) == 3
+    # A line without a user keeps the id it had before users were read: re-importing an older
+    # export finds its lines.
+    assert lines[2]["line_id"] == stable_id(
+        "openai-costs", "2026-10-05T00:00:00Z", "2026-10-06T00:00:00Z",
+        "gpt-4o-mini-2024-07-18, input", "proj_support", None,
+    )  # fmt: skip
+    summary = import_files(ledger, [DATA / "costs_by_user.json"], tenant=TENANT, fmt="openai-costs")
+    assert (summary.invoice_lines, summary.duplicates) == (3, 0)
+    with sqlite3.connect(str(ledger.engine.url.database)) as connection:
+        kept = connection.execute(
+            "SELECT user_id, amount_units FROM invoice_lines ORDER BY user_id"
+        ).fetchall()
+    assert [(user, from_units(units)) for user, units in kept] == [
+        (None, Decimal("0.03")),
+        ("user-alice", Decimal("0.15")),
+        ("user-bob", Decimal("0.075")),
+    ]
+    # The same export as CSV: a user_id column, one line per user.
+    path = tmp_path / "costs_by_user.csv"
+    path.write_text(
+        "start_time,end_time,amount_value,amount_currency,line_item,project_id,user_id\n"
+        '1791158400,1791244800,0.15,usd,"gpt-4o-mini-2024-07-18, input",proj_support,user-alice\n'
+        '1791158400,1791244800,0.075,usd,"gpt-4o-mini-2024-07-18, input",proj_support,user-bob\n'
+    )
+    from_csv = records("openai-costs", path)
+    assert [line["line_id"] for line in from_csv] == [line["line_id"] for line in lines[:2]]
 
 
 def test_cost_problems(tmp_path: Path) -> None:

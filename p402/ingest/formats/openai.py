@@ -212,6 +212,11 @@ _LINE_ITEM = re.compile(
 )
 
 
+# Grouping values of a cost line beyond the first three (line item, project, API key): the
+# dashboard's Cost export grouped by user writes one line per user per line item.
+_COST_GROUPING = ("user_id",)
+
+
 def _split_line_item(line_item: str | None) -> dict[str, str]:
     """Model, token type and tier of a line item shaped like ``"gpt-4o-2024-08-06, input"``;
     nothing for other items (``"web search tool calls"``), which keep only the description."""
@@ -234,13 +239,18 @@ def _invoice_line(
     line_item = _text(fields.get("line_item"), "line_item", problems)
     project_id = _text(fields.get("project_id"), "project_id", problems)
     api_key_id = _text(fields.get("api_key_id"), "api_key_id", problems)
+    grouped = {name: _text(fields.get(name), name, problems) for name in _COST_GROUPING}
     (start, end), (value, currency) = bucket, amount
     if problems or start is None or end is None or value is None:
         return None
+    # Lines that differ only by a later grouping (the user) are different lines: their values
+    # join the identity, named, and only when present, so a line without them keeps the id it
+    # had before they were read.
+    extra = [f"{name}={found}" for name, found in grouped.items() if found is not None]
     # quantity (tokens billed, when grouped by line_item) and the organization's id and name
     # have no invoice-line field; they are not kept.
     line: dict[str, Any] = {
-        "line_id": stable_id("openai-costs", start, end, line_item, project_id, api_key_id),
+        "line_id": stable_id("openai-costs", start, end, line_item, project_id, api_key_id, *extra),
         "provider": "openai",
         "start": start,
         "end": end,
@@ -249,6 +259,7 @@ def _invoice_line(
         "description": line_item,
         "project_id": project_id,
         "api_key_id": api_key_id,
+        "user_id": grouped["user_id"],
         **_split_line_item(line_item),
     }
     return {name: value for name, value in line.items() if value is not None}
