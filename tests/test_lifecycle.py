@@ -17,6 +17,7 @@ from p402.audit.lifecycle import enforce_retention, entry_signature_valid, ledge
 from p402.bundles.signing import SigningKey, generate
 from p402.ingest.pipeline import Pipeline
 from p402.ledger.events import Event
+from p402.ledger.imports import ImportRecord, record_imports
 from p402.ledger.invoices import InvoiceLine
 from p402.ledger.schema import TENANT_TABLES, audits_table, metadata
 from p402.ledger.store import Ledger
@@ -164,6 +165,10 @@ def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
     )
     with ledger.transaction() as connection:
         ledger.insert_invoice_lines(connection, [line])
+        record_imports(
+            connection,
+            [ImportRecord(f"{tenant}-import", tenant, "events", "x.jsonl", 0, "0" * 64, NOW)],
+        )
         connection.execute(
             audits_table.insert().values(
                 audit_id=f"{tenant}-audit",

@@ -82,31 +82,88 @@ def import_command(
 def _report_import(summary: Any, tenant: str, as_json: bool) -> None:
     from p402.money import format_amount, from_units, round_cents
 
+    records = summary.records
+    already = sum(record.already_stored for record in records)
+    repeated = sum(record.duplicates for record in records)
     if as_json:
         echo_json({
             "imported": True, "rows": summary.rows, "new": summary.new, "duplicates": summary.duplicates,
+            "already_stored": already, "repeated": repeated,
             "skipped": summary.skipped, "unpriced": summary.unpriced, "unpriced_tokens": summary.unpriced_tokens,
             "invoice_lines": summary.invoice_lines, "cost": format_amount(from_units(summary.cost_units)),
             "content_fields_dropped": summary.content_fields_dropped,
             "problems": [p.as_json() for p in summary.problems],
+            "controls": [record.to_json() for record in records], "findings": summary.findings,
         })  # fmt: skip
+    else:
+        _show_problems(summary.problems, False, prefix="skipped ")
+        what = "invoice lines" if summary.invoice_lines else "events"
+        click.echo(
+            f"Imported {summary.rows:,} rows into tenant {tenant!r}: {summary.new:,} new {what}, "
+            f"{already:,} already in the ledger, {repeated:,} repeated within the files, "
+            f"{summary.skipped:,} skipped as invalid; ${round_cents(summary.cost_units):,} of events."
+        )
+        if summary.unpriced:
+            click.echo(
+                f"{summary.unpriced:,} events ({summary.unpriced_tokens:,} tokens) have no known price and no "
+                "cost: add a [[prices]] entry to price them."
+            )
+        if summary.content_fields_dropped:
+            click.echo(
+                f"Dropped {summary.content_fields_dropped:,} content fields (prompts, messages...): never stored."
+            )
+        for record in records:
+            money = round_cents(record.read_cost)
+            verdict = "ties" if record.ties else "DOES NOT TIE"
+            click.echo(
+                f"Control {record.import_id[:12]} {Path(record.file).name}: {record.rows_read:,} read = "
+                f"{record.stored:,} stored + {record.already_stored:,} already stored + "
+                f"{record.duplicates:,} repeated + {record.skipped:,} skipped; ${money:,} read; {verdict}."
+            )
+    for finding in summary.findings:
+        click.echo(f"finding: {finding}", err=True)
+    if summary.findings:
+        # The rows were stored and the records kept, but a difference is never a success.
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("imports")
+@db_option
+@tenant_option
+@config_option
+@json_option
+def imports_command(
+    *, db: str | None, tenant: str | None, config_path: Path | None, as_json: bool
+) -> None:
+    """List the control records of the tenant's imports: one per file read, oldest first, with
+    what was read, stored, already stored, repeated, skipped or odd, and whether it ties."""
+    from p402.ledger.imports import list_imports
+    from p402.ledger.store import Ledger
+    from p402.money import parse_amount, round_cents, to_units
+
+    _, tenant = resolve(config_path, tenant)
+    ledger = Ledger.open(db)
+    try:
+        records = list_imports(ledger, tenant)
+    finally:
+        ledger.close()
+    if as_json:
+        echo_json(records)
         return
-    _show_problems(summary.problems, False, prefix="skipped ")
-    what = "invoice lines" if summary.invoice_lines else "events"
-    click.echo(
-        f"Imported {summary.rows:,} rows into tenant {tenant!r}: {summary.new:,} new {what}, "
-        f"{summary.duplicates:,} already in the ledger, {summary.skipped:,} skipped as invalid; "
-        f"${round_cents(summary.cost_units):,} of events."
-    )
-    if summary.unpriced:
+    if not records:
+        click.echo(f"No imports recorded for tenant {tenant!r}.")
+        return
+    for record in records:
+        verdict = "ties" if record["ties"] else f"{len(record['findings'])} findings"
+        cost = round_cents(to_units(parse_amount(record["read_cost"])))
         click.echo(
-            f"{summary.unpriced:,} events ({summary.unpriced_tokens:,} tokens) have no known price and no "
-            "cost: add a [[prices]] entry to price them."
+            f"{record['recorded_at']}  {record['import_id'][:12]}  {record['format']:<16} {record['status']:<8} "
+            f"{record['rows_read']:>9,} read {record['stored']:>9,} stored {record['already_stored']:>9,} already "
+            f"{record['duplicates']:>7,} repeated {record['skipped']:>7,} skipped  ${cost:,}  {verdict}  "
+            f"{Path(record['file']).name}"
         )
-    if summary.content_fields_dropped:
-        click.echo(
-            f"Dropped {summary.content_fields_dropped:,} content fields (prompts, messages...): never stored."
-        )
+        for finding in record["findings"]:
+            click.echo(f"    finding: {finding}")
 
 
 @cli.command()

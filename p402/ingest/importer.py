@@ -10,12 +10,14 @@ Files are streamed; memory does not grow with their size.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,12 @@ from p402.errors import FieldProblems, P402Error, Problem
 from p402.ingest.formats import Format, Progress, SourceRow, Span, get_format, span_line_count
 from p402.ingest.invoice_lines import validate_invoice_line
 from p402.ingest.pipeline import Pipeline
+from p402.ledger.imports import ImportRecord, existing_ids, record_imports, totals
 from p402.ledger.invoices import InvoiceLine
 from p402.ledger.schema import EVENT_COLUMNS, values_row
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import get_tenant
+from p402.money import to_units
 
 __all__ = [
     "ImportFailed",
@@ -41,6 +45,9 @@ __all__ = [
 
 _BATCH = 5_000
 _COST_UNITS = EVENT_COLUMNS.index("cost_units")
+_EVENT_ID = EVENT_COLUMNS.index("event_id")
+_QUALITY = EVENT_COLUMNS.index("quality")
+_COST_SOURCE = EVENT_COLUMNS.index("cost_source")
 _UNPRICED_TOKENS = (
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
 )  # fmt: skip
@@ -77,6 +84,8 @@ class ImportRejected(P402Error):
             hint="fix the rows, or pass --skip-invalid to import the good ones",
         )
         self.problems = list(problems)
+        self.records: list[ImportRecord] = []
+        """The control records of the refused files (kept in the ledger as ``refused``)."""
 
 
 @dataclass(slots=True)
@@ -93,7 +102,18 @@ class ImportSummary:
     content_fields_dropped: int = 0
     cost_units: int = 0
     invoice_lines: int = 0
+    invoice_units: int = 0
+    """The exact amount of the valid invoice lines read, in storage units."""
     problems: list[Problem] = field(default_factory=list)
+    records: list[ImportRecord] = field(default_factory=list)
+    """One control record per file (see :mod:`p402.ledger.imports`)."""
+
+    @property
+    def findings(self) -> list[str]:
+        """Every file's differences, each line naming its file."""
+        return [
+            f"{record.file}: {finding}" for record in self.records for finding in record.findings
+        ]
 
     def add(self, part: ImportSummary, *, lines_before: int = 0) -> None:
         """Count in what reading one part of a file found (its rows, problems and costs), the
@@ -104,6 +124,7 @@ class ImportSummary:
         self.unpriced_tokens += part.unpriced_tokens
         self.content_fields_dropped += part.content_fields_dropped
         self.cost_units += part.cost_units
+        self.invoice_units += part.invoice_units
         self.problems.extend(
             problem if problem.line is None else replace(problem, line=problem.line + lines_before)
             for problem in part.problems
@@ -130,6 +151,13 @@ class _Run:
         self.skip_invalid = skip_invalid
         self.rows: list[tuple[Any, ...]] = []
         self.lines: list[InvoiceLine] = []
+        self.started = datetime.now(UTC)
+        self.seen: set[int] = set()
+        """Hashes of the ids this import has met: a repeat is a duplicate within the run (a
+        64-bit hash keeps memory small; a collision would show as a finding, never pass)."""
+        self.record: ImportRecord | None = None
+        self._marks = (0, 0, 0, 0, 0)
+        self._before = (0, 0)
 
     def take(self, path: Path, row: SourceRow) -> None:
         summary = self.summary
@@ -146,6 +174,7 @@ class _Run:
                 summary.problems.extend(_problems(path, row, found))
                 summary.skipped += 1
             else:
+                summary.invoice_units += to_units(line.amount)
                 self.lines.append(line)
             return
         values, found, dropped = self.pipeline.values(row.record)
@@ -171,11 +200,111 @@ class _Run:
     def flush(self, connection: Any, *, final: bool = False) -> None:
         assert self.ledger is not None
         if len(self.rows) >= _BATCH or (final and self.rows):
-            self.ledger.insert_rows(connection, self.rows)
+            self.store(connection, self.rows)
             self.rows.clear()
         if len(self.lines) >= _BATCH or (final and self.lines):
-            self.ledger.insert_invoice_lines(connection, self.lines)
+            self.store_lines(connection, self.lines)
             self.lines.clear()
+
+    # --- the control record of each file -------------------------------------------------------
+
+    def start_file(self, path: Path, connection: Any) -> None:
+        """Open the control record of *path*: what the store holds before it."""
+        self.flush(connection, final=True)  # what earlier files left goes under their records
+        summary, pipeline = self.summary, self.pipeline
+        digest, size = _file_digest(path)
+        number = len(summary.records)
+        import_id = hashlib.sha256(
+            f"{pipeline.tenant}\0{self.fmt.name}\0{digest}\0{self.started.isoformat()}\0{number}".encode()
+        ).hexdigest()[:32]
+        self.record = ImportRecord(
+            import_id, pipeline.tenant, self.fmt.name, str(path), size, digest, self.started
+        )
+        self._marks = (
+            summary.rows, summary.skipped, summary.content_fields_dropped, summary.unpriced,
+            summary.invoice_units if self._lines else summary.cost_units,
+        )  # fmt: skip
+        if not self.refused:
+            self._before = totals(connection, pipeline.tenant, lines=self._lines)
+
+    def end_file(self, connection: Any) -> None:
+        """Close the record: the rows' outcomes, and the store's own change, tied."""
+        record, summary = self.record, self.summary
+        assert record is not None
+        if not self.refused:
+            self.flush(connection, final=True)
+            after = totals(connection, self.pipeline.tenant, lines=self._lines)
+            record.ledger_added = after[0] - self._before[0]
+            record.ledger_cost_change = after[1] - self._before[1]
+        rows, skipped, dropped, unpriced, units = self._marks
+        record.rows_read = summary.rows - rows
+        record.skipped = summary.skipped - skipped
+        record.content_fields_dropped = summary.content_fields_dropped - dropped
+        record.unpriced = summary.unpriced - unpriced - record.tier_unpriced
+        # What the rows cost as they were read, before anything was counted or stored.
+        record.read_cost = (summary.invoice_units if self._lines else summary.cost_units) - units
+        record.check()
+        summary.records.append(record)
+        self.record = None
+
+    @property
+    def _lines(self) -> bool:
+        return self.fmt.kind == "invoice_lines"
+
+    def _count(self, key: str, units: int) -> bool | None:
+        """Count one valid row in the record: whether it is new to this run (``None``: no)."""
+        record = self.record
+        assert record is not None
+        record.valid += 1
+        marker = hash(key)
+        if marker in self.seen:
+            record.duplicates += 1
+            record.duplicate_cost += units
+            return None
+        self.seen.add(marker)
+        return True
+
+    def _settle(self, first: list[tuple[str, int]], connection: Any) -> None:
+        """Rows first met in this run: already stored before it, or to be stored now."""
+        record = self.record
+        assert record is not None
+        already = existing_ids(
+            connection, self.pipeline.tenant, (key for key, _ in first), lines=self._lines
+        )
+        for key, units in first:
+            if key in already:
+                record.already_stored += 1
+                record.already_stored_cost += units
+            else:
+                record.stored += 1
+                record.stored_cost += units
+
+    def store(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert event rows, counting each in the current file's record first."""
+        assert self.ledger is not None
+        assert self.record is not None
+        record, first = self.record, []
+        for row in rows:
+            units = row[_COST_UNITS] or 0
+            if row[_QUALITY]:
+                record.odd += 1
+            if row[_COST_SOURCE] == "tier_unpriced":
+                record.tier_unpriced += 1
+            if self._count(row[_EVENT_ID], units):
+                first.append((row[_EVENT_ID], units))
+        self._settle(first, connection)
+        self.ledger.insert_rows(connection, rows)
+
+    def store_lines(self, connection: Any, lines: list[InvoiceLine]) -> None:
+        """Insert invoice lines, counting each in the current file's record first."""
+        assert self.ledger is not None
+        first = []
+        for line in lines:
+            units = to_units(line.amount)
+            if self._count(line.line_id, units):
+                first.append((line.line_id, units))
+        self._settle(first, connection)
+        self.ledger.insert_invoice_lines(connection, lines)
 
     def read(self, path: Path, progress: Progress | None, connection: Any) -> None:
         """Read a file in this process, writing batches as they fill."""
@@ -202,7 +331,17 @@ class _Run:
             if progress:
                 progress(span.end - span.start)
             if not self.refused:
-                self.ledger.insert_rows(connection, rows)
+                self.store(connection, rows)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 of the file's bytes as received, and their size."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def default_jobs() -> int:
@@ -340,17 +479,28 @@ def import_files(
             events_before = ledger.count(tenant, connection=connection)
             lines_before = ledger.count_invoice_lines(tenant, connection=connection)
             for path in paths:
+                run.start_file(path, connection)
                 if workers.wanted(path):
                     run.read_in_parts(workers, path, progress, connection)
                 else:
                     run.read(path, progress, connection)
+                run.end_file(connection)
             if run.refused:
                 # Raising inside the transaction rolls back every batch already sent.
                 raise ImportRejected(summary.problems, summary.rows)
             run.flush(connection, final=True)
+            record_imports(connection, summary.records)
             new_lines = ledger.count_invoice_lines(tenant, connection=connection) - lines_before
             summary.new = ledger.count(tenant, connection=connection) - events_before + new_lines
             summary.invoice_lines = new_lines
+    except ImportRejected as rejected:
+        # Nothing was stored, and the records say so: the refusal leaves its trace too.
+        for record in summary.records:
+            record.refuse()
+        with ledger.transaction() as connection:
+            record_imports(connection, summary.records)
+        rejected.records = summary.records
+        raise
     finally:
         workers.close()
     summary.duplicates = summary.rows - summary.skipped - summary.new

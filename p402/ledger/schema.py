@@ -122,6 +122,22 @@ invoice_lines_table = Table(
     Index("ix_invoice_lines_tenant_time", "tenant", "start_us"),
 )
 
+imports_table = Table(
+    "imports",
+    metadata,
+    # One control record per file an import read (see ledger/imports.py): what was read, stored,
+    # found already stored, repeated, skipped or odd, and whether it all ties.
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("import_id", String(64), nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Column("format", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("body", Text, nullable=False),  # RFC 8785 canonical JSON of the whole record
+    UniqueConstraint("tenant", "import_id", name="uq_imports_tenant_import_id"),
+    Index("ix_imports_tenant_time", "tenant", "recorded_at_us"),
+)
+
 tenants_table = Table(
     "tenants",
     metadata,
@@ -186,7 +202,7 @@ log_heads_table = Table(
     UniqueConstraint("tenant", "first_index", name="uq_log_heads_tenant_first_index"),
 )
 TENANT_TABLES = (
-    log_heads_table,
+    log_heads_table, imports_table,
     events_table, invoice_lines_table, ledger_entries_table, audits_table, api_keys_table, tenants_table,
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what
