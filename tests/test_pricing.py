@@ -141,3 +141,61 @@ def test_negotiated_rates_override_the_table_from_their_date() -> None:
     )
     other = pricer.apply(event("anthropic", "claude-sonnet-4-5", input_tokens=1_000_000))
     assert other.cost_source == "price_table"
+
+
+def _on(day: datetime, **fields: Any) -> Event:
+    return Event(event_id="p", tenant="t", occurred_at=day, **fields)
+
+
+def test_a_tier_the_table_lacks_that_day_is_tier_unpriced_never_priced_under_its_name() -> None:
+    """genai-prices knows gpt-5.4-mini's priority and flex rates from 2026-10-15 only: before
+    that, the standard rates must not be applied under the tier's name."""
+    usage = {"provider": "openai", "model": "gpt-5.4-mini", "input_tokens": 1_000_000}
+    for tier in ("priority", "flex"):
+        early = Pricer().apply(_on(datetime(2026, 10, 1, tzinfo=UTC), service_tier=tier, **usage))
+        assert (early.cost, early.cost_source) == (None, "tier_unpriced")
+        assert early.price_ref is not None and f"no {tier!r} tier rate" in early.price_ref
+    # From the day the table has the tier, its rate applies and price_ref names it.
+    late = Pricer().apply(_on(datetime(2026, 10, 20, tzinfo=UTC), service_tier="priority", **usage))
+    assert late.cost == Decimal("1.5") and "service_tier=priority" in (late.price_ref or "")
+    # The standard tier is priced as ever.
+    default = Pricer().apply(
+        _on(datetime(2026, 10, 1, tzinfo=UTC), service_tier="default", **usage)
+    )
+    assert default.cost == Decimal("0.75") and default.cost_source == "price_table"
+
+
+def test_anthropic_fast_mode_is_not_priced_at_base() -> None:
+    fast = Pricer().apply(
+        event("anthropic", "claude-sonnet-4-5", input_tokens=1000, tags=(("speed", "fast"),))
+    )
+    assert (fast.cost, fast.cost_source) == (None, "tier_unpriced")
+    assert "no 'fast' speed rate" in (fast.price_ref or "")
+
+
+def test_tool_calls_are_priced_apart_from_tokens() -> None:
+    # Anthropic: $10 per 1,000 web searches; OpenAI: $2.50 per 1,000 file search calls.
+    searched = Pricer().apply(
+        event("anthropic", "claude-sonnet-4-5", input_tokens=10_000, web_search_calls=7)
+    )
+    assert searched.tool_cost == Decimal("0.07")
+    assert searched.cost == Decimal(10_000) * 3 / 1_000_000 + Decimal("0.07")
+    assert searched.list_cost == searched.cost
+    assert "web_search_calls=7 at 10 USD/1k calls" in (searched.price_ref or "")
+    filed = Pricer().apply(event("openai", "gpt-4o", input_tokens=1000, file_search_calls=4))
+    assert filed.tool_cost == Decimal("0.01") and "p402 supplement" in (filed.price_ref or "")
+    # Where the table has a web search rate, it is the table's.
+    table = Pricer().apply(event("openai", "gpt-4o", input_tokens=1000, web_search_calls=2))
+    assert table.tool_cost == Decimal("0.02") and "genai-prices" in (table.price_ref or "")
+    # Where neither the table nor the supplement has one: marked, not guessed.
+    unknown = Pricer().apply(
+        event("mistral", "mistral-large-latest", input_tokens=1000, web_search_calls=2)
+    )
+    assert unknown.tool_cost == 0 and unknown.quality == "tool_unpriced"
+    assert "no published rate" in (unknown.price_ref or "")
+    # A cost the source reported already holds its tool charges: kept as it is.
+    reported = Pricer().apply(
+        event("anthropic", "claude-sonnet-4-5", input_tokens=10, web_search_calls=1,
+              cost=Decimal("0.5"), cost_source="provider")
+    )  # fmt: skip
+    assert reported.cost == Decimal("0.5") and reported.tool_cost is None

@@ -21,6 +21,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from p402.config import PriceOverride
+from p402.ingest.supplement import tool_rate
 from p402.ledger.events import Event
 
 if TYPE_CHECKING:
@@ -75,6 +76,11 @@ class Quote:
     """Applied to every rate: 0.5 for a published batch discount the table does not carry."""
     label: str | None = None
     """What the quote is, for ``price_ref``; the table's name and version when ``None``."""
+    web_search_kcount: Decimal | None = None
+    """The table's USD per 1,000 web searches for this model, where it has one."""
+    tier_missing: str | None = None
+    """A service tier the call was billed at that the table has no rate for on this day: the
+    quote's rates are the standard ones, which must not be applied under the tier's name."""
 
     def rates(self, event: Event) -> tuple[tuple[str, Decimal], ...] | None:
         """The unit price of each bucket *event* has tokens in, or ``None`` when one of them
@@ -177,6 +183,8 @@ class Pricer:
             event.cost,
             event.list_cost,
             (_TOKENS(event), event.requests, event.tags),
+            tools=(event.web_search_calls, event.file_search_calls),
+            quality=event.quality,
         )
         return event if changes is None else event.evolve(**changes)
 
@@ -190,6 +198,8 @@ class Pricer:
             get("cost"),
             get("list_cost"),
             (tuple([get(bucket, 0) for bucket, _ in _BUCKETS]), get("requests", 1), get("tags", ())),
+            tools=(get("web_search_calls", 0), get("file_search_calls", 0)),
+            quality=get("quality"),
         )  # fmt: skip
 
     def _basis(
@@ -198,12 +208,45 @@ class Pricer:
         cost: Decimal | None,
         list_cost: Decimal | None,
         usage: tuple[tuple[int, ...], int, tuple[tuple[str, str], ...]],
+        *,
+        tools: tuple[int, int] = (0, 0),
+        quality: str | None = None,
     ) -> dict[str, Any] | None:
         if cost is not None and list_cost is not None:
             return None  # reported with its list cost: nothing to add
         table = self._quotes.get(key, _UNKNOWN)
         if table is _UNKNOWN:
             table = self._quotes[key] = _resolve(*key)
+        if table is not None and table.tier_missing is not None:
+            if cost is not None:
+                return None  # reported: kept, with no list cost at a basis that was not billed
+            if key not in self._override_quotes:
+                self._override_quotes[key] = self._override(key, table)
+            if self._override_quotes[key] is None:
+                reference = (
+                    f"{table_version()} {table.provider}/{table.model_id} {table.day.isoformat()}: "
+                    f"no {table.tier_missing!r} tier rate for this day"
+                )
+                return _changes(None, "tier_unpriced", reference, None)
+        if cost is None and table is not None and ("speed", "fast") in usage[2]:
+            # Anthropic's fast mode is billed at premium rates the table does not carry.
+            reference = (
+                f"{table_version()} {table.provider}/{table.model_id} {table.day.isoformat()}: "
+                "no 'fast' speed rate"
+            )
+            return _changes(None, "tier_unpriced", reference, None)
+        changes = self._token_basis(key, table, cost, usage)
+        if changes is None or not any(tools):
+            return changes
+        return _with_tools(changes, (key[0], key[2]), table, tools, quality)
+
+    def _token_basis(
+        self,
+        key: tuple[str, str, date, bool, str | None],
+        table: Quote | None,
+        cost: Decimal | None,
+        usage: tuple[tuple[int, ...], int, tuple[tuple[str, str], ...]],
+    ) -> dict[str, Any] | None:
         listed = None if table is None else self._priced(table, usage)
         list_cost = None if listed is None else listed[0]
         if cost is not None:
@@ -307,6 +350,50 @@ _UNKNOWN: Any = object()
 """Not looked up yet (``None`` is an answer: no price)."""
 
 
+_TOOLS = ("web_search_calls", "file_search_calls")
+
+
+def _with_tools(
+    changes: dict[str, Any],
+    where: tuple[str, date],
+    table: Quote | None,
+    tools: tuple[int, int],
+    quality: str | None,
+) -> dict[str, Any]:
+    """Add the tool calls' charges to a priced event: the table's rate where it has one (web
+    searches), else the supplement's; calls with neither are marked ``tool_unpriced``."""
+    if changes.get("cost_source") not in ("price_table", "override") or changes.get("cost") is None:
+        return changes
+    provider, day = where
+    charged, notes, unpriced = Decimal(0), [], False
+    for name, calls in zip(_TOOLS, tools, strict=True):
+        if not calls:
+            continue
+        if name == "web_search_calls" and table is not None and table.web_search_kcount is not None:
+            rate, origin = table.web_search_kcount, f"{table_version()}"
+        elif (found := tool_rate(provider, name, day)) is not None:
+            rate, origin = (
+                found.per_thousand,
+                f"p402 supplement ({found.source}, read {found.read})",
+            )
+        else:
+            unpriced = True
+            notes.append(f"{name}={calls} have no published rate (not in cost)")
+            continue
+        charged += rate * calls / 1000
+        notes.append(f"{name}={calls} at {rate.normalize():f} USD/1k calls ({origin})")
+    changes = dict(changes)
+    changes["cost"] += charged
+    if changes.get("list_cost") is not None:
+        changes["list_cost"] += charged
+    changes["tool_cost"] = charged
+    changes["price_ref"] = f"{changes['price_ref']}; tools: {'; '.join(notes)}"
+    if unpriced:
+        codes = set(filter(None, (quality or "").split(","))) | {"tool_unpriced"}
+        changes["quality"] = ",".join(sorted(codes))
+    return changes
+
+
 def _changes(
     cost: Decimal | None, cost_source: str, price_ref: str | None, list_cost: Decimal | None
 ) -> dict[str, Any]:
@@ -333,6 +420,8 @@ _OVERRIDE_BUCKETS = (
 # Providers that bill batch jobs at a published 50 % of list, applied when the table has no
 # batch price of its own for the day.
 _BATCH_DISCOUNT = {"openai": Decimal("0.5"), "anthropic": Decimal("0.5")}
+_STANDARD_TIERS = frozenset({"default", "standard", "auto", "standard_only", "on_demand", "batch"})
+"""Service tier names that mean the standard rates (batch is priced by its own flag)."""
 
 
 def _resolve(
@@ -370,4 +459,17 @@ def _resolve(
         prices.append((bucket, next(found, None)))
     if prices[0][1] is None:
         return None  # no input price: the table does not really price this model
-    return Quote(found_provider.id, info.id, day, label, tuple(prices), factor)
+    missing = None
+    if service_tier and service_tier.lower() not in _STANDARD_TIERS:
+        standard = info.get_prices(
+            when, {k: v for k, v in context.items() if k != "service_tier"} or None
+        )
+        if table == standard:
+            # The table has no rate of this tier for the day (genai-prices knows a tier's rates
+            # only from the day it verified them): the standard rates are not the tier's.
+            missing = service_tier
+    searches = getattr(table, "web_searches_kcount", None)
+    return Quote(
+        found_provider.id, info.id, day, label, tuple(prices), factor,
+        web_search_kcount=searches if isinstance(searches, Decimal) else None, tier_missing=missing,
+    )  # fmt: skip

@@ -112,7 +112,7 @@ def test_usage_pages_as_json_lines() -> None:
         "batch": False,
         "api_key_id": "apikey_01Rj2N8SVvo6BePZj99NhmiT",
         "workspace_id": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ",
-        "tags": {"web_search_requests": "3"},
+        "web_search_calls": 3,
     }
     assert batch["service_tier"] == "batch" and batch["batch"] is True
     assert "workspace_id" not in batch  # the default workspace: null when grouped
@@ -144,7 +144,13 @@ def test_usage_priced_by_hand_and_reimport_is_a_no_op(ledger: Ledger) -> None:
         SONNET_4_5,
     )
     assert expected == Decimal("1.203")
-    assert standard.cost == expected and standard.cost_source == "price_table"
+    # and 3 web searches at $10 per 1,000, billed apart from tokens: $0.03.
+    assert standard.web_search_calls == 3 and standard.tool_cost == Decimal("0.03")
+    assert standard.cost == expected + Decimal("0.03") and standard.cost_source == "price_table"
+    assert (
+        standard.price_ref is not None
+        and "web_search_calls=3 at 10 USD/1k calls" in standard.price_ref
+    )
     assert (
         standard.price_ref is not None
         and "anthropic/claude-sonnet-4-5 2026-10-05" in standard.price_ref

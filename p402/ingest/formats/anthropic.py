@@ -30,8 +30,8 @@ Sources relied on (the provider's published format is the contract):
   with a problem: the token field names inside ``usage`` are not in any published source found,
   and a guess could misprice every row. Export with ``/analytics/usage_report`` meanwhile.
 
-Web searches (``server_tool_use.web_search_requests``) are billed per search, apart from tokens;
-they are kept as a tag and not priced here.
+Web searches (``server_tool_use.web_search_requests``) are billed per search, apart from tokens
+(``web_search_calls``, priced at the table's or the supplement's rate).
 """
 
 from __future__ import annotations
@@ -189,13 +189,15 @@ def _usage_event(item: _Item, problems: FieldProblems) -> dict[str, Any] | None:
         "api_key_id": ids["api_key_id"],
         "workspace_id": ids["workspace_id"],
         "user_id": ids["account_id"] or ids["service_account_id"],
+        "web_search_calls": searches or None,  # billed per search, priced apart from tokens
     }
     tags = tags_from(
         {
             **{name: ids[name] for name in _USAGE_TAGS},
             "service_account": "true" if ids["service_account_id"] else None,
+            # A result grouped by both keeps both: the user above, the service account here.
+            "service_account_id": ids["service_account_id"] if ids["account_id"] else None,
             "ungrouped_model": None if model else "true",
-            "web_search_requests": searches or None,  # billed per search, not priced here
         }
     )
     if tags:
