@@ -220,3 +220,30 @@ def test_a_quarter_states_each_month_and_its_change() -> None:
     assert first is None and second is not None and second < 0 and third == Decimal("-100.0")
     html = render_html(built, CONTEXT)
     assert "By month:" in html and f"({second} % on the month before)" in html
+
+
+def test_tool_charges_tier_unpriced_and_data_quality_are_shown_apart() -> None:
+    from openpyxl import load_workbook
+
+    base = small_events()
+    odd = [
+        base[0].evolve(event_id="tools", cost=Decimal("1.25"), tool_cost=Decimal("0.07"),
+                       web_search_calls=7, cost_source="price_table"),
+        base[1].evolve(event_id="tier", cost=None, cost_source="tier_unpriced", list_cost=None),
+        base[2].evolve(event_id="odd", quality="model_missing,reasoning_exceeds_output"),
+    ]  # fmt: skip
+    aggregator = Aggregator()
+    aggregator.extend([*base[3:], *odd])
+    summary = aggregator.summary(start=PERIOD.start.date())
+    assert summary.tool_cost == Decimal("0.07") and summary.tier_unpriced_events == 1
+    assert [code for code, _, _ in summary.quality] == ["model_missing", "reasoning_exceeds_output"]
+    report = build_report(summary, period=PERIOD, config=Config(), billed={})
+    html = render_html(report, CONTEXT)
+    assert "web and file search) account for $0.07 of the total" in html
+    assert "1 use a priced model at a service tier" in html
+    assert "model_missing on 1 event" in html
+    book = load_workbook(io.BytesIO(render_xlsx(report, CONTEXT, iter(()), moment=MOMENT)))
+    values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
+    assert str(values["Tool calls, part of total spend (USD)"]) == "0.07"  # a number cell
+    assert values["Of the unpriced, tier-unpriced events"] == 1
+    assert values["Data quality: model_missing (events)"] == 1

@@ -74,6 +74,9 @@ def who(draw: st.DrawFn) -> dict[str, object]:
         "policy_decision": draw(st.sampled_from(["allow", "allow", "flag", "deny"])),
         "policy": draw(st.one_of(st.none(), st.sampled_from(["cap", "pii"]))),
         "outcome": draw(st.sampled_from(["success", "error"])),
+        "quality": draw(
+            st.sampled_from([None, "model_missing", "model_missing,reasoning_exceeds_output"])
+        ),
     }
 
 
@@ -110,7 +113,15 @@ def events(draw: st.DrawFn, tenant: str) -> list[Event]:
                 output_tokens=draw(st.integers(0, 10**6)),
                 reasoning_tokens=draw(st.integers(0, 1000)),
                 cost=cost,
-                cost_source="unpriced" if cost is None else "provider",
+                cost_source=draw(st.sampled_from(["unpriced", "tier_unpriced"]))
+                if cost is None
+                else "provider",
+                # Some of the cost may be tool calls: none, all, a third, or nothing of it.
+                tool_cost=None
+                if cost is None
+                else draw(
+                    st.sampled_from([None, cost, (cost / 3).quantize(Decimal("1e-12")), Decimal(0)])
+                ),
                 **draw(st.sampled_from(kinds)),  # type: ignore[arg-type]
             )
         )

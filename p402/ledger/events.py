@@ -233,6 +233,8 @@ ROLLUP_FIELDS = (
     "policy_decision",
     "policy",
     "outcome",
+    "cost_source",
+    "quality",
 )
 """The event fields a group's events all share (besides the day and whether they are priced):
 every field of an event that aggregation reads."""
@@ -254,6 +256,8 @@ class Group(NamedTuple):
     first_us: int
     last_us: int
     """The earliest and latest event times, microseconds since the epoch."""
+    tool_cost_units: int = 0
+    """The part of ``cost_units`` that is tool calls, exact."""
 
     def record(self) -> dict[str, Any]:
         """The shared fields as a canonical event object holds them (``Event.to_json()`` keys)."""

@@ -86,6 +86,7 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
             func.sum(table.c.cost_units),
             func.min(table.c.occurred_at_us),
             func.max(table.c.occurred_at_us),
+            func.sum(table.c.tool_cost_units),
         )
         .where(table.c.tenant == tenant)
         .where(table.c.occurred_at_us >= start, table.c.occurred_at_us < micros(period.end))
@@ -100,7 +101,7 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
             query, execution_options={"stream_results": True, "yield_per": chunk}
         )
         for row in result:
-            events, requests, token_sum, units, first, last = row[width + 2 :]
+            events, requests, token_sum, units, first, last, tools = row[width + 2 :]
             yield Group(
                 date.fromordinal(first_day + int(row[0])),
                 tuple(row[1 : width + 1]),
@@ -111,6 +112,7 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
                 int(units or 0),
                 int(first),
                 int(last),
+                int(tools or 0),
             )
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from p402.ledger.events import Event, Group
-from p402.money import allocate_cents, round_cents, to_units
+from p402.money import allocate_cents, parse_amount, round_cents, to_units
 from p402.period import micros, moment
 
 __all__ = [
@@ -164,6 +164,14 @@ class Summary:
     roll-up when a period has too many events for a sheet."""
     unpriced_models: tuple[tuple[str, int, int], ...] = ()
     """(provider/model, events, tokens) of the models with no known price, most tokens first."""
+    tool_cost: Decimal = Decimal(0)
+    """The part of the total that is tool calls (web and file search), billed apart from tokens;
+    rounded once, on its own."""
+    tier_unpriced_events: int = 0
+    """Of the unpriced events, those whose model is priced but not at the tier they were billed."""
+    quality: tuple[tuple[str, int, Decimal], ...] = ()
+    """(code, events, cost) of each data-quality code genuine but odd records carry, most events
+    first: kept with their money, and shown."""
 
     @property
     def attributed_share(self) -> Decimal:
@@ -202,6 +210,8 @@ class Aggregator:
         self._month_days: defaultdict[tuple[str, str], set[date]] = defaultdict(set)
         self._month_departments: defaultdict[tuple[str, str, str | None], int] = defaultdict(int)
         self._unpriced_models: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._tool_units = 0
+        self._quality: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         # day x department x customer x workflow x model: the workbook's roll-up of a large period
         self._detail: defaultdict[
             tuple[date, str | None, str | None, str | None, str], list[int]
@@ -217,12 +227,15 @@ class Aggregator:
         unpriced) and its time in microseconds since the epoch."""
         day = date.fromordinal(_EPOCH_ORDINAL + at // _DAY_US)
         sums = (1, record["requests"], _tokens(record), units or 0)
+        tool = record.get("tool_cost")
+        self._tool_units += 0 if tool is None else to_units(parse_amount(tool))
         self._count(record, day, sums, units is None, (at, at))
 
     def add_group(self, group: Group) -> None:
         """Count a group of events from the ledger's roll-up (:func:`p402.ledger.rollup.rollup`)
         exactly as if they had been added one by one: the summary is the same."""
         sums = (group.events, group.requests, group.tokens, group.cost_units)
+        self._tool_units += group.tool_cost_units
         self._count(
             group.record(), group.day, sums, group.unpriced, (group.first_us, group.last_us)
         )
@@ -249,6 +262,13 @@ class Aggregator:
         if unpriced:
             counts["unpriced"] += events
             counts["unpriced_tokens"] += tokens
+            if record["cost_source"] == "tier_unpriced":
+                counts["tier_unpriced"] += events
+        if record["quality"]:
+            for code in record["quality"].split(","):
+                kept = self._quality[code]
+                kept[0] += events
+                kept[1] += cost
         if decision == "flag":
             counts["flag"] += events
         elif decision == "deny":
@@ -418,6 +438,14 @@ class Aggregator:
             ),
             findings=findings,
             provider_months=months,
+            tool_cost=round_cents(self._tool_units),
+            tier_unpriced_events=self._counts["tier_unpriced"],
+            quality=tuple(
+                (code, events, round_cents(units))
+                for code, (events, units) in sorted(
+                    self._quality.items(), key=lambda item: (-item[1][0], item[0])
+                )
+            ),
             detail=self._detail_rows(),
             unpriced_models=tuple(
                 sorted(

@@ -124,6 +124,12 @@ def _summary_sheet(
         ("Unattributed (USD)", summary.unattributed, MONEY_FORMAT),
         ("Unpriced events", summary.unpriced_events, "#,##0"),
         ("Unpriced tokens", summary.unpriced_tokens, "#,##0"),
+        ("Of the unpriced, tier-unpriced events", summary.tier_unpriced_events, "#,##0"),
+        ("Tool calls, part of total spend (USD)", summary.tool_cost, MONEY_FORMAT),
+        *(
+            (f"Data quality: {code} (events)", events, "#,##0")
+            for code, events, _ in summary.quality
+        ),
         ("Flagged by policy", summary.flagged, "#,##0"),
         ("Refused by policy", summary.denied, "#,##0"),
         ("Errors", summary.errors, "#,##0"),
