@@ -88,6 +88,24 @@ def test_wrapped_ai_studio_records_metadata_streams_and_chunks() -> None:
     assert (chunked["occurred_at"], chunked["employee"]) == ("2026-10-12T09:00:00Z", "jane.doe")
     assert tokens(blocked) == (25, 0, 0, 0)
     assert blocked["tags"]["gemini.block_reason"] == "SAFETY"
+    assert blocked["outcome"] == "blocked"  # billed for its prompt, but refused: not a success
+    assert "outcome" not in chunked
+
+
+def test_a_candidate_stopped_by_a_safety_filter_is_blocked(tmp_path: Path) -> None:
+    response = {
+        "candidates": [{"finishReason": "SAFETY", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 0, "totalTokenCount": 12},
+        "modelVersion": "gemini-2.5-flash", "createTime": "2026-10-12T10:00:00Z", "responseId": "r-safety",
+    }  # fmt: skip
+    path = tmp_path / "safety.jsonl"
+    path.write_text(json.dumps(response) + "\n", encoding="utf-8")
+    ((row),) = rows(path)
+    assert row.record is not None
+    assert (
+        row.record["outcome"] == "blocked"
+        and row.record["tags"]["gemini.finish_reason"] == "SAFETY"
+    )
 
 
 def test_a_streamed_array_counts_usage_once() -> None:

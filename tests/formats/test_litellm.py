@@ -216,7 +216,7 @@ def test_content_columns_are_not_even_looked_at() -> None:
             "custom_llm_provider",
             "names a provider",
         ),
-        ({"model": ""}, "model", "is required"),
+        ({"model": "", "spend": ""}, "model", "is required"),
         ({"request_tags": "{}"}, "request_tags", "must be a JSON list"),
         ({"prompt_tokens": "1e999999999"}, "prompt_tokens", "whole number"),
     ],
@@ -342,3 +342,17 @@ def test_mutated_rows_import_or_are_rejected_whole(changes: dict[str, str]) -> N
             assert store.count(TENANT) == 0
         finally:
             store.close()
+
+
+def test_a_spend_row_without_a_model_is_odd_and_kept_with_its_money(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """LiteLLM really writes spend rows with no model: kept with their spend, marked."""
+    rows = csv_rows()[:1]
+    rows[0] = {**rows[0], "model": "", "model_group": "", "custom_llm_provider": "", "api_base": ""}
+    path = write_csv(tmp_path / "logs.csv", rows)
+    summary = import_files(ledger, [path], tenant="acme", fmt="litellm")
+    assert (summary.new, summary.skipped, summary.records[0].odd) == (1, 0, 1)
+    (event,) = ledger.stream("acme", parse_period("2026-10"))
+    assert (event.model, event.provider, event.quality) == ("unknown", "unknown", "model_missing")
+    assert event.cost == Decimal(rows[0]["spend"]) and event.cost_source == "provider"

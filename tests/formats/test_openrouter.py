@@ -153,11 +153,6 @@ def test_float_noise_in_total_cost_is_rounded_once(tmp_path: Path) -> None:
     ("fields", "field", "message"),
     [
         ({"native_tokens_cached": 500}, "native_tokens_cached", "exceeds native_tokens_prompt"),
-        (
-            {"native_tokens_reasoning": 11},
-            "native_tokens_reasoning",
-            "exceeds native_tokens_completion",
-        ),
         ({"id": None}, "id", "is required"),
         ({"model": ""}, "model", "is required"),
         ({"created_at": "2026-10-05 10:00"}, "created_at", "no UTC offset"),
@@ -244,3 +239,17 @@ def test_mutated_records_import_or_are_rejected_whole(changes: dict[str, Any]) -
             assert store.count(TENANT) == 0
         finally:
             store.close()
+
+
+def test_more_reasoning_than_completion_is_odd_and_kept_with_its_charge(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """OpenRouter really reports generations with more reasoning than completion tokens: the
+    record is kept, with its charge, and marked; the reported count stays as a tag."""
+    path = write_lines(tmp_path / "g.jsonl", generation(native_tokens_reasoning=11))
+    summary = import_files(ledger, [path], tenant=TENANT, fmt="openrouter")
+    assert (summary.new, summary.skipped, summary.records[0].odd) == (1, 0, 1)
+    (event,) = stored(ledger).values()
+    assert event.quality == "reasoning_exceeds_output" and event.cost == Decimal("0.001")
+    assert (event.output_tokens, event.reasoning_tokens) == (10, 10)
+    assert dict(event.tags)["native_tokens_reasoning"] == "11"

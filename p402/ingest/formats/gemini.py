@@ -38,7 +38,9 @@ Accepted records (JSON Lines, one record a line; or one JSON document: a record,
 
 A response's ``createTime`` wins over a wrapper's ``timestamp``. A response without
 ``createTime`` and without a wrapper has no time: a problem, not a guess. ``responseId``,
-``trafficType`` and ``promptFeedback.blockReason`` are kept as tags; provisioned-throughput
+``trafficType`` and ``promptFeedback.blockReason`` are kept as tags; a response blocked by a
+safety filter (a ``blockReason``, or a candidate's ``finishReason`` such as ``SAFETY``) has the
+outcome ``blocked``; provisioned-throughput
 traffic is still priced at list (the table has no per-contract price).
 """
 
@@ -187,6 +189,7 @@ def _event(unit: _Unit) -> dict[str, Any] | None:
         "gemini.response_id": response_id,
         "gemini.traffic_type": usage.get("trafficType") if isinstance(usage, Mapping) else None,
         "gemini.block_reason": _block_reason(chunks),
+        "gemini.finish_reason": _blocking_finish(chunks),
     }
     for key, value in tags_from({k: v for k, v in ours.items() if v is not None}).items():
         if key in tags or len(tags) < MAX_TAGS:
@@ -207,6 +210,8 @@ def _event(unit: _Unit) -> dict[str, Any] | None:
         "reasoning_tokens": thoughts,
         **caller,
     }
+    if ours["gemini.block_reason"] or ours["gemini.finish_reason"]:
+        row["outcome"] = "blocked"  # refused by a safety filter: billed, but not a success
     if tags:
         row["tags"] = tags
     return row
@@ -217,6 +222,25 @@ def _block_reason(chunks: list[Mapping[str, Any]]) -> str | None:
         feedback = chunk.get("promptFeedback")
         if isinstance(feedback, Mapping) and isinstance(feedback.get("blockReason"), str):
             return str(feedback["blockReason"])
+    return None
+
+
+# Candidate finish reasons that mean the response was stopped by a safety or policy filter
+# (the API's FinishReason enum), not that the model finished.
+_BLOCKING_FINISH = frozenset({
+    "SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION",
+    "IMAGE_PROHIBITED_CONTENT",
+})  # fmt: skip
+
+
+def _blocking_finish(chunks: list[Mapping[str, Any]]) -> str | None:
+    """The first candidate finish reason that means a block (metadata: content is not read)."""
+    for chunk in chunks:
+        candidates = chunk.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else ():
+            reason = candidate.get("finishReason") if isinstance(candidate, Mapping) else None
+            if isinstance(reason, str) and reason in _BLOCKING_FINISH:
+                return reason
     return None
 
 

@@ -266,9 +266,8 @@ def _request_tags(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, 
 
 
 def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | None:
-    for name in ("request_id", "model"):
-        if row.get(name) in (None, ""):
-            problems.append((name, "is required"))
+    if row.get("request_id") in (None, ""):
+        problems.append(("request_id", "is required"))
     request_id = _text(row, "request_id", problems)
     occurred_at = _time(row.get("startTime"), "startTime", problems)
     metadata = _json(row.get("metadata"), "metadata", dict, problems)
@@ -278,6 +277,14 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
     spend = _spend(row.get("spend"), problems)
     model = _text(row, "model", problems)
     provider, model = _provider(row, model, problems)
+    odd = None
+    if model is None and row.get("model") in (None, ""):
+        if spend is None:
+            problems.append(("model", "is required"))
+        else:
+            # LiteLLM really writes spend rows with no model (a failed or pass-through call that
+            # was still charged): an odd record, kept with its money and marked.
+            model, provider, odd = "unknown", provider or "unknown", "model_missing"
     cache_hit = str(row.get("cache_hit") or "").strip().lower() == "true"
     status = _text(row, "status", problems)
     call_type = _text(row, "call_type", problems) or ""
@@ -324,6 +331,7 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
         "user_id": ids["user"] or meta["user_api_key_user_id"],
         "outcome": {"failure": "error", "success": "success"}.get((status or "").lower()),
         "tags": tags or None,
+        "quality": odd,
     }
     unknown_price = spend == 0 and not cache_hit and any(tokens.values())
     if spend is not None and not unknown_price:

@@ -101,15 +101,12 @@ def _tokens(data: Mapping[str, Any], problems: FieldProblems) -> tuple[dict[str,
     completion = whole(data.get(completion_name), completion_name, problems)
     cached = whole(data.get("native_tokens_cached"), "native_tokens_cached", problems)
     reasoning = whole(data.get("native_tokens_reasoning"), "native_tokens_reasoning", problems)
-    if len(problems) == mark:  # else a count could not be read, and comparing says nothing more
-        if cached > prompt:
-            # The prompt count includes the cached tokens: more cached than prompt is broken
-            # data, and a clamp would hide it.
-            problems.append(("native_tokens_cached", f"{cached} exceeds {prompt_name} {prompt}"))
-        if reasoning > completion:
-            message = f"{reasoning} exceeds {completion_name} {completion}"
-            problems.append(("native_tokens_reasoning", message))
-    buckets = {
+    # Compared only when every count could be read: else comparing says nothing more.
+    if len(problems) == mark and cached > prompt:
+        # The prompt count includes the cached tokens: more cached than prompt is broken
+        # data, and a clamp would hide it.
+        problems.append(("native_tokens_cached", f"{cached} exceeds {prompt_name} {prompt}"))
+    buckets: dict[str, Any] = {
         "input_tokens": prompt - cached,
         "cache_read_tokens": cached,
         # Cache writes are not reported by OpenRouter: they are inside the prompt count, at the
@@ -117,6 +114,13 @@ def _tokens(data: Mapping[str, Any], problems: FieldProblems) -> tuple[dict[str,
         "output_tokens": completion,  # includes reasoning, as billed
         "reasoning_tokens": reasoning,
     }
+    if len(problems) == mark and reasoning > completion:
+        # Genuine generations report more reasoning than completion tokens (some upstreams
+        # count reasoning apart). An odd record, not a broken one: kept with its charge, the
+        # reasoning counted inside the output as p402 defines it, the reported figure kept.
+        buckets["reasoning_tokens"] = completion
+        buckets["tag.native_tokens_reasoning"] = str(reasoning)
+        buckets["quality"] = "reasoning_exceeds_output"
     return buckets, normalized
 
 
