@@ -14,6 +14,7 @@ from p402.ledger.events import (
     POLICY_DECISIONS,
     SOURCE_ID_FIELDS,
     TOKEN_FIELDS,
+    TOOL_FIELDS,
 )
 from p402.serve.errors import ERROR_SCHEMA
 
@@ -44,6 +45,9 @@ _SPECIAL: dict[str, dict[str, Any]] = {
     "requests": {"type": "integer", "minimum": 1, "default": 1},
     "cost": _AMOUNT,
     "list_cost": _AMOUNT,
+    "tool_cost": {**_AMOUNT, "description": "the part of cost that is tool calls"},
+    "quality": {"type": "string", "pattern": "^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
+                "description": "data-quality codes, comma-separated"},
     "currency": {"type": "string", "enum": ["USD"], "default": "USD"},
     "cost_source": {"type": "string", "enum": sorted(COST_SOURCES)},
     "batch": {"type": "boolean", "default": False},
@@ -51,7 +55,7 @@ _SPECIAL: dict[str, dict[str, Any]] = {
     "policy_decision": {"type": "string", "enum": sorted(POLICY_DECISIONS), "default": "allow"},
     "evidence_status": {"type": "string", "enum": sorted(EVIDENCE_STATUSES)},
     "outcome": {"type": "string", "pattern": "^[a-z_]+$", "default": "success"},
-    **{name: {"type": "integer", "minimum": 0, "default": 0} for name in TOKEN_FIELDS},
+    **{name: {"type": "integer", "minimum": 0, "default": 0} for name in (*TOKEN_FIELDS, *TOOL_FIELDS)},
     **{name: {**_TEXT, "maxLength": 200} for name in (*ATTRIBUTION_FIELDS, *SOURCE_ID_FIELDS)},
 }  # fmt: skip
 
