@@ -55,6 +55,7 @@ def manifest_of(
     rules_version: str,
     log: Mapping[str, Any],
     entries: int,
+    imports: int = 0,
 ) -> Manifest:
     """The manifest of the audit of *report*'s period, whose ledger is *sealed*."""
     return Manifest(
@@ -75,6 +76,7 @@ def manifest_of(
         log=log,
         reconciliation=tuple(row.as_json() for row in report.reconciliation),
         ledger_entries=entries,
+        imports=imports,
     )
 
 

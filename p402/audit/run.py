@@ -22,6 +22,7 @@ from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.layout import (
     CHECKPOINT,
     ENTRIES,
+    IMPORTS,
     PDF,
     XLSX,
 )
@@ -31,6 +32,7 @@ from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
+from p402.ledger.imports import imports_touching
 from p402.ledger.log import LogHead, place_in_log, record_head
 from p402.ledger.store import Ledger
 from p402.money import parse_amount, to_units
@@ -90,11 +92,15 @@ def run_audit(
         note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
         log, new_head = _log_position(ledger, tenant, origin, sealed)
         entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
+        controls = imports_touching(ledger, tenant, period.start, period.end)
         manifest = manifest_of(
             report, sealed, tenant=tenant, period=period, key_id=key.public.key_id,
             rules_version=config.rules_version, log=log, entries=len(entries),
+            imports=len(controls),
         )  # fmt: skip
         extra = {ENTRIES: b"".join(dumps(item) + b"\n" for item in entries)} if entries else {}
+        if controls:
+            extra[IMPORTS] = b"".join(dumps(item) + b"\n" for item in controls)
         context = report_context(
             report, tenant=tenant, period=period, manifest=manifest,
             purges=tuple(_purge_lines(entries, period)),

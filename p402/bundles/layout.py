@@ -9,6 +9,7 @@ __all__ = [
     "EVENTS",
     "FORMAT",
     "FORMAT_VERSION",
+    "IMPORTS",
     "INDEX",
     "MANIFEST",
     "OFFSETS",
@@ -31,6 +32,9 @@ CHECKPOINT = "ledger/checkpoint"
 EVENTS = "ledger/events.jsonl"
 ENTRIES = "ledger/entries.jsonl"
 """Signed ledger entries (retention purges) that touch the period: why events are missing."""
+IMPORTS = "ledger/imports.jsonl"
+"""The control records of the imports whose events fall in the period: what was read, stored,
+already stored, repeated or skipped, file by file (the completeness-and-accuracy evidence)."""
 RECEIPTS = "receipts/receipts.jsonl"
 PDF = "report.pdf"
 XLSX = "report.xlsx"

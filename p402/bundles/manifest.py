@@ -24,6 +24,7 @@ from p402.bundles.layout import (
     EVENTS,
     FORMAT,
     FORMAT_VERSION,
+    IMPORTS,
     INDEX,
     MANIFEST,
     OFFSETS,
@@ -69,6 +70,8 @@ class Manifest:
     reconciliation: tuple[Mapping[str, Any], ...] = ()
     ledger_entries: int = 0
     """How many signed entries :data:`~p402.bundles.layout.ENTRIES` holds (0: no such member)."""
+    imports: int = 0
+    """How many control records :data:`~p402.bundles.layout.IMPORTS` holds (0: no such member)."""
 
     def to_json(self) -> dict[str, Any]:
         """The manifest's fields as they are signed (``files`` aside)."""
@@ -106,6 +109,8 @@ class Manifest:
         }  # fmt: skip
         if self.ledger_entries:
             manifest["ledger_entries"] = {"file": ENTRIES, "count": self.ledger_entries}
+        if self.imports:
+            manifest["imports"] = {"file": IMPORTS, "count": self.imports}
         return manifest
 
 
@@ -288,6 +293,16 @@ def manifest_problems(manifest: Any) -> list[str]:
             problems.append(
                 f"{MANIFEST}: ledger_entries must name {ENTRIES!r}, listed, and a count"
             )
+    if "imports" in manifest:
+        imports = manifest["imports"]
+        if not (
+            isinstance(imports, dict)
+            and imports.get("file") == IMPORTS
+            and _is_count(imports.get("count"))
+            and isinstance(manifest.get("files"), list)
+            and IMPORTS in [f.get("path") for f in manifest["files"] if isinstance(f, dict)]
+        ):
+            problems.append(f"{MANIFEST}: imports must name {IMPORTS!r}, listed, and a count")
     if "receipts" in manifest:
         problems.extend(_receipts_problems(manifest))
     period = manifest.get("period", {})

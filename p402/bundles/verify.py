@@ -57,6 +57,7 @@ from p402.bundles.layout import (
     CHECKPOINT,
     ENTRIES,
     EVENTS,
+    IMPORTS,
     INDEX,
     MANIFEST,
     OFFSETS,
@@ -85,6 +86,7 @@ from p402.bundles.merkle import (
     root,
     verify_consistency,
 )
+from p402.bundles.pack import import_problems
 from p402.bundles.seal import receipt_line
 from p402.bundles.signing import PublicKey
 from p402.bundles.sshsig import verify_sshsig
@@ -539,6 +541,8 @@ def _check_contents(
             problems.extend(log_problems(manifest["log"], tally.leaves))
         if "ledger_entries" in manifest:
             _check_entries(archive, manifest, trusted, problems)
+        if "imports" in manifest:
+            problems.extend(import_problems(member_lines(archive, IMPORTS), manifest))
         listed = {entry["path"] for entry in manifest["files"]}
         if VERIFY_TEXT in listed and read_member(archive, VERIFY_TEXT, 1 << 20) != verify_text(
             manifest

@@ -48,6 +48,7 @@ _COST_UNITS = EVENT_COLUMNS.index("cost_units")
 _EVENT_ID = EVENT_COLUMNS.index("event_id")
 _QUALITY = EVENT_COLUMNS.index("quality")
 _COST_SOURCE = EVENT_COLUMNS.index("cost_source")
+_AT = EVENT_COLUMNS.index("occurred_at_us")
 _UNPRICED_TOKENS = (
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
 )  # fmt: skip
@@ -292,6 +293,13 @@ class _Run:
                 record.tier_unpriced += 1
             if self._count(row[_EVENT_ID], units):
                 first.append((row[_EVENT_ID], units))
+        if rows:
+            times = [row[_AT] for row in rows]
+            low, high = min(times), max(times)
+            if record.first_event_us is None or low < record.first_event_us:
+                record.first_event_us = low
+            if record.last_event_us is None or high > record.last_event_us:
+                record.last_event_us = high
         self._settle(first, connection)
         self.ledger.insert_rows(connection, rows)
 

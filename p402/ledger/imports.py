@@ -23,9 +23,11 @@ from sqlalchemy import Connection, func, select
 from p402.ledger.schema import events_table, imports_table, invoice_lines_table
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units
-from p402.period import format_time, micros
+from p402.period import format_time, micros, moment
 
-__all__ = ["ImportRecord", "existing_ids", "list_imports", "record_imports", "totals"]
+__all__ = [
+    "ImportRecord", "existing_ids", "imports_touching", "list_imports", "record_imports", "totals",
+]  # fmt: skip
 
 _MONEY = (
     "read_cost", "stored_cost", "already_stored_cost", "duplicate_cost", "ledger_cost_change",
@@ -71,6 +73,10 @@ class ImportRecord:
     """Events or lines the store holds after the file less before it, counted in the store."""
     ledger_cost_change: int = 0
     """The store's exact cost of the tenant's events after the file less before it."""
+    first_event_us: int | None = None
+    last_event_us: int | None = None
+    """The earliest and latest time of the rows stored or already stored (microseconds since the
+    epoch; ``None``: none): which audit periods the file's events fall in."""
     stated: dict[str, Any] | None = None
     """The source's own totals where the source states them; ``None``: it states none."""
     findings: list[str] = field(default_factory=list)
@@ -118,9 +124,12 @@ class ImportRecord:
         return not self.findings
 
     def to_json(self) -> dict[str, Any]:
-        """The record as JSON: amounts as exact decimal strings, the time in RFC 3339."""
+        """The record as JSON: amounts as exact decimal strings, the times in RFC 3339."""
         record = asdict(self)
         record["recorded_at"] = format_time(self.recorded_at)
+        for name in ("first_event", "last_event"):
+            at = record.pop(f"{name}_us")
+            record[name] = None if at is None else format_time(moment(at))
         for name in _MONEY:
             record[name] = format_amount(from_units(record[name]))
         record["ties"] = self.ties
@@ -192,3 +201,20 @@ def totals(connection: Connection, tenant: str, *, lines: bool = False) -> tuple
     query = select(func.count(), func.coalesce(func.sum(units), 0)).where(table.c.tenant == tenant)
     count, cost = connection.execute(query).one()
     return int(count), int(cost)
+
+
+def imports_touching(
+    ledger: Ledger, tenant: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The tenant's stored control records whose events fall in ``[start, end)``: the records
+    an audit of that window carries. A record counts when the span of its file's events meets
+    the window."""
+    low, high = format_time(start), format_time(end)
+    return [
+        record
+        for record in list_imports(ledger, tenant)
+        if record["status"] == "stored"
+        and record["first_event"] is not None
+        and record["first_event"] < high
+        and record["last_event"] >= low
+    ]

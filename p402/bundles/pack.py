@@ -1,0 +1,102 @@
+"""The control records a bundle carries (``ledger/imports.jsonl``), checked from the bundle
+alone: each is canonical JSON, of the bundle's tenant, touches the audited period, and says
+truly whether it ties by its own figures (every row read has one outcome, count and money; the
+store gained exactly the rows stored). A record that claims to tie when its figures do not, or
+that hides its findings, is a problem. A record that honestly does not tie is not: it is a
+finding the reports show, and the bundle carries it as evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from p402.bundles.canonical import CanonicalError, dumps, loads
+from p402.bundles.layout import IMPORTS
+
+__all__ = ["import_problems", "record_ties"]
+
+_COUNTS = (
+    "rows_read", "skipped", "duplicates", "already_stored", "stored", "ledger_added", "odd",
+    "unpriced", "tier_unpriced", "content_fields_dropped", "valid", "size",
+)  # fmt: skip
+_AMOUNTS = (
+    "read_cost", "duplicate_cost", "already_stored_cost", "stored_cost", "ledger_cost_change",
+)  # fmt: skip
+
+
+def _amount(record: Mapping[str, Any], name: str) -> Decimal:
+    value = record.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a decimal string")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a decimal string") from None
+
+
+def record_ties(record: Mapping[str, Any]) -> bool:
+    """Whether a stored record's own figures tie: ``rows_read = skipped + duplicates +
+    already_stored + stored``, the money read is the money of those outcomes, and the store
+    gained exactly the stored rows and their cost.
+
+    Raises:
+        ValueError: a figure is missing or not of its type.
+    """
+    for name in _COUNTS:
+        value = record.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be a count")
+    money = {name: _amount(record, name) for name in _AMOUNTS}
+    outcomes = (
+        record["skipped"] + record["duplicates"] + record["already_stored"] + record["stored"]
+    )
+    return (
+        outcomes == record["rows_read"]
+        and money["read_cost"]
+        == money["duplicate_cost"] + money["already_stored_cost"] + money["stored_cost"]
+        and record["ledger_added"] == record["stored"]
+        and money["ledger_cost_change"] == money["stored_cost"]
+    )
+
+
+def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, Any]) -> list[str]:
+    """Every problem of the bundle's control records (numbered lines of :data:`IMPORTS`)."""
+    problems: list[str] = []
+    period = manifest["period"]
+    count = 0
+    for number, line in lines:
+        count += 1
+        where = f"{IMPORTS}:{number}"
+        try:
+            record = loads(line)
+        except CanonicalError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if not isinstance(record, dict) or dumps(record) != line:
+            problems.append(f"{where}: not in canonical JSON form")
+            continue
+        if record.get("tenant") != manifest["tenant"]:
+            problems.append(f"{where}: a record of tenant {record.get('tenant')!r}")
+            continue
+        first, last = record.get("first_event"), record.get("last_event")
+        if not (isinstance(first, str) and isinstance(last, str)) or not (
+            first < period["end"] and last >= period["start"]
+        ):
+            problems.append(f"{where}: its events do not fall in the period")
+        try:
+            ties = record.get("status") == "stored" and record_ties(record)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        findings = record.get("findings")
+        if record.get("ties") is not ties or not isinstance(findings, list) or (ties and findings):
+            problems.append(
+                f"{where}: says it ties ({record.get('ties')}) but its figures say {ties}"
+            )
+    if count != manifest["imports"]["count"]:
+        problems.append(
+            f"{IMPORTS}: {count} records, the manifest says {manifest['imports']['count']}"
+        )
+    return problems
