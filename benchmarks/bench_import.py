@@ -8,7 +8,9 @@ results (pages of daily buckets, one page a line):
 - ``import`` into SQLite, read in one process (``--jobs 1``) and in parts by one worker
   process per CPU (the default): parse, validate, price, attribute, store;
 - ``import events`` into PostgreSQL (COPY), when ``--postgres URL`` is given;
-- ``attribute`` over the stored events with a few rules.
+- ``attribute`` over the stored events with a few rules;
+- the cost of the control records (``--controls``): the same import with and without them,
+  alternated three times, medians compared (target: at most 5 %).
 
     .venv/bin/python benchmarks/bench_import.py [--count 1000000] [--postgres postgresql://...]
 """
@@ -16,6 +18,7 @@ results (pages of daily buckets, one page a line):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -142,6 +145,53 @@ def _import(source: Path, database: Path, *, count: int, fmt: str, jobs: int | N
     return seconds
 
 
+def _without_controls() -> contextlib.AbstractContextManager[None]:
+    """The importer with its control records taken out: batches inserted as they come, no
+    per-file record. Only for measuring what the records cost."""
+    from unittest import mock
+
+    from p402.ingest import importer
+
+    def store(self: importer._Run, connection: object, rows: list[tuple[object, ...]]) -> None:
+        assert self.ledger is not None
+        self.ledger.insert_rows(connection, rows)
+
+    def start(self: importer._Run, path: Path, connection: object) -> None:
+        self.flush(connection, final=True)
+
+    def end(self: importer._Run, connection: object) -> None:
+        if not self.refused:
+            self.flush(connection, final=True)
+
+    stack = contextlib.ExitStack()
+    for name, value in (("store", store), ("start_file", start), ("end_file", end)):
+        stack.enter_context(mock.patch.object(importer._Run, name, value))
+    return stack
+
+
+def _controls(source: Path, scratch: Path, count: int) -> None:
+    """The same import, one process, with and without control records, alternated."""
+    from p402.ingest.importer import import_files
+    from p402.ledger.store import Ledger
+
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):
+        for controls in (False, True):
+            database = scratch / f"controls-{controls}.db"
+            ledger = Ledger.open(str(database))
+            with contextlib.nullcontext() if controls else _without_controls():
+                start = time.perf_counter()
+                import_files(ledger, [source], tenant="bench", jobs=1)
+                timings[controls].append(time.perf_counter() - start)
+            ledger.close()
+            for leftover in scratch.glob(f"{database.name}*"):
+                leftover.unlink()
+    without, with_ = (sorted(timings[flag])[1] for flag in (False, True))
+    _line("import events, 1 process, without control records", count, without)
+    _line("import events, 1 process, with control records", count, with_)
+    print(f"  control records cost {100 * (with_ - without) / without:+.1f} % (medians of 3)")
+
+
 def _attribute(database: Path, count: int) -> None:
     from p402.config import Rule
     from p402.ingest.reattribute import reattribute
@@ -169,7 +219,19 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--postgres", default=None)
     parser.add_argument("--skip-one-process", action="store_true", help="only the default --jobs")
+    parser.add_argument(
+        "--controls", action="store_true", help="only what the control records cost"
+    )
     args = parser.parse_args()
+    if args.controls:
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / "events.jsonl"
+            _write_events(source, args.count)
+            print(
+                f"\n{args.count:,} events rows ({source.stat().st_size / 1e6:,.0f} MB of JSON Lines)"
+            )
+            _controls(source, Path(folder), args.count)
+        return
     jobs: list[int | None] = [None] if args.skip_one_process else [1, None]
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
