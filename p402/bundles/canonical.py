@@ -10,13 +10,13 @@ duplicate keys, floats and non-finite numbers, so a value has exactly one readin
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 import rfc8785
 
-__all__ = ["CanonicalError", "dumps", "dumps_record", "loads"]
+__all__ = ["CanonicalError", "canonical_lines", "dumps", "dumps_record", "loads"]
 
 
 class CanonicalError(ValueError):
@@ -57,3 +57,23 @@ def loads(data: bytes) -> Any:
         )
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CanonicalError(f"not valid JSON: {exc}") from None
+
+
+def canonical_lines(
+    lines: Iterable[tuple[int, bytes]], member: str, problems: list[str]
+) -> Iterator[tuple[str, Any]]:
+    """Each numbered line of a JSON Lines *member* with where it is (``member:line``) and its
+    value, or ``None`` when the line is not canonical JSON (the problem is then in *problems*)."""
+    for number, line in lines:
+        where = f"{member}:{number}"
+        try:
+            value = loads(line)
+        except CanonicalError as exc:
+            problems.append(f"{where}: {exc}")
+            yield where, None
+            continue
+        if dumps(value) != line:
+            problems.append(f"{where}: not in canonical JSON form")
+            yield where, None
+            continue
+        yield where, value

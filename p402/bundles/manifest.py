@@ -114,6 +114,18 @@ class Manifest:
         return manifest
 
 
+def _counted_member(manifest: Mapping[str, Any], key: str, member: str) -> bool:
+    counted = manifest[key]
+    files = manifest.get("files")
+    return (
+        isinstance(counted, dict)
+        and counted.get("file") == member
+        and _is_count(counted.get("count"))
+        and isinstance(files, list)
+        and member in [f.get("path") for f in files if isinstance(f, dict)]
+    )
+
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CENTS = re.compile(r"^-?\d+\.\d{2}$")
 
@@ -281,28 +293,10 @@ def manifest_problems(manifest: Any) -> list[str]:
     problems.extend(_file_problems(manifest.get("files")))
     if "log" in manifest:
         problems.extend(_log_problems(manifest["log"]))
-    if "ledger_entries" in manifest:
-        entries = manifest["ledger_entries"]
-        if not (
-            isinstance(entries, dict)
-            and entries.get("file") == ENTRIES
-            and _is_count(entries.get("count"))
-            and isinstance(manifest.get("files"), list)
-            and ENTRIES in [f.get("path") for f in manifest["files"] if isinstance(f, dict)]
-        ):
-            problems.append(
-                f"{MANIFEST}: ledger_entries must name {ENTRIES!r}, listed, and a count"
-            )
-    if "imports" in manifest:
-        imports = manifest["imports"]
-        if not (
-            isinstance(imports, dict)
-            and imports.get("file") == IMPORTS
-            and _is_count(imports.get("count"))
-            and isinstance(manifest.get("files"), list)
-            and IMPORTS in [f.get("path") for f in manifest["files"] if isinstance(f, dict)]
-        ):
-            problems.append(f"{MANIFEST}: imports must name {IMPORTS!r}, listed, and a count")
+    # Optional members the manifest counts: each must name its file, be listed, and count.
+    for key, member in (("ledger_entries", ENTRIES), ("imports", IMPORTS)):
+        if key in manifest and not _counted_member(manifest, key, member):
+            problems.append(f"{MANIFEST}: {key} must name {member!r}, listed, and a count")
     if "receipts" in manifest:
         problems.extend(_receipts_problems(manifest))
     period = manifest.get("period", {})

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from p402.bundles.canonical import CanonicalError, dumps, loads
+from p402.bundles.canonical import canonical_lines
 from p402.bundles.layout import IMPORTS
 
 __all__ = ["import_problems", "record_ties"]
@@ -66,16 +66,12 @@ def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, A
     problems: list[str] = []
     period = manifest["period"]
     count = 0
-    for number, line in lines:
+    for where, record in canonical_lines(lines, IMPORTS, problems):
         count += 1
-        where = f"{IMPORTS}:{number}"
-        try:
-            record = loads(line)
-        except CanonicalError as exc:
-            problems.append(f"{where}: {exc}")
+        if record is None:
             continue
-        if not isinstance(record, dict) or dumps(record) != line:
-            problems.append(f"{where}: not in canonical JSON form")
+        if not isinstance(record, dict):
+            problems.append(f"{where}: not a control record")
             continue
         if record.get("tenant") != manifest["tenant"]:
             problems.append(f"{where}: a record of tenant {record.get('tenant')!r}")

@@ -48,7 +48,7 @@ from p402.bundles._zipcheck import (
     member_lines,
     read_member,
 )
-from p402.bundles.canonical import CanonicalError, dumps, dumps_record, loads
+from p402.bundles.canonical import CanonicalError, canonical_lines, dumps, dumps_record, loads
 from p402.bundles.checkpoint import CheckpointError, open_checkpoint
 from p402.bundles.entries import entry_problem
 from p402.bundles.instructions import verify_text
@@ -559,17 +559,9 @@ def _check_entries(
     problems: list[str],
 ) -> None:
     count = 0
-    for number, line in member_lines(archive, ENTRIES):
+    for where, item in canonical_lines(member_lines(archive, ENTRIES), ENTRIES, problems):
         count += 1
-        where = f"{ENTRIES}:{number}"
-        try:
-            item = loads(line)
-        except CanonicalError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        if dumps(item) != line:
-            problems.append(f"{where}: not in canonical JSON form")
-        elif (why := entry_problem(item, trusted, manifest["tenant"])) is not None:
+        if item is not None and (why := entry_problem(item, trusted, manifest["tenant"])):
             problems.append(f"{where}: {why}")
     if count != manifest["ledger_entries"]["count"]:
         problems.append(
