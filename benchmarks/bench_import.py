@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -145,21 +146,21 @@ def _import(source: Path, database: Path, *, count: int, fmt: str, jobs: int | N
     return seconds
 
 
-def _without_controls() -> contextlib.AbstractContextManager[None]:
+def _without_controls() -> contextlib.ExitStack[bool | None]:
     """The importer with its control records taken out: batches inserted as they come, no
     per-file record. Only for measuring what the records cost."""
     from unittest import mock
 
     from p402.ingest import importer
 
-    def store(self: importer._Run, connection: object, rows: list[tuple[object, ...]]) -> None:
+    def store(self: importer._Run, connection: Any, rows: list[tuple[Any, ...]]) -> None:
         assert self.ledger is not None
         self.ledger.insert_rows(connection, rows)
 
-    def start(self: importer._Run, path: Path, connection: object) -> None:
+    def start(self: importer._Run, path: Path, connection: Any) -> None:
         self.flush(connection, final=True)
 
-    def end(self: importer._Run, connection: object) -> None:
+    def end(self: importer._Run, connection: Any) -> None:
         if not self.refused:
             self.flush(connection, final=True)
 
