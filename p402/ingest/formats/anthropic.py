@@ -29,6 +29,11 @@ Sources relied on (the provider's published format is the contract):
   (``/analytics/usage``: ``{starting_at, ending_at, group, usage}``) are recognised but refused
   with a problem: the token field names inside ``usage`` are not in any published source found,
   and a guess could misprice every row. Export with ``/analytics/usage_report`` meanwhile.
+* Claude Enterprise per-user analytics ``GET /v1/organizations/analytics/user_usage_report`` and
+  ``/user_cost_report``: flat rows ``{actor: {type: "user_actor", user_id, email, name,
+  deleted}, starting_at, ending_at, ...the bucketed result's fields}``, seat-user traffic only
+  (gpambrozio/ClaudeDocs ``docs-md/api/api/admin/analytics/usage/list_by_user.md``). Recognised
+  and refused with a problem: the same usage is in the bucketed reports.
 
 Web searches (``server_tool_use.web_search_requests``) are billed per search, apart from tokens
 (``web_search_calls``, priced at the table's or the supplement's rate).
@@ -80,6 +85,13 @@ _USAGE_TAGS = (
     "context_window", "inference_geo", "speed", "product", "claude_tag_category",
     "claude_tag_user_id", "slack_channel_id",
 )  # fmt: skip
+# The per-user analytics reports count, per seat user, usage that the bucketed reports count in
+# full (with API-key and automation traffic besides): read with them, that usage would count twice.
+_PER_USER = (
+    "a per-user analytics row (/v1/organizations/analytics/user_usage_report or "
+    "user_cost_report) is not read: it repeats, per seat user, usage the bucketed report counts; "
+    "export /v1/organizations/analytics/usage_report or cost_report instead"
+)
 _MAX_DIGITS = 18  # cents beyond any real bill; also keeps "1e999999999" from being computed on
 
 
@@ -278,6 +290,9 @@ def _cost_line(item: _Item, problems: FieldProblems) -> dict[str, Any] | None:
 def _bucket(bucket: Any, where: str, line: int | None) -> Iterator[_Item | SourceRow]:
     if not isinstance(bucket, dict):
         yield SourceRow(line, where, None, [(None, "must be a time bucket object")])
+        return
+    if "results" not in bucket and "actor" in bucket:
+        yield SourceRow(line, where, None, [("actor", _PER_USER)])
         return
     problems: FieldProblems = []
     start = time_from(bucket.get("starting_at"), "starting_at", problems)
