@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from p402.config import PriceOverride
-from p402.ingest.supplement import tool_rate
+from p402.ingest.supplement import long_context_rate, multiplier, tool_rate
 from p402.ledger.events import Event
 
 if TYPE_CHECKING:
@@ -81,6 +81,9 @@ class Quote:
     tier_missing: str | None = None
     """A service tier the call was billed at that the table has no rate for on this day: the
     quote's rates are the standard ones, which must not be applied under the tier's name."""
+    long_context: tuple[int, Quote] | None = None
+    """Where the table prices the model flat but the provider bills requests above a prompt
+    size at other rates: that size and the quote of those rates (from the supplement)."""
 
     def rates(self, event: Event) -> tuple[tuple[str, Decimal], ...] | None:
         """The unit price of each bucket *event* has tokens in, or ``None`` when one of them
@@ -235,7 +238,14 @@ class Pricer:
                 "no 'fast' speed rate"
             )
             return _changes(None, "tier_unpriced", reference, None)
+        if table is not None and table.long_context is not None:
+            start, above = table.long_context
+            if _prompt_of(*usage) > start:
+                table = above
         changes = self._token_basis(key, table, cost, usage)
+        if changes is not None and usage[2]:
+            model_id = key[1] if table is None else table.model_id
+            changes = _with_multipliers(changes, (key[0], model_id, key[2]), usage[2])
         if changes is None or not any(tools):
             return changes
         return _with_tools(changes, (key[0], key[2]), table, tools, quality)
@@ -351,6 +361,28 @@ _UNKNOWN: Any = object()
 
 
 _TOOLS = ("web_search_calls", "file_search_calls")
+
+
+def _with_multipliers(
+    changes: dict[str, Any], where: tuple[str, str, date], tags: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    """Apply the supplement's factors for the event's tags (US-only inference) to its token
+    cost at list: the table's cost and the list cost, never a negotiated or reported one."""
+    provider, model_id, day = where
+    for tag, value in tags:
+        found = multiplier(provider, model_id, tag, value, day)
+        if found is None:
+            continue
+        changes = dict(changes)
+        if changes.get("cost_source") == "price_table" and changes.get("cost") is not None:
+            changes["cost"] *= found.factor
+            changes["price_ref"] = (
+                f"{changes['price_ref']} x{found.factor.normalize():f} for {tag}={value} "
+                f"(p402 supplement, {found.source}, read {found.read})"
+            )
+        if changes.get("list_cost") is not None:
+            changes["list_cost"] *= found.factor
+    return changes
 
 
 def _with_tools(
@@ -469,7 +501,24 @@ def _resolve(
             # only from the day it verified them): the standard rates are not the tier's.
             missing = service_tier
     searches = getattr(table, "web_searches_kcount", None)
+    kcount = searches if isinstance(searches, Decimal) else None
+    long_context = None
+    supplement = long_context_rate(found_provider.id, info.id, day)
+    if supplement is not None and all(
+        price is None or isinstance(price, Decimal) for _, price in prices
+    ):
+        rates = dict(supplement.rates)
+        above = Quote(
+            found_provider.id, info.id, day, label,
+            tuple((bucket, rates.get(bucket, price)) for bucket, price in prices), factor,
+            label=(
+                f"p402 supplement ({supplement.source}, read {supplement.read}) "
+                f"{found_provider.id}/{info.id} prompt > {supplement.start:,} tokens"
+            ),
+            web_search_kcount=kcount,
+        )  # fmt: skip
+        long_context = (supplement.start, above)
     return Quote(
         found_provider.id, info.id, day, label, tuple(prices), factor,
-        web_search_kcount=searches if isinstance(searches, Decimal) else None, tier_missing=missing,
+        web_search_kcount=kcount, tier_missing=missing, long_context=long_context,
     )  # fmt: skip

@@ -8,8 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fnmatch import fnmatchcase
+from typing import TypeVar
 
-__all__ = ["TOOL_RATES", "ToolRate", "tool_rate"]
+__all__ = [
+    "LONG_CONTEXT_RATES",
+    "MULTIPLIERS",
+    "TOOL_RATES",
+    "LongContextRate",
+    "Multiplier",
+    "ToolRate",
+    "long_context_rate",
+    "multiplier",
+    "tool_rate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +62,105 @@ TOOL_RATES: dict[tuple[str, str], tuple[ToolRate, ...]] = {
 
 def tool_rate(provider: str, tool: str, day: date) -> ToolRate | None:
     """The supplement's rate for *tool* of *provider* on *day*, or ``None``."""
-    found = None
-    for rate in TOOL_RATES.get((provider, tool), ()):
+    return _latest(TOOL_RATES.get((provider, tool), ()), day)
+
+
+@dataclass(frozen=True, slots=True)
+class LongContextRate:
+    """USD per million tokens of each bucket for a request whose prompt is above *start*
+    tokens, where the table prices the model flat."""
+
+    start: int
+    rates: tuple[tuple[str, Decimal], ...]
+    """By p402's bucket names (``input_tokens``, ``cache_read_tokens``...)."""
+    since: date
+    source: str
+    read: date
+
+
+LONG_CONTEXT_RATES: dict[tuple[str, str], tuple[LongContextRate, ...]] = {
+    # Anthropic pricing, "Long context pricing": with the 1M-token context window (beta from
+    # 2025-08-12), a request to Claude Sonnet 4 whose input exceeds 200K tokens is billed at $6
+    # input and $22.50 output per MTok; cache writes and reads follow input (5-minute write 1.25x
+    # = $7.50, 1-hour write 2x = $12, read 0.1x = $0.60). genai-prices carries these tiers for
+    # Sonnet 4.5 but not for claude-sonnet-4-0.
+    ("anthropic", "claude-sonnet-4-0"): (
+        LongContextRate(
+            200_000,
+            (
+                ("input_tokens", Decimal("6")),
+                ("cache_read_tokens", Decimal("0.6")),
+                ("cache_write_tokens", Decimal("7.5")),
+                ("cache_write_1h_tokens", Decimal("12")),
+                ("output_tokens", Decimal("22.5")),
+            ),
+            date(2025, 8, 12),
+            "https://docs.anthropic.com/en/docs/about-claude/pricing#long-context-pricing",
+            date(2026, 12, 3),
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Multiplier:
+    """A factor on every token rate of calls that carry a tag (not on tool calls)."""
+
+    factor: Decimal
+    since: date
+    source: str
+    read: date
+    excluding: tuple[str, ...] = ()
+    """Model ids (glob patterns) it does not apply to."""
+
+
+MULTIPLIERS: dict[tuple[str, str, str], tuple[Multiplier, ...]] = {
+    # Anthropic pricing, "Data residency pricing": US-only inference (``inference_geo: "us"``)
+    # is billed at 1.1x standard rates on every token category, for Claude Opus 4.6 (released
+    # 2026-02-05) and later models; "requests on Claude Opus 4.5, Claude Sonnet 4.5, Claude Haiku
+    # 4.5, or earlier models are billed at the standard rate" (support.claude.com, article
+    # 15422948, "Enable US-only inference for your organization").
+    ("anthropic", "inference_geo", "us"): (
+        Multiplier(
+            Decimal("1.1"),
+            date(2026, 2, 5),
+            "https://docs.anthropic.com/en/docs/about-claude/pricing#data-residency-pricing",
+            date(2026, 12, 3),
+            excluding=(
+                "claude-instant*",
+                "claude-2*",
+                "claude-3*",
+                "claude-*-4",
+                "claude-*-4-0*",
+                "claude-*-4-1*",
+                "claude-*-4-5*",
+                "claude-*-4-2025*",
+            ),
+        ),
+    ),
+}
+
+
+_Rate = TypeVar("_Rate", ToolRate, LongContextRate, Multiplier)
+
+
+def _latest(found: tuple[_Rate, ...], day: date) -> _Rate | None:
+    latest = None
+    for rate in found:
         if rate.since <= day:
-            found = rate
+            latest = rate
+    return latest
+
+
+def long_context_rate(provider: str, model_id: str, day: date) -> LongContextRate | None:
+    """The supplement's long-context rates of the table's *model_id* on *day*, or ``None``."""
+    return _latest(LONG_CONTEXT_RATES.get((provider, model_id), ()), day)
+
+
+def multiplier(provider: str, model_id: str, tag: str, value: str, day: date) -> Multiplier | None:
+    """The supplement's factor for calls of *provider*'s *model_id* tagged ``tag=value`` on
+    *day*, or ``None``."""
+    found = _latest(MULTIPLIERS.get((provider, tag, value), ()), day)
+    if found is None or any(fnmatchcase(model_id, pattern) for pattern in found.excluding):
+        return None
     return found
