@@ -174,6 +174,13 @@ def invalid(path: Path, good: Good, limits: Limits | None = None) -> list[str]:
     return outcome.problems
 
 
+def ledger_problems(problems: list[str]) -> list[str]:
+    """*problems* less the reports' figures. :func:`reseal` rewrites the ledger and all it
+    determines but not the PDF and workbook, whose figures then no longer match: a check of its
+    own (tests/test_bundle_reports.py). Tests of the ledger's checks look past it."""
+    return [problem for problem in problems if not problem.startswith((PDF, XLSX))]
+
+
 def assert_problem(problems: list[str], prefix: str, fragment: str) -> None:
     """Some problem starts with *prefix* (the member) and says *fragment*."""
     assert any(p.startswith(prefix) and fragment in p for p in problems), problems
@@ -721,6 +728,8 @@ def test_resigned_manifest_with_the_merkle_root_of_another_ledger(
     assert invalid(path, good) == [
         f"{CHECKPOINT}: the signed tree head is not the manifest's (origin, size, root)",
         f"{EVENTS}: Merkle root does not match the manifest",
+        f"{PDF}: embedded summary Merkle root {loads(good.members[MANIFEST])['merkle']['root']} "
+        f"!= manifest {other}",
     ]
 
 
@@ -771,7 +780,7 @@ def test_ledger_with_a_line_inserted(good: Good, tmp_path: Path) -> None:
 def test_resealed_ledger_with_two_lines_swapped(good: Good, tmp_path: Path) -> None:
     lines = ledger(good)
     lines[1], lines[2] = lines[2], lines[1]
-    assert invalid(bundle(tmp_path, reseal(good, lines)), good) == [
+    assert ledger_problems(invalid(bundle(tmp_path, reseal(good, lines)), good)) == [
         f"{EVENTS}:3: out of order or repeated"
     ]
 
@@ -779,7 +788,7 @@ def test_resealed_ledger_with_two_lines_swapped(good: Good, tmp_path: Path) -> N
 def test_resealed_ledger_with_a_line_duplicated(good: Good, tmp_path: Path) -> None:
     lines = ledger(good)
     lines.insert(6, lines[5])
-    assert invalid(bundle(tmp_path, reseal(good, lines)), good) == [
+    assert ledger_problems(invalid(bundle(tmp_path, reseal(good, lines)), good)) == [
         f"{EVENTS}:7: out of order or repeated",
         f"{EVENTS}:7: event_id 'evt-005' appears twice",
     ]
@@ -788,7 +797,7 @@ def test_resealed_ledger_with_a_line_duplicated(good: Good, tmp_path: Path) -> N
 def test_resealed_ledger_with_an_event_id_reused_later(good: Good, tmp_path: Path) -> None:
     lines = ledger(good)
     lines.append(rewrite(lines[0], occurred_at="2026-10-31T00:00:00Z"))
-    assert invalid(bundle(tmp_path, reseal(good, lines)), good) == [
+    assert ledger_problems(invalid(bundle(tmp_path, reseal(good, lines)), good)) == [
         f"{EVENTS}:25: event_id 'evt-000' appears twice"
     ]
 
@@ -814,7 +823,7 @@ def test_resealed_non_canonical_ledger_line(
 def test_resealed_event_of_another_tenant(good: Good, tmp_path: Path) -> None:
     lines = ledger(good)
     lines[3] = rewrite(lines[3], tenant="globex")
-    assert invalid(bundle(tmp_path, reseal(good, lines)), good) == [
+    assert ledger_problems(invalid(bundle(tmp_path, reseal(good, lines)), good)) == [
         f"{EVENTS}:4: event of tenant 'globex'"
     ]
 
@@ -833,7 +842,7 @@ def test_resealed_event_outside_the_period(
 ) -> None:
     lines = ledger(good)
     lines[index] = rewrite(lines[index], occurred_at=moment)
-    problems = invalid(bundle(tmp_path, reseal(good, lines)), good)
+    problems = ledger_problems(invalid(bundle(tmp_path, reseal(good, lines)), good))
     assert problems == [f"{EVENTS}:{index + 1}: occurred_at outside the period"]
 
 
@@ -843,7 +852,7 @@ def test_resealed_event_at_the_last_instant_of_the_period_is_valid(
     lines = ledger(good)
     lines[-1] = rewrite(lines[-1], occurred_at="2026-10-31T23:59:59.999999Z")
     outcome = verify_bundle(bundle(tmp_path, reseal(good, lines)), good.key.public)
-    assert outcome.problems == []
+    assert ledger_problems(outcome.problems) == []
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,7 @@ from p402.bundles._zipcheck import (
 from p402.bundles.canonical import CanonicalError, canonical_lines, dumps, dumps_record, loads
 from p402.bundles.checkpoint import CheckpointError, open_checkpoint
 from p402.bundles.entries import entry_problem
+from p402.bundles.figures import Expected, report_problems
 from p402.bundles.instructions import verify_text
 from p402.bundles.layout import (
     BLOCKS,
@@ -61,11 +62,13 @@ from p402.bundles.layout import (
     INDEX,
     MANIFEST,
     OFFSETS,
+    PDF,
     RECEIPTS,
     SIGNATURE,
     SSH_SIGNATURE,
     TREE,
     VERIFY_TEXT,
+    XLSX,
 )
 from p402.bundles.lookup import (
     BLOCK_RECORD,
@@ -265,6 +268,8 @@ class _LedgerTally:
     unpriced: int = 0
     previous: tuple[datetime, bytes] | None = None
     problems: list[str] = field(default_factory=list)
+    figures: Expected = field(default_factory=Expected)
+    """What the reports must state, counted from the same lines."""
 
     def check(self, where: str, record: dict[str, Any], problems: list[str]) -> None:
         """Count one parsed line and note what is wrong with it."""
@@ -292,14 +297,15 @@ class _LedgerTally:
         self.previous = key
         if record["cost"] is None:
             self.unpriced += 1
+            self.figures.add(record, None)
             return
-        if (units := _canonical_units(record["cost"])) is not None:
-            self.units += units
-            return
-        cost = parse_amount(record["cost"])
-        if format_amount(cost) != record["cost"]:
-            problems.append(f"{where}: cost is not in canonical decimal form")
-        self.units += to_units(cost)
+        if (units := _canonical_units(record["cost"])) is None:
+            cost = parse_amount(record["cost"])
+            if format_amount(cost) != record["cost"]:
+                problems.append(f"{where}: cost is not in canonical decimal form")
+            units = to_units(cost)
+        self.units += units
+        self.figures.add(record, units)
 
 
 # Fast paths for the two per-line checks that dominate a million lines. Each accepts only text
@@ -521,6 +527,10 @@ def _check_checkpoint(
         )
 
 
+_REPORT_LIMIT = 1 << 30
+"""The largest report read for its figures (a million-event workbook is ~150 MB)."""
+
+
 def _check_contents(
     archive: zipfile.ZipFile,
     manifest: dict[str, Any],
@@ -544,6 +554,15 @@ def _check_contents(
         if "imports" in manifest:
             problems.extend(import_problems(member_lines(archive, IMPORTS), manifest))
         listed = {entry["path"] for entry in manifest["files"]}
+        if PDF in listed and XLSX in listed:
+            problems.extend(
+                report_problems(
+                    read_member(archive, PDF, _REPORT_LIMIT),
+                    read_member(archive, XLSX, _REPORT_LIMIT),
+                    manifest,
+                    tally.figures,
+                )
+            )
         if VERIFY_TEXT in listed and read_member(archive, VERIFY_TEXT, 1 << 20) != verify_text(
             manifest
         ):

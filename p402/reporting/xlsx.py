@@ -1,6 +1,7 @@
 """The workbook a controller closes the period with. The only module that imports openpyxl.
 
-Numbers are numbers (exact: openpyxl writes a Decimal's own digits into the sheet XML), dates
+Numbers are numbers, written exactly (a Decimal's own digits go into the sheet XML: see
+:func:`_exact_numbers`), dates
 are dates, money has a currency format, headers are frozen, each sheet's data is an Excel
 table, and totals rows are ``=SUM()`` formulas over the rows (which tie to the stored
 figures: the tests recompute them with LibreOffice). The Summary's figures reference the
@@ -10,6 +11,7 @@ limit; beyond it, a roll-up, and the ledger in the bundle is the full record.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -220,6 +222,24 @@ def _events_sheet(
     sheet.auto_filter.ref = f"A1:Z{total + 1}"
 
 
+@functools.cache
+def _exact_numbers() -> None:
+    """Make openpyxl write a Decimal's own digits. openpyxl 3.1 formats every number with
+    ``"%.16g"``, through a binary float, so $0.07 is written ``0.07000000000000001`` and an
+    exact cost loses its last digits: every reader then sees a figure that is not the ledger's.
+    Its cell writer looks the formatter up in its own module, which is the one place to fix."""
+    from openpyxl.cell import _writer
+    from openpyxl.compat import safe_string
+
+    def exact(value: object) -> str:
+        if isinstance(value, Decimal) and value.is_finite():
+            return format(value, "f")
+        text: str = safe_string(value)
+        return text
+
+    _writer.safe_string = exact  # type: ignore[attr-defined]
+
+
 def render_xlsx(
     report: Report,
     context: ReportContext,
@@ -236,6 +256,7 @@ def render_xlsx(
     from openpyxl import Workbook
     from openpyxl.writer.excel import ExcelWriter
 
+    _exact_numbers()
     book = Workbook(write_only=True)
     by = {name: breakdown_sheet(name, report.summary.breakdowns[name]) for name in BREAKDOWNS}
     _summary_sheet(book, report, context, by)
