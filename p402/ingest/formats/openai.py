@@ -212,9 +212,12 @@ _LINE_ITEM = re.compile(
 )
 
 
-# Grouping values of a cost line beyond the first three (line item, project, API key): the
-# dashboard's Cost export grouped by user writes one line per user per line item.
-_COST_GROUPING = ("user_id",)
+# Grouping values of a cost line beyond the first three (line item, project, API key), which
+# are the Costs API's whole group_by: the dashboard's Cost export grouped by user writes one
+# line per user per line item, and its newer header also has an api_source column
+# (start_time,...,line_item,user_id,api_key_id,project_id,organization_id,project_name,
+# organization_name,user_email,api_source, as quoted in a public converter's test).
+_COST_GROUPING = ("user_id", "api_source")
 
 
 def _split_line_item(line_item: str | None) -> dict[str, str]:
