@@ -345,6 +345,59 @@ def test_activity_csv_problems(tmp_path: Path) -> None:
     assert row.record is None and "cannot be read" in row.problems[0][1]
 
 
+ACTIVITY_HEADER = (
+    "start_time,end_time,start_time_iso,end_time_iso,project_id,num_model_requests,user_id,"
+    "api_key_id,model,batch,service_tier,input_tokens,output_tokens,input_cached_tokens\n"
+)
+
+
+def test_activity_rows_repeating_a_grouping_with_other_figures_are_each_kept(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    # As in a published export (tests/data/genuine/openai-usage-csv): one day and grouping twice,
+    # with other counts. Both were billed; an identical third row is a true duplicate.
+    row = "1791158400,1791244800,,,proj_a,{n}.0,user-a,key_a,gpt-4o-2024-08-06,FALSE,default,{i}.0,10.0,0.0\n"
+    path = tmp_path / "activity.csv"
+    path.write_text(
+        ACTIVITY_HEADER + row.format(n=8, i=1000) + row.format(n=1, i=500) + row.format(n=1, i=500)
+    )
+    first, second, third = records("openai-usage-csv", path)
+    assert first["event_id"] != second["event_id"] == third["event_id"]
+    assert "quality" not in first and second["quality"] == "repeated_group"
+    summary = import_files(ledger, [path], tenant=TENANT, fmt="openai-usage-csv")
+    assert (summary.new, summary.duplicates) == (2, 1)
+    again = import_files(ledger, [path], tenant=TENANT, fmt="openai-usage-csv")
+    assert (again.new, ledger.count(TENANT)) == (0, 2)
+
+
+def test_blank_cells_past_the_header_are_dropped_others_refused(tmp_path: Path) -> None:
+    path = tmp_path / "activity.csv"
+    path.write_text(ACTIVITY_HEADER + "1791158400,1791244800" + "," * 14 + "\n")
+    assert read("openai-usage-csv", path) == []  # an empty bucket, two blank cells too many
+    path.write_text(ACTIVITY_HEADER + "1791158400,1791244800" + "," * 13 + ",x\n")
+    (row,) = read("openai-usage-csv", path)
+    assert row.problems == [(None, "has more cells than the header")]
+
+
+def test_an_unknown_service_tier_is_tier_unpriced_not_list(tmp_path: Path, ledger: Ledger) -> None:
+    # "incentivized-tier" (data-sharing complimentary tokens) is seen in real usage; the table
+    # has no rate for it, so the standard rate must not be applied under its name.
+    path = tmp_path / "activity.csv"
+    path.write_text(
+        ACTIVITY_HEADER
+        + "1791158400,1791244800,,,proj_a,1.0,,,gpt-4o-2024-08-06,FALSE,incentivized-tier,"
+        "1000.0,10.0,0.0\n"
+    )
+    import_files(ledger, [path], tenant=TENANT, fmt="openai-usage-csv")
+    (event,) = stored(ledger).values()
+    assert (event.service_tier, event.cost_source, event.cost) == (
+        "incentivized-tier",
+        "tier_unpriced",
+        None,
+    )
+    assert "incentivized-tier" in (event.price_ref or "")
+
+
 # --- openai-costs --------------------------------------------------------------------------------
 
 
@@ -449,6 +502,42 @@ def test_cost_lines_grouped_by_user_are_each_kept(tmp_path: Path, ledger: Ledger
     )
     from_csv = records("openai-costs", path)
     assert [line["line_id"] for line in from_csv] == [line["line_id"] for line in lines[:2]]
+
+
+def test_cost_lines_differing_in_any_one_grouping_are_each_kept(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    # Every group_by of the Costs API (project_id, line_item, api_key_id) and the dashboard
+    # export's user_id and api_source columns: a line differing in one of them is its own line.
+    base = [
+        "1791158400",
+        "1791244800",
+        "0.01",
+        "usd",
+        "gpt-4o, input",
+        "proj_a",
+        "key_a",
+        "user-a",
+        "responses",
+    ]
+    rows = [base]
+    for column in range(4, 9):
+        changed = list(base)
+        changed[column] += "-2"
+        rows.append(changed)
+    path = tmp_path / "costs.csv"
+    path.write_text(
+        "start_time,end_time,amount_value,amount_currency,line_item,project_id,api_key_id,"
+        "user_id,api_source\n"
+        + "".join(",".join(f'"{cell}"' for cell in row) + "\n" for row in rows)
+    )
+    lines = records("openai-costs", path)
+    assert len({line["line_id"] for line in lines}) == 6
+    summary = import_files(ledger, [path], tenant=TENANT, fmt="openai-costs")
+    assert (summary.invoice_lines, summary.duplicates) == (6, 0)
+    assert sum(
+        amount for amount, *_ in invoice_lines(Path(str(ledger.engine.url.database))).values()
+    ) == Decimal("0.06")
 
 
 def test_cost_problems(tmp_path: Path) -> None:

@@ -212,9 +212,12 @@ _LINE_ITEM = re.compile(
 )
 
 
-# Grouping values of a cost line beyond the first three (line item, project, API key): the
-# dashboard's Cost export grouped by user writes one line per user per line item.
-_COST_GROUPING = ("user_id",)
+# Grouping values of a cost line beyond the first three (line item, project, API key), which
+# are the Costs API's whole group_by: the dashboard's Cost export grouped by user writes one
+# line per user per line item, and its newer header also has an api_source column
+# (start_time,...,line_item,user_id,api_key_id,project_id,organization_id,project_name,
+# organization_name,user_email,api_source, as quoted in a public converter's test).
+_COST_GROUPING = ("user_id", "api_source")
 
 
 def _split_line_item(line_item: str | None) -> dict[str, str]:
@@ -384,12 +387,41 @@ def _missing(header: list[str], required: tuple[tuple[str, ...], ...]) -> FieldP
     ]
 
 
+class _Repeats:
+    """Rows of one export that share a grouping key but not their figures.
+
+    A published Activity export (xavierjflanagan/Guardian's report) has two rows of one day,
+    project, user, key, model, batch flag and tier with different counts: both are usage, so the
+    second must not be taken for a duplicate of the first. A repeat with other figures gets an id
+    derived from the first and its rank among the variants, plus the code ``repeated_group`` (on
+    events); a repeat with the same figures keeps the id and stays a duplicate.
+    """
+
+    def __init__(self) -> None:
+        self.variants: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+
+    def distinct(self, record: dict[str, Any]) -> dict[str, Any]:
+        key = "event_id" if "event_id" in record else "line_id"
+        figures = tuple(sorted((name, str(value)) for name, value in record.items() if name != key))
+        known = self.variants.setdefault(record[key], [])
+        if figures not in known:
+            known.append(figures)
+        rank = known.index(figures)
+        if rank == 0:
+            return record
+        record = {**record, key: stable_id(record[key], "variant", rank)}
+        if key == "event_id":
+            record["quality"] = "repeated_group"
+        return record
+
+
 def _csv_rows(
     path: Path,
     progress: Progress | None,
     required: tuple[tuple[str, ...], ...],
     handle: Handler,
 ) -> Iterator[SourceRow]:
+    repeats = _Repeats()
     with path.open("rb") as stream:
         reader = csv.DictReader(_decoded(stream, progress))
         line = 1
@@ -404,7 +436,9 @@ def _csv_rows(
             reader.fieldnames = header
             for row in reader:
                 line, start = reader.line_num, line + 1
-                if None in row:
+                if None in row and any(cell.strip() for cell in row.pop(None)):
+                    # Only blank cells past the header are dropped: a published export's empty
+                    # buckets carry one or two of them (xavierjflanagan/Guardian's report).
                     yield SourceRow(start, None, None, [(None, "has more cells than the header")])
                     continue
                 if None in row.values():
@@ -420,7 +454,7 @@ def _csv_rows(
                 if found:
                     yield SourceRow(start, None, None, found)
                 elif record is not None:
-                    yield SourceRow(start, None, record)
+                    yield SourceRow(start, None, repeats.distinct(record))
         except (UnicodeDecodeError, csv.Error) as exc:
             yield SourceRow(reader.line_num, None, None, [(None, f"cannot be read: {exc}")])
 
