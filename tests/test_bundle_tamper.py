@@ -34,6 +34,7 @@ from typing import Any, TypeAlias
 import pytest
 
 from p402.audit import AuditResult, run_audit
+from p402.bundles import standalone
 from p402.bundles.canonical import dumps, dumps_record, loads
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.instructions import verify_text
@@ -49,6 +50,7 @@ from p402.bundles.layout import (
     SIGNATURE,
     SSH_SIGNATURE,
     TREE,
+    VERIFIER,
     VERIFY_TEXT,
     XLSX,
 )
@@ -64,7 +66,7 @@ from p402.bundles.manifest import STORED_LEDGER_LOOKUP
 from p402.bundles.merkle import MerkleTree, leaf_hash, root
 from p402.bundles.receipt import receipt_from_bundle, verify_receipt
 from p402.bundles.seal import Sealer, receipt_line
-from p402.bundles.signing import PUBLIC_KEY_NAME, SigningKey, create_keys, generate
+from p402.bundles.signing import PUBLIC_KEY_NAME, PublicKey, SigningKey, create_keys, generate
 from p402.bundles.sshsig import sign_sshsig
 from p402.bundles.verify import Limits, verify_bundle
 from p402.errors import P402Error
@@ -74,7 +76,7 @@ from tests.conftest import PERIOD, TENANT, small_events
 
 MEMBERS = [
     VERIFY_TEXT, CHECKPOINT, EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, RECEIPTS, PDF, XLSX,
-    TREE, INDEX, BLOCKS,
+    TREE, INDEX, BLOCKS, VERIFIER,
 ]  # fmt: skip
 LOOKUP = (TREE, INDEX, BLOCKS)
 SIGNED = (MANIFEST, SIGNATURE, SSH_SIGNATURE)
@@ -167,11 +169,32 @@ def without(members: Members, name: str) -> Members:
 
 
 def invalid(path: Path, good: Good, limits: Limits | None = None) -> list[str]:
-    """Verify *path* with the good key: it must be invalid, with its problems listed."""
+    """Verify *path* with the good key: it must be invalid, with its problems listed, and the
+    stand-alone verifier shipped in every bundle (``verify_bundle.py``) must say so too."""
     outcome = verify_bundle(path, good.key.public, limits=limits)
     assert not outcome.valid
     assert outcome.problems
+    if limits is None:
+        assert standalone_problems(path, good), "verify_bundle.py calls it valid"
     return outcome.problems
+
+
+def valid(path: Path, public: PublicKey) -> list[str]:
+    """The problems both verifiers find in *path*: p402 verify's, then verify_bundle.py's (a
+    valid bundle has none from either)."""
+    found = verify_bundle(path, public).problems
+    return found + [
+        f"verify_bundle.py: {problem}" for problem in standalone.verify(str(path), public.raw())
+    ]
+
+
+def standalone_problems(path: Path, good: Good) -> list[str]:
+    """What the stand-alone verifier finds in *path* (its command line's verdict, in-process)."""
+    try:
+        return standalone.verify(str(path), good.key.public.raw())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            zipfile.BadZipFile, UnicodeDecodeError) as exc:  # fmt: skip
+        return [f"refused ({exc!r})"]
 
 
 def ledger_problems(problems: list[str]) -> list[str]:
@@ -372,6 +395,7 @@ def test_untouched_bundle_verifies(
     outcome = verify_bundle(small_bundle.bundle, signing_key.public)
     assert outcome.problems == []
     assert outcome.valid
+    assert valid(small_bundle.bundle, signing_key.public) == []
     assert outcome.manifest == small_bundle.manifest
     run = run_cli("verify", small_bundle.bundle, "--key", tmp_path / "keys" / PUBLIC_KEY_NAME)
     assert run.returncode == 0, run.stderr
@@ -391,8 +415,7 @@ def test_helpers_alone_do_not_break_a_bundle(good: Good, tmp_path: Path) -> None
     # Re-zipping, re-signing and re-sealing the untouched ledger must all stay valid, or the
     # tamper tests below would pass for the wrong reason.
     for members in (good.members, resign(good.members, good.key), reseal(good, ledger(good))):
-        outcome = verify_bundle(bundle(tmp_path, members), good.key.public)
-        assert outcome.problems == []
+        assert valid(bundle(tmp_path, members), good.key.public) == []
     assert reseal(good, ledger(good)) == good.members
 
 
@@ -945,7 +968,7 @@ def test_the_tree_member_holds_the_levels_from_the_blocks_up(
         b"".join(level) for level in full.levels()[SMALL_LEVEL:]
     )
     assert len(small_blocks.members[TREE]) == (6 + 3 + 2 + 1) * 32
-    assert verify_bundle(small_blocks.path, small_blocks.key.public).problems == []
+    assert valid(small_blocks.path, small_blocks.key.public) == []
 
 
 def test_tree_with_a_forged_node(good: Good, small_blocks: Good, tmp_path: Path) -> None:
@@ -1043,7 +1066,7 @@ def test_forged_compressed_offset_costs_time_never_a_wrong_receipt(
     with zipfile.ZipFile(good.path) as source, zipfile.ZipFile(path, "w") as target:
         for info in source.infolist():  # the good ledger's own deflate stream, kept as it is
             target.writestr(info, members[info.filename])
-    assert verify_bundle(path, good.key.public).problems == []
+    assert valid(path, good.key.public) == []
     assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
 
 
@@ -1080,7 +1103,7 @@ def test_a_bundle_without_the_lookup_members_still_verifies(good: Good, tmp_path
     # Bundles made before p402 wrote them: no receipts section, no tree, index or offsets.
     members = {n: d for n, d in good.members.items() if n not in LOOKUP}
     path = bundle(tmp_path, resign(members, good.key, lambda m: m.pop("receipts", None)))
-    assert verify_bundle(path, good.key.public).problems == []
+    assert valid(path, good.key.public) == []
     receipt = json.loads(receipt_from_bundle(path, "evt-007"))
     assert verify_receipt(dumps(receipt), [good.key.public])[1]["event_id"] == "evt-007"
 
@@ -1097,7 +1120,7 @@ def test_a_bundle_of_the_stored_ledger_layout_still_verifies(good: Good, tmp_pat
             archive.writestr(
                 name, data, zipfile.ZIP_STORED if name != PDF else zipfile.ZIP_DEFLATED
             )
-    assert verify_bundle(path, good.key.public).problems == []
+    assert valid(path, good.key.public) == []
     assert receipt_from_bundle(path, "evt-011") == receipt_from_bundle(good.path, "evt-011")
     shifted = (
         offsets_member(ledger(good))[:8]
@@ -1121,7 +1144,7 @@ def test_a_bundle_of_the_full_tree_layout_still_verifies(good: Good, tmp_path: P
     with zipfile.ZipFile(good.path) as source, zipfile.ZipFile(path, "w") as target:
         for info in source.infolist():  # the good ledger's own deflate stream, kept as it is
             target.writestr(info, members[info.filename])
-    assert verify_bundle(path, good.key.public).problems == []
+    assert valid(path, good.key.public) == []
     for line in ledger(good)[::7]:
         event_id = loads(line)["event_id"]
         assert receipt_from_bundle(path, event_id) == receipt_from_bundle(good.path, event_id)

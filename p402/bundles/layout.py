@@ -19,6 +19,7 @@ __all__ = [
     "SSH_SIGNATURE",
     "STORED",
     "TREE",
+    "VERIFIER",
     "VERIFY_TEXT",
     "XLSX",
 ]
@@ -39,6 +40,9 @@ RECEIPTS = "receipts/receipts.jsonl"
 PDF = "report.pdf"
 XLSX = "report.xlsx"
 VERIFY_TEXT = "VERIFY.txt"
+VERIFIER = "verify_bundle.py"
+"""The stand-alone verifier (Python standard library only), shipped so an auditor can read
+what is checked and run it with nothing but ``python3``: :mod:`p402.bundles.standalone`."""
 TREE = "merkle/tree.bin"
 """Every node of the period's Merkle tree, level by level from the leaves, 32 bytes each."""
 INDEX = "receipts/index.bin"

@@ -21,17 +21,31 @@ from pathlib import Path
 from typing import Any
 
 from p402.archive import member_info, write_deflated
+from p402.bundles import standalone
 from p402.bundles.canonical import dumps
 from p402.bundles.instructions import verify_text
-from p402.bundles.layout import EVENTS, MANIFEST, SIGNATURE, SSH_SIGNATURE, STORED, VERIFY_TEXT
+from p402.bundles.layout import (
+    EVENTS,
+    MANIFEST,
+    SIGNATURE,
+    SSH_SIGNATURE,
+    STORED,
+    VERIFIER,
+    VERIFY_TEXT,
+)
 from p402.bundles.manifest import Manifest, manifest_problems
 from p402.bundles.seal import Sealed, file_digest
 from p402.bundles.signing import SigningKey
 from p402.bundles.sshsig import sign_sshsig
 
-__all__ = ["write_bundle"]
+__all__ = ["verifier_source", "write_bundle"]
 
 _ZIP64_FROM = 1 << 31
+
+
+def verifier_source() -> bytes:
+    """The stand-alone verifier's source, as the bundle carries it (``verify_bundle.py``)."""
+    return Path(standalone.__file__).read_bytes()
 
 
 def write_bundle(
@@ -49,8 +63,8 @@ def write_bundle(
         path: the zip to write (replaced if it exists).
         sealed: the sealed ledger (its spooled events, receipts and lookup members become
             members).
-        members: other members, by name (the reports); ``VERIFY.txt`` is added, with the
-            manifest's figures.
+        members: other members, by name (the reports); ``VERIFY.txt`` (with the manifest's
+            figures) and the stand-alone verifier are added.
         manifest: what the manifest says, but its files.
         key: the signing key.
         moment: the fixed time stamped on every member.
@@ -60,7 +74,7 @@ def write_bundle(
             whatever built it); nothing is written.
     """
     fields = manifest.to_json()
-    members = {**members, VERIFY_TEXT: verify_text(fields)}
+    members = {**members, VERIFY_TEXT: verify_text(fields), VERIFIER: verifier_source()}
     files: dict[str, tuple[int, str]] = {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
     }
