@@ -320,3 +320,51 @@ def test_mutated_records_give_rows_or_problems(tmp_path: Path, data: st.DataObje
     path.write_text(json.dumps(mutated(RECORD, where, value)) + "\n", encoding="utf-8")
     check_read(read, path)
     check_import(tmp_path, path, tenant=TENANT, fmt=FORMAT)
+
+
+GUARDRAIL_BODIES = [
+    ({"stopReason": "guardrail_intervened", "usage": {"inputTokens": 70}}, "blocked"),
+    ({"amazon-bedrock-guardrailAction": "INTERVENED", "content": []}, "blocked"),
+    ([{"type": "message_start"}, {"amazon-bedrock-guardrailAction": "INTERVENED"}], "blocked"),
+    ({"amazon-bedrock-guardrailAction": "NONE", "stop_reason": "end_turn"}, "success"),
+    ({"stopReason": "end_turn"}, "success"),
+    ("not logged as JSON", "success"),
+]
+
+
+@pytest.mark.parametrize(("body", "outcome"), GUARDRAIL_BODIES)
+def test_a_guardrail_intervention_is_blocked_not_success(
+    tmp_path: Path, body: Any, outcome: str
+) -> None:
+    # Shapes of the genuine records in tests/data/genuine/bedrock-logs/elastic-invocations.jsonl:
+    # Converse's stopReason, InvokeModel's body field, and a logged stream's events.
+    record = {
+        "schemaType": "ModelInvocationLog",
+        "timestamp": "2024-11-21T11:48:13Z",
+        "accountId": "891377031307",
+        "requestId": "787423d4",
+        "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "input": {"inputTokenCount": 70},
+        "output": {"outputBodyJson": body, "outputTokenCount": 209},
+    }
+    path = tmp_path / "guardrail.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (row,) = rows(path)
+    assert row.problems == []
+    assert row.record is not None
+    assert (row.record["outcome"], row.record["output_tokens"]) == (outcome, 209)
+
+
+def test_an_error_code_wins_over_a_guardrail(tmp_path: Path) -> None:
+    record = {
+        "schemaType": "ModelInvocationLog",
+        "timestamp": "2024-11-21T11:48:13Z",
+        "requestId": "r-1",
+        "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "errorCode": "ThrottlingException",
+        "output": {"outputBodyJson": {"stopReason": "guardrail_intervened"}},
+    }
+    path = tmp_path / "error.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (row,) = rows(path)
+    assert row.record is not None and row.record["outcome"] == "error"

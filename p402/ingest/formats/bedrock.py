@@ -35,8 +35,14 @@ through :func:`model_name` and is kept in the ``bedrock.model_id`` tag. ``accoun
 and session names, tags; ``errorCode`` makes the outcome ``error``. ``requestMetadata`` is the
 caller's own tags; a key named like an attribution field also sets it.
 
-The bodies (``inputBodyJson``, ``outputBodyJson``, the ``*S3Path`` pointers) are content: they
-are never read, only stepped over.
+A guardrail that intervened makes the outcome ``blocked`` (the call is still billed for the
+tokens counted): Converse's ``outputBodyJson.stopReason`` ``guardrail_intervened``, or InvokeModel's
+``amazon-bedrock-guardrailAction`` ``INTERVENED`` at the top of the body or, for a stream, on any
+of its logged events (records captured in elastic/integrations
+``packages/aws_bedrock/data_stream/invocation/_dev/test/pipeline/test-aws-bedrock.log``).
+
+The bodies (``inputBodyJson``, ``outputBodyJson``, the ``*S3Path`` pointers) are content: only
+those two control fields of the output body are looked at; the rest is never read.
 """
 
 from __future__ import annotations
@@ -74,6 +80,8 @@ _CALLS = frozenset({"Converse", "ConverseStream", "InvokeModel", "InvokeModelWit
 _NAMED_RESOURCES = frozenset({"foundation-model", "inference-profile"})
 _EXPORT_LINE = re.compile(rb"^\s*\d{4}-\d{2}-\d{2}T\S*\s+(?=[{\[])")
 _MAX_ID = 200
+_GUARDRAIL_STOP = "guardrail_intervened"
+_GUARDRAIL_ACTION = "amazon-bedrock-guardrailAction"
 
 
 def model_name(model_id: str) -> str:
@@ -101,6 +109,25 @@ def _operation(operation: Any, model: str) -> str | None:
     word = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
     word = re.sub(r"[^a-z0-9_]", "_", word)[:32]
     return word if re.fullmatch(r"[a-z][a-z0-9_]*", word) else None
+
+
+def _intervened(body: Any) -> bool:
+    """Whether a logged output body says a guardrail intervened (its content is not read)."""
+    if isinstance(body, list):
+        return any(_intervened(item) for item in body)
+    if not isinstance(body, Mapping):
+        return False
+    action = body.get(_GUARDRAIL_ACTION)
+    return body.get("stopReason") == _GUARDRAIL_STOP or (
+        isinstance(action, str) and action.upper() in {"INTERVENED", "GUARDRAIL_INTERVENED"}
+    )
+
+
+def _outcome(record: Mapping[str, Any], taken: Mapping[str, Any]) -> str:
+    if record.get("errorCode"):
+        return "error"
+    # Refused by the account's guardrail: billed for what was counted, but not a success.
+    return "blocked" if _intervened(taken.get("outputBodyJson")) else "success"
 
 
 def _principal_tags(arn: str) -> dict[str, str]:
@@ -198,7 +225,7 @@ def event(record: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] 
         "cache_write_tokens": cache_write,
         "output_tokens": output_tokens,
         "provider_project_id": account,
-        "outcome": "error" if record.get("errorCode") else "success",
+        "outcome": _outcome(record, taken),
         "tags": _tags(metadata, tags_from({k: v for k, v in ours.items() if v is not None})),
     }
     if printable(arn):
