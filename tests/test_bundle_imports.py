@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from p402.audit import run_audit
+from p402.bundles import standalone
 from p402.bundles.canonical import dumps, loads
 from p402.bundles.layout import IMPORTS, MANIFEST
 from p402.bundles.signing import create_keys
@@ -104,3 +105,14 @@ def test_the_manifest_must_list_the_records_member(imported: Good, tmp_path: Pat
     members = resign(without(imported.members, IMPORTS), imported.key)
     problems = invalid(bundle(tmp_path, members), imported)
     assert any("imports must name" in p for p in problems), problems
+
+
+def test_a_record_ending_within_the_first_second_of_the_period_falls_in_it(
+    imported: Good, tmp_path: Path
+) -> None:
+    # As text, "2026-10-01T00:00:00.500000Z" sorts before the period's start "...00:00:00Z".
+    edge = {**_record(imported), "last_event": "2026-10-01T00:00:00.500000Z"}
+    edge["first_event"] = "2026-09-30T23:00:00Z"
+    path = bundle(tmp_path, _with_record(imported, edge))
+    assert verify_bundle(path, imported.key.public).problems == []
+    assert standalone.verify(str(path), imported.key.public.raw()) == []

@@ -9,6 +9,7 @@ finding the reports show, and the bundle carries it as evidence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -61,6 +62,16 @@ def record_ties(record: Mapping[str, Any]) -> bool:
     )
 
 
+def _touches(first: Any, last: Any, period: Mapping[str, Any]) -> bool:
+    """Whether events from *first* to *last* meet the half-open period. Compared as times, not
+    text: ``...00:00:00.5Z`` sorts before ``...00:00:00Z`` as text but is later."""
+    try:
+        start, end = (datetime.fromisoformat(period[key]) for key in ("start", "end"))
+        return bool(datetime.fromisoformat(first) < end and datetime.fromisoformat(last) >= start)
+    except (TypeError, ValueError):
+        return False
+
+
 def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, Any]) -> list[str]:
     """Every problem of the bundle's control records (numbered lines of :data:`IMPORTS`)."""
     problems: list[str] = []
@@ -76,10 +87,7 @@ def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, A
         if record.get("tenant") != manifest["tenant"]:
             problems.append(f"{where}: a record of tenant {record.get('tenant')!r}")
             continue
-        first, last = record.get("first_event"), record.get("last_event")
-        if not (isinstance(first, str) and isinstance(last, str)) or not (
-            first < period["end"] and last >= period["start"]
-        ):
+        if not _touches(record.get("first_event"), record.get("last_event"), period):
             problems.append(f"{where}: its events do not fall in the period")
         try:
             ties = record.get("status") == "stored" and record_ties(record)

@@ -367,37 +367,84 @@ def report_problems(members: dict[str, bytes], manifest: dict[str, Any], tally: 
 
 
 # ---------------------------------------------------------------- the bundle
+_COUNTS = (
+    "rows_read", "skipped", "duplicates", "already_stored", "stored", "ledger_added", "odd",
+    "unpriced", "tier_unpriced", "content_fields_dropped", "valid", "size",
+)  # fmt: skip
+_AMOUNTS = (
+    "read_cost",
+    "duplicate_cost",
+    "already_stored_cost",
+    "stored_cost",
+    "ledger_cost_change",
+)
+
+
+def record_ties(record: dict[str, Any]) -> bool:
+    """Whether a control record's own figures tie: every row read has one outcome (skipped,
+    duplicate, already stored, stored), in count and in money, and the store gained exactly
+    the rows stored and their cost."""
+    for name in _COUNTS:
+        value = record.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be a count")
+    money = {}
+    for name in _AMOUNTS:
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"{name} must be a decimal string")
+        money[name] = Decimal(record[name])
+    return (
+        record["skipped"] + record["duplicates"] + record["already_stored"] + record["stored"]
+        == record["rows_read"]
+        and money["read_cost"]
+        == money["duplicate_cost"] + money["already_stored_cost"] + money["stored_cost"]
+        and record["ledger_added"] == record["stored"]
+        and money["ledger_cost_change"] == money["stored_cost"]
+    )
+
+
 def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
+    """The control records: canonical, of the tenant, touching the period, and saying truly
+    whether they tie (a record that honestly does not tie is evidence, not a problem)."""
     problems = []
-    lines = data.splitlines()
+    lines = data.split(b"\n")[:-1] if data else []
+    start, end = _moment(manifest["period"]["start"]), _moment(manifest["period"]["end"])
+    for number, line in enumerate(lines, 1):
+        where = f"{IMPORTS}:{number}"
+        try:
+            record = _strict_json(line)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"{where}: not a control record")
+            continue
+        if record.get("tenant") != manifest["tenant"]:
+            problems.append(f"{where}: a record of tenant {record.get('tenant')!r}")
+            continue
+        first, last = record.get("first_event"), record.get("last_event")
+        try:
+            inside = _moment(first) < end and _moment(last) >= start  # type: ignore[arg-type]
+        except (TypeError, ValueError, AttributeError):
+            inside = False
+        if not inside:
+            problems.append(f"{where}: its events do not fall in the period")
+        try:
+            ties = record.get("status") == "stored" and record_ties(record)
+        except (ValueError, ArithmeticError) as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        findings = record.get("findings")
+        if record.get("ties") is not ties or not isinstance(findings, list) or (ties and findings):
+            problems.append(
+                f"{where}: says it ties ({record.get('ties')}) but its figures say {ties}"
+            )
+    if data and not data.endswith(b"\n"):
+        problems.append(f"{IMPORTS}: the last line has no newline")
     if len(lines) != manifest["imports"]["count"]:
         problems.append(
             f"{IMPORTS}: {len(lines)} records, the manifest says {manifest['imports']['count']}"
         )
-    for number, line in enumerate(lines, 1):
-        record = json.loads(line)
-        if not is_canonical(record, line):
-            problems.append(f"{IMPORTS}:{number}: not in canonical JSON form")
-            continue
-        if record.get("tenant") != manifest["tenant"]:
-            problems.append(f"{IMPORTS}:{number}: a record of tenant {record.get('tenant')!r}")
-        if record.get("status") != "stored" or "rows_read" not in record:
-            continue
-        money = {k: units_of(record[k]) for k in ("read_cost", "duplicate_cost", "already_stored_cost",
-                                                    "stored_cost", "ledger_cost_change")}  # fmt: skip
-        ties = (
-            record["skipped"] + record["duplicates"] + record["already_stored"] + record["stored"]
-            == record["rows_read"]
-            and money["read_cost"]
-            == money["duplicate_cost"] + money["already_stored_cost"] + money["stored_cost"]
-            and record["ledger_added"] == record["stored"]
-            and money["ledger_cost_change"] == money["stored_cost"]
-        )
-        if bool(record.get("ties")) != ties:
-            problems.append(
-                f"{IMPORTS}:{number}: says it {'ties' if record.get('ties') else 'does not tie'}, "
-                "its figures say otherwise"
-            )
     return problems
 
 
@@ -753,6 +800,8 @@ def verify(path: str, public: bytes) -> list[str]:
     if "VERIFY.txt" in members:
         problems += _verify_text_problems(members["VERIFY.txt"], manifest)
     if "imports" in manifest:
+        if not isinstance(manifest["imports"], dict) or manifest["imports"].get("file") != IMPORTS:
+            return [*problems, f"{MANIFEST}: imports must name {IMPORTS}"]
         problems += _imports_problems(members.get(IMPORTS, b""), manifest)
     if PDF in members and XLSX in members:
         try:

@@ -209,12 +209,12 @@ def imports_touching(
     """The tenant's stored control records whose events fall in ``[start, end)``: the records
     an audit of that window carries. A record counts when the span of its file's events meets
     the window."""
-    low, high = format_time(start), format_time(end)
+    # As times, not text: "...T00:00:00.5Z" sorts before "...T00:00:00Z" as text.
     return [
         record
         for record in list_imports(ledger, tenant)
         if record["status"] == "stored"
         and record["first_event"] is not None
-        and record["first_event"] < high
-        and record["last_event"] >= low
+        and datetime.fromisoformat(record["first_event"]) < end
+        and datetime.fromisoformat(record["last_event"]) >= start
     ]
