@@ -287,7 +287,9 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
             model, provider, odd = "unknown", provider or "unknown", "model_missing"
     cache_hit = str(row.get("cache_hit") or "").strip().lower() == "true"
     status = _text(row, "status", problems)
-    call_type = _text(row, "call_type", problems) or ""
+    # Early proxies (January-February 2024) wrote the function's dotted name,
+    # "litellm.completion", where later ones write "completion" or "acompletion".
+    call_type = (_text(row, "call_type", problems) or "").removeprefix("litellm.")
     meta = {
         name: _text(metadata, name, problems, "metadata.")
         for name in (
