@@ -272,6 +272,10 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
     occurred_at = _time(row.get("startTime"), "startTime", problems)
     metadata = _json(row.get("metadata"), "metadata", dict, problems)
     usage = metadata.get("usage_object")
+    if not isinstance(usage, dict):
+        # Proxies of early 2025 wrote no usage_object, but the same cache and reasoning
+        # details as "additional_usage_values" (LiteLLM's test_spend_logs.py payloads).
+        usage = metadata.get("additional_usage_values")
     usage = usage if isinstance(usage, dict) else {}
     tokens = _usage(row, usage, problems)
     spend = _spend(row.get("spend"), problems)
