@@ -20,7 +20,8 @@ Sources relied on (the provider's published format is the contract):
   reasoning. The split comes from ``usage_object``: ``cache_read_input_tokens`` or
   ``prompt_tokens_details.cached_tokens``, ``cache_creation_input_tokens`` (by TTL in
   ``prompt_tokens_details.cache_creation_token_details``), and
-  ``completion_tokens_details.reasoning_tokens``.
+  ``completion_tokens_details.reasoning_tokens`` (``additional_usage_values``, same keys, in rows
+  written before ``usage_object`` existed).
 
 Content never enters: ``messages``, ``response`` and ``proxy_server_request`` (column or inside
 ``metadata``) are never read; the record is built from the named metadata fields above only.
