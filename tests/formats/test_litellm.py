@@ -356,3 +356,28 @@ def test_a_spend_row_without_a_model_is_odd_and_kept_with_its_money(
     (event,) = ledger.stream("acme", parse_period("2026-10"))
     assert (event.model, event.provider, event.quality) == ("unknown", "unknown", "model_missing")
     assert event.cost == Decimal(rows[0]["spend"]) and event.cost_source == "provider"
+
+
+def test_the_early_proxies_dotted_call_type_is_still_an_operation(tmp_path: Path) -> None:
+    """Proxies of early 2024 wrote ``litellm.completion`` (genuine: BerriAI/litellm#1806)."""
+    rows = csv_rows()[:2]
+    rows[0] = {**rows[0], "call_type": "litellm.completion"}
+    rows[1] = {**rows[1], "call_type": "litellm.embedding"}
+    got = [record["operation"] for record in records(write_csv(tmp_path / "logs.csv", rows))]
+    assert got == ["chat", "embeddings"]
+
+
+def test_early_2025_rows_give_their_cache_split_as_additional_usage_values(
+    tmp_path: Path,
+) -> None:
+    """No usage_object then: the same details sat in metadata.additional_usage_values."""
+    rows = csv_rows()[:1]
+    extra = {"cache_read_input_tokens": 40, "cache_creation_input_tokens": 10}
+    rows[0] = {
+        **rows[0],
+        "prompt_tokens": "100",
+        "metadata": json.dumps({"additional_usage_values": extra}),
+    }
+    (record,) = records(write_csv(tmp_path / "logs.csv", rows))
+    got = [record[name] for name in ("input_tokens", "cache_read_tokens", "cache_write_tokens")]
+    assert got == [50, 40, 10]

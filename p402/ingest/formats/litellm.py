@@ -20,7 +20,8 @@ Sources relied on (the provider's published format is the contract):
   reasoning. The split comes from ``usage_object``: ``cache_read_input_tokens`` or
   ``prompt_tokens_details.cached_tokens``, ``cache_creation_input_tokens`` (by TTL in
   ``prompt_tokens_details.cache_creation_token_details``), and
-  ``completion_tokens_details.reasoning_tokens``.
+  ``completion_tokens_details.reasoning_tokens`` (``additional_usage_values``, same keys, in rows
+  written before ``usage_object`` existed).
 
 Content never enters: ``messages``, ``response`` and ``proxy_server_request`` (column or inside
 ``metadata``) are never read; the record is built from the named metadata fields above only.
@@ -272,6 +273,10 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
     occurred_at = _time(row.get("startTime"), "startTime", problems)
     metadata = _json(row.get("metadata"), "metadata", dict, problems)
     usage = metadata.get("usage_object")
+    if not isinstance(usage, dict):
+        # Proxies of early 2025 wrote no usage_object, but the same cache and reasoning
+        # details as "additional_usage_values" (LiteLLM's test_spend_logs.py payloads).
+        usage = metadata.get("additional_usage_values")
     usage = usage if isinstance(usage, dict) else {}
     tokens = _usage(row, usage, problems)
     spend = _spend(row.get("spend"), problems)
@@ -287,7 +292,9 @@ def _event(row: Mapping[str, Any], problems: FieldProblems) -> dict[str, Any] | 
             model, provider, odd = "unknown", provider or "unknown", "model_missing"
     cache_hit = str(row.get("cache_hit") or "").strip().lower() == "true"
     status = _text(row, "status", problems)
-    call_type = _text(row, "call_type", problems) or ""
+    # Early proxies (January-February 2024) wrote the function's dotted name,
+    # "litellm.completion", where later ones write "completion" or "acompletion".
+    call_type = (_text(row, "call_type", problems) or "").removeprefix("litellm.")
     meta = {
         name: _text(metadata, name, problems, "metadata.")
         for name in (
