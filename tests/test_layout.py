@@ -132,6 +132,15 @@ def test_a_planted_crossing_is_caught(tmp_path: Path) -> None:
     ]
 
 
+SEAMS = {
+    # openpyxl 3.1 writes every number through "%.16g" ($0.07 as 0.07000000000000001): this
+    # is the one place a Decimal's own digits can be written. openpyxl is pinned in
+    # constraints.txt, and tests/test_bundle_reports.py fails if the seam stops working.
+    ("reporting/xlsx.py", "openpyxl.cell._writer"),
+}
+"""Private modules of a library reached on purpose, each with why (nothing else may)."""
+
+
 @pytest.mark.parametrize("path", _modules(), ids=_relative)
 def test_private_modules_stay_inside_their_package(path: Path) -> None:
     """A ``_name.py`` module is its package's own; what another package needs is public."""
@@ -144,7 +153,8 @@ def test_private_modules_stay_inside_their_package(path: Path) -> None:
             continue
         owner = ".".join(parts[:private])
         if here.rstrip(".") != owner and not here.startswith(f"{owner}."):
-            reached.append(name)
+            if (_relative(path), name) not in SEAMS:
+                reached.append(name)
     assert reached == [], f"{_relative(path)} reaches into {reached}"
 
 

@@ -229,8 +229,8 @@ def report_problems(
             problems.append(f"{PDF}: embedded summary cannot be read ({exc!r})")
     try:
         problems.extend(f"{XLSX}: {text}" for text in _workbook(xlsx, manifest, expected))
-    except FigureError as exc:
-        problems.append(f"{XLSX}: {exc}")
+    except (FigureError, IndexError, InvalidOperation) as exc:
+        problems.append(f"{XLSX}: cannot be read for its figures ({exc})")
     return problems
 
 
@@ -292,7 +292,10 @@ def _workbook(xlsx: bytes, manifest: Mapping[str, Any], expected: Expected) -> l
     for row in rows[1:]:
         if not row or row[0] == "Total":
             break
-        stated[str(row[0])] = (row[1], row[4])
+        if len(row) > 4 and isinstance(
+            row[1], Decimal
+        ):  # a provider's row (an empty sheet has none)
+            stated[str(row[0])] = (row[1], row[4])
     ledger = {
         name: (Decimal(cell[0]), providers[name]) for name, cell in expected.providers.items()
     }

@@ -359,7 +359,10 @@ def report_problems(members: dict[str, bytes], manifest: dict[str, Any], tally: 
     for row in sheet(members[XLSX], "By Provider")[1:]:
         if not row or row[0] == "Total":
             break
-        rows[str(row[0])] = (row[1], row[4])
+        if len(row) > 4 and isinstance(
+            row[1], Decimal
+        ):  # a provider's row (an empty sheet has none)
+            rows[str(row[0])] = (row[1], row[4])
     expected = {name: (Decimal(cell[0]), providers[name]) for name, cell in tally.providers.items()}
     if rows != expected:
         problems.append(f"{XLSX}: By Provider (events, cost) {rows} != {expected}")
@@ -810,6 +813,7 @@ def verify(path: str, public: bytes) -> list[str]:
             ValueError,
             KeyError,
             TypeError,
+            IndexError,
             InvalidOperation,
             zlib.error,
             zipfile.BadZipFile,

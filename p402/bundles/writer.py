@@ -74,7 +74,11 @@ def write_bundle(
             whatever built it); nothing is written.
     """
     fields = manifest.to_json()
-    members = {**members, VERIFY_TEXT: verify_text(fields), VERIFIER: verifier_source()}
+    members = {
+        **members,
+        VERIFY_TEXT: verify_text(fields, standalone=True),
+        VERIFIER: verifier_source(),
+    }
     files: dict[str, tuple[int, str]] = {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in members.items()
     }
