@@ -152,9 +152,9 @@ def test_private_modules_stay_inside_their_package(path: Path) -> None:
         if private is None or parts[private].startswith("__"):
             continue
         owner = ".".join(parts[:private])
-        if here.rstrip(".") != owner and not here.startswith(f"{owner}."):
-            if (_relative(path), name) not in SEAMS:
-                reached.append(name)
+        outside = here.rstrip(".") != owner and not here.startswith(f"{owner}.")
+        if outside and (_relative(path), name) not in SEAMS:
+            reached.append(name)
     assert reached == [], f"{_relative(path)} reaches into {reached}"
 
 
