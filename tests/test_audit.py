@@ -123,8 +123,14 @@ def test_verify_text_commands_run_as_written(small_bundle: AuditResult, tmp_path
     work = tmp_path / "auditor"
     work.mkdir()
     shutil.copy(small_bundle.bundle, work / "THIS-BUNDLE.zip")
-    shutil.copy(tmp_path / "keys" / "p402-signing.pub", work / "p402-signing.pub")
-    shutil.copy(tmp_path / "keys" / "allowed_signers", work / "allowed_signers")
+    # What an auditor holds: the zip and the issuer's two public key files, nothing else.
+    for name in ("p402-signing.pub", "p402-signing.ssh.pub"):
+        shutil.copy(tmp_path / "keys" / name, work / name)
+    first = text.split("1. With the standalone verifier")[1].split("\n\n", 1)[1].split("\n\n")[0]
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", first], cwd=work, capture_output=True,
+                         text=True, check=False, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("valid: THIS-BUNDLE.zip: 24 events of tenant 'acme'"), run.stdout
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True, text=True,
                          check=False)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
