@@ -179,3 +179,16 @@ def test_a_record_breaks_its_stored_rows_down_by_day(ledger: Ledger, tmp_path: P
     }
     again = import_files(ledger, [path], tenant="acme", jobs=1).records[0]
     assert again.days == {}
+
+
+def test_the_demo_leaves_a_control_record_that_ties(ledger: Ledger) -> None:
+    """The demo's events reach the ledger through a record too (format ``demo``)."""
+    from p402.ingest.demo import store_demo
+
+    events = list(generate(count=500, tenant="acme"))
+    record = store_demo(ledger, events, tenant="acme", label="demo:2026-10")
+    assert record.ties and record.stored == record.ledger_added == 500
+    assert sum(cell[0] for cell in record.days.values()) == 500
+    assert record.stored_cost == sum(to_units(event.cost or Decimal(0)) for event in events)
+    (kept,) = list_imports(ledger, "acme")
+    assert kept["format"] == "demo" and kept["file"] == "demo:2026-10" and kept["ties"]
