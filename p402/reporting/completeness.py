@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from p402.money import format_amount, from_units, parse_amount, to_units
+from p402.money import allocate_cents, format_amount, from_units, parse_amount, to_units
 
 __all__ = [
     "QUERY_SQL",
@@ -112,6 +113,25 @@ class Completeness:
     def not_broken_down(self) -> int:
         """Records that do not say which days their events fall on."""
         return sum(1 for row in self.sources if row.period_events is None)
+
+    def cents(self) -> tuple[list[Decimal], Decimal, Decimal]:
+        """The in-period cost of each source row, then of the difference, in cents allocated
+        so they sum to the rounded total of the events read (the report's grand total); and
+        that total. Rows not broken down take 0."""
+        parts = [row.period_units or 0 for row in self.sources]
+        total, cents = allocate_cents([*parts, self.difference[1]])
+        return cents[:-1], cents[-1], total
+
+    def query_lines(self) -> list[tuple[str, str]]:
+        """The query and parameters that selected the period's events."""
+        return [
+            ("Tenant", self.tenant),
+            ("Period start (inclusive, UTC)", self.start),
+            ("Period end (exclusive, UTC)", self.end),
+            ("Selection", f"every event of tenant {self.tenant} whose time is at or after the "
+             "start and before the end, in time order then event id"),
+            ("Predicate", QUERY_SQL),
+        ]  # fmt: skip
 
     def exceptions(self) -> list[str]:
         """Every exception, in words: what the reports list and the controller follows up."""
