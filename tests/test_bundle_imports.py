@@ -63,7 +63,13 @@ def test_the_bundle_carries_the_import_record_and_verifies(imported: Good) -> No
     assert (record["rows_read"], record["stored"], record["duplicates"]) == (26, 24, 2)
     assert record["ties"] is True and record["tenant"] == TENANT
     manifest = loads(imported.members[MANIFEST])
-    assert manifest["imports"] == {"file": IMPORTS, "count": 1}
+    assert manifest["imports"] == {
+        "file": IMPORTS, "count": 1,
+        "in_period": {"events": 24, "cost": manifest["totals"]["cost"], "tokens": 73294},
+        "read": {"events": 24, "cost": manifest["totals"]["cost"]},
+        "difference": {"events": 0, "cost": "0"},
+        "not_broken_down": 0,
+    }  # fmt: skip
     assert IMPORTS in [entry["path"] for entry in manifest["files"]]
     assert verify_bundle(imported.path, imported.key.public).valid
 
@@ -116,3 +122,101 @@ def test_a_record_ending_within_the_first_second_of_the_period_falls_in_it(
     path = bundle(tmp_path, _with_record(imported, edge))
     assert verify_bundle(path, imported.key.public).problems == []
     assert standalone.verify(str(path), imported.key.public.raw()) == []
+
+
+def _inflate(record: dict[str, Any], extra: int, cost: str | None = None) -> dict[str, Any]:
+    """The record with its first day claiming *extra* more events (or another cost), and its
+    own figures restated to match, so only the ties to the ledger and the manifest remain."""
+    days = {day: dict(cell) for day, cell in record["days"].items()}
+    first = min(days)
+    days[first]["events"] += extra
+    if cost is not None:
+        days[first]["cost"] = cost
+    return {**record, "days": days}
+
+
+def test_days_that_claim_more_events_than_the_ledger_holds_are_invalid(
+    imported: Good, tmp_path: Path
+) -> None:
+    record = _inflate(_record(imported), 3)
+    problems = invalid(bundle(tmp_path, _with_record(imported, record)), imported)
+    assert any("its days hold 27 events" in p for p in problems), problems
+    assert any("the records' days put 27 events" in p for p in problems), problems
+
+
+def test_a_record_deleted_with_the_manifest_resealed_breaks_the_tie(
+    imported: Good, tmp_path: Path
+) -> None:
+    def recount(manifest: dict[str, Any]) -> None:
+        manifest["imports"]["count"] = 0
+
+    members = resign({**imported.members, IMPORTS: b""}, imported.key, recount)
+    problems = invalid(bundle(tmp_path, members), imported)
+    assert not any("records, the manifest says" in p for p in problems), problems
+    assert any("the records' days put 0 events ($0) in the period" in p for p in problems)
+
+
+def test_a_changed_per_source_cost_is_invalid(imported: Good, tmp_path: Path) -> None:
+    record = _inflate(_record(imported), 0, cost="9.99")
+    problems = invalid(bundle(tmp_path, _with_record(imported, record)), imported)
+    assert any("its days hold 24 events ($" in p for p in problems), problems
+    assert any("the records' days put 24 events" in p for p in problems), problems
+
+
+def test_a_declared_difference_that_is_not_the_difference_is_invalid(
+    imported: Good, tmp_path: Path
+) -> None:
+    def lie(manifest: dict[str, Any]) -> None:
+        manifest["imports"]["difference"] = {"events": 5, "cost": "1"}
+
+    problems = invalid(bundle(tmp_path, resign(imported.members, imported.key, lie)), imported)
+    assert any("declared difference" in p for p in problems), problems
+
+
+def test_a_capture_record_counts_its_day(imported: Good, tmp_path: Path) -> None:
+    """A hand-made capture record (the shape ``p402.ledger.captures`` will give) beside the
+    import record: its day's accepted events join the records' total of the period."""
+    manifest = loads(imported.members[MANIFEST])
+    capture = {
+        "kind": "capture", "import_id": "capture:meter:2026-10-02", "tenant": TENANT,
+        "format": "meter", "day": manifest["period"]["start"][:10], "received": 2,
+        "accepted": 2, "duplicates": 0, "rejected": 0, "content_fields_dropped": 0,
+        "stored_cost": "0.5", "first_event": manifest["period"]["start"],
+        "last_event": manifest["period"]["start"],
+    }  # fmt: skip
+
+    def add(manifest: dict[str, Any]) -> None:
+        manifest["imports"]["count"] = 2
+
+    lines = joined([dumps(_record(imported)), dumps(capture)])
+    members = resign({**imported.members, IMPORTS: lines}, imported.key, add)
+    problems = invalid(bundle(tmp_path, members), imported)
+    assert any("the records' days put 26 events" in p for p in problems), problems
+
+
+def test_the_completeness_rows_take_import_and_capture_records() -> None:
+    from p402.reporting.completeness import completeness
+
+    record = {
+        "import_id": "a", "format": "openai-usage", "file": "u.jsonl", "rows_read": 5,
+        "stored": 3, "duplicates": 2, "skipped": 0, "odd": 0, "unpriced": 1,
+        "tier_unpriced": 0, "ties": True,
+        "days": {"2026-10-01": {"events": 2, "cost": "1.5", "tokens": 10},
+                 "2026-11-01": {"events": 1, "cost": "2", "tokens": 5}},
+    }  # fmt: skip
+    capture = {
+        "kind": "capture", "import_id": "capture:proxy:2026-10-03", "format": "proxy",
+        "day": "2026-10-03", "received": 4, "accepted": 4, "duplicates": 0, "rejected": 0,
+        "stored_cost": "0.25",
+    }  # fmt: skip
+    tally = {("import:openai-usage", "openai"): [2, 1_500_000_000_000, 10],
+             ("proxy", "openai"): [4, 250_000_000_000, 0]}  # fmt: skip
+    section = completeness(
+        [record, capture, {**record, "import_id": "b", "days": None}], tally,
+        tenant=TENANT, start="2026-10-01T00:00:00Z", end="2026-11-01T00:00:00Z",
+    )  # fmt: skip
+    assert section.recorded == (6, 1_750_000_000_000, 10)
+    assert section.difference == (0, 0) and section.not_broken_down == 1
+    exceptions = section.exceptions()
+    assert "openai-usage u.jsonl: 2 duplicates" in exceptions
+    assert "openai-usage u.jsonl: not broken down by day" in exceptions

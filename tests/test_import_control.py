@@ -145,3 +145,50 @@ def test_the_cli_prints_the_record_and_fails_on_a_finding(tmp_path: Path) -> Non
     (record,) = json.loads(listed.stdout)
     assert record["stored"] == 30 and record["ties"] is True
     assert "30 stored" in run("imports", "--db", db, "--tenant", "acme").stdout
+
+
+def test_a_record_breaks_its_stored_rows_down_by_day(ledger: Ledger, tmp_path: Path) -> None:
+    """The per-day counts are the stored events, counted from the events: what an audit period
+    takes of the file. Repeats and re-imports add nothing to them."""
+    path = _events_file(tmp_path / "events.jsonl", 200, repeat=5)
+    (record,) = import_files(ledger, [path], tenant="acme", jobs=1).records
+    days: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        cell = days.setdefault(event["occurred_at"][:10], [0, 0, 0])
+        cell[0] += 1
+        cell[1] += to_units(Decimal(event["cost"] or "0"))
+        cell[2] += sum(
+            event[name]
+            for name in (
+                "input_tokens", "cache_read_tokens", "cache_write_tokens",
+                "cache_write_1h_tokens", "output_tokens",
+            )
+        )  # fmt: skip
+    assert record.days == days
+    assert sum(cell[0] for cell in days.values()) == record.stored
+    assert sum(cell[1] for cell in days.values()) == record.stored_cost
+    kept = list_imports(ledger, "acme")[0]["days"]
+    assert kept == {
+        day: {"events": n, "cost": format_amount(from_units(u)), "tokens": t}
+        for day, (n, u, t) in sorted(days.items())
+    }
+    again = import_files(ledger, [path], tenant="acme", jobs=1).records[0]
+    assert again.days == {}
+
+
+def test_the_demo_leaves_a_control_record_that_ties(ledger: Ledger) -> None:
+    """The demo's events reach the ledger through a record too (format ``demo``)."""
+    from p402.ingest.demo import store_demo
+
+    events = list(generate(count=500, tenant="acme"))
+    record = store_demo(ledger, events, tenant="acme", label="demo:2026-10")
+    assert record.ties and record.stored == record.ledger_added == 500
+    assert sum(cell[0] for cell in record.days.values()) == 500
+    assert record.stored_cost == sum(to_units(event.cost or Decimal(0)) for event in events)
+    (kept,) = list_imports(ledger, "acme")
+    assert kept["format"] == "demo" and kept["file"] == "demo:2026-10" and kept["ties"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,22 @@ def draft_id(tenant: str, period: Period) -> str:
     return "draft-" + hashlib.sha256(dumps([tenant, period.label, "draft"])).hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class AuditManifest(Manifest):
+    """The manifest with the completeness totals signed in its ``imports`` section.
+
+    TODO(merge): fold ``completeness`` into :class:`p402.bundles.manifest.Manifest` itself."""
+
+    completeness: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's fields, the imports section carrying the completeness totals."""
+        manifest = Manifest.to_json(self)
+        if "imports" in manifest and self.completeness:
+            manifest["imports"].update(self.completeness)
+        return manifest
+
+
 def manifest_of(
     report: Report,
     sealed: Sealed,
@@ -58,7 +75,8 @@ def manifest_of(
     imports: int = 0,
 ) -> Manifest:
     """The manifest of the audit of *report*'s period, whose ledger is *sealed*."""
-    return Manifest(
+    section = {} if report.completeness is None else report.completeness.manifest_section()
+    return AuditManifest(
         generator=GENERATOR,
         bundle_id=audit_id(tenant, period, sealed.root.hex()),
         tenant=tenant,
@@ -77,6 +95,7 @@ def manifest_of(
         reconciliation=tuple(row.as_json() for row in report.reconciliation),
         ledger_entries=entries,
         imports=imports,
+        completeness=section,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,12 +36,13 @@ from p402.ledger.imports import imports_touching
 from p402.ledger.log import LogHead, place_in_log, record_head
 from p402.ledger.store import Ledger
 from p402.money import parse_amount, to_units
-from p402.period import Period
-from p402.reporting.aggregate import Aggregator, Summary
+from p402.period import Period, format_time
+from p402.reporting.aggregate import Aggregator, Summary, event_tokens
+from p402.reporting.completeness import completeness
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import build_report
 
-__all__ = ["AuditResult", "bundle_name", "run_audit"]
+__all__ = ["AuditResult", "bundle_name", "control_records", "run_audit"]
 
 Step = Callable[[str, int, int], None]
 """Progress: called with a stage name, the work done so far and the total (0 if unknown)."""
@@ -83,16 +84,24 @@ def run_audit(
     """
     config = config or Config()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
-        sealed, summary = _read(ledger, tenant, period, Path(scratch), step)
+        sealed, summary, tally = _read(ledger, tenant, period, Path(scratch), step)
         report = build_report(
             summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
         )
+        entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
+        controls = control_records(ledger, tenant, period)
+        purges = tuple(_purge_lines(entries, period))
+        report = replace(
+            report,
+            completeness=completeness(
+                controls, tally, tenant=tenant, start=format_time(period.start),
+                end=format_time(period.end), purges=purges,
+            ),
+        )  # fmt: skip
         moment = data_through(report, period)
         origin = origin_of(tenant, period)
         note = sign_checkpoint(Checkpoint(origin, sealed.count, sealed.root), [key])
         log, new_head = _log_position(ledger, tenant, origin, sealed)
-        entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
-        controls = imports_touching(ledger, tenant, period.start, period.end)
         manifest = manifest_of(
             report, sealed, tenant=tenant, period=period, key_id=key.public.key_id,
             rules_version=config.rules_version, log=log, entries=len(entries),
@@ -103,7 +112,7 @@ def run_audit(
             extra[IMPORTS] = b"".join(dumps(item) + b"\n" for item in controls)
         context = report_context(
             report, tenant=tenant, period=period, manifest=manifest,
-            purges=tuple(_purge_lines(entries, period)),
+            purges=purges,
         )  # fmt: skip
         pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment, step=step)
         step("Signing the bundle", 0, 0)
@@ -126,20 +135,34 @@ def run_audit(
     return AuditResult(path, summary, signed)
 
 
+def control_records(ledger: Ledger, tenant: str, period: Period) -> list[dict[str, Any]]:
+    """THE SEAM for control records: every record (of imports; of capture days, once
+    ``p402.ledger.captures.captures_touching`` exists, appended here) whose events fall in the
+    period, as canonical JSON objects. The bundle carries them and the completeness section
+    ties to them."""
+    return imports_touching(ledger, tenant, period.start, period.end)
+
+
 def _read(
     ledger: Ledger, tenant: str, period: Period, scratch: Path, step: Step
-) -> tuple[Sealed, Summary]:
-    """One pass over the period's events: sealed (into *scratch*) and aggregated alike."""
+) -> tuple[Sealed, Summary, dict[tuple[str, str], list[int]]]:
+    """One pass over the period's events: sealed (into *scratch*), aggregated, and tallied per
+    (source, provider) for the completeness section."""
     total = ledger.count(tenant, period)
     aggregator = Aggregator()
     sealer = Sealer(scratch)
+    tally: dict[tuple[str, str], list[int]] = {}
     for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):
         aggregator.add_record(record, units, at)
         sealer.add(record, units)
+        cell = tally.setdefault((record["source"] or "", record["provider"]), [0, 0, 0])
+        cell[0] += 1
+        cell[1] += units or 0
+        cell[2] += event_tokens(record)
         if done % 2_000 == 0 or done == total:
             step("Reading the ledger", done, total)
     step("Sealing the ledger", 0, 0)
-    return sealer.finish(), aggregator.summary(start=period.start.date())
+    return sealer.finish(), aggregator.summary(start=period.start.date()), tally
 
 
 def _purge_lines(entries: list[dict[str, Any]], period: Period) -> list[dict[str, Any]]:

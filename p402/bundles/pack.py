@@ -77,10 +77,13 @@ def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, A
     problems: list[str] = []
     period = manifest["period"]
     count = 0
+    in_period: list[Any] = [0, Decimal(0)]
     for where, record in canonical_lines(lines, IMPORTS, problems):
         count += 1
         if record is None:
             continue
+        if isinstance(record, dict):
+            _add_days(where, record, period, in_period, problems)
         if not isinstance(record, dict):
             problems.append(f"{where}: not a control record")
             continue
@@ -103,4 +106,77 @@ def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, A
         problems.append(
             f"{IMPORTS}: {count} records, the manifest says {manifest['imports']['count']}"
         )
+    if "in_period" in manifest["imports"]:
+        problems.extend(_tie_problems(manifest, in_period[0], in_period[1]))
+    return problems
+
+
+def _add_days(
+    where: str,
+    record: Mapping[str, Any],
+    period: Mapping[str, str],
+    in_period: list[Any],
+    problems: list[str],
+) -> None:
+    """Add the events a record's days (or a capture record's day) put in the period, and check
+    the days add up to what the record stored."""
+    low, high = period["start"][:10], period["end"][:10]
+    if record.get("kind") == "capture":
+        day, accepted, cost = record.get("day"), record.get("accepted"), record.get("stored_cost")
+        if not (isinstance(day, str) and isinstance(accepted, int) and isinstance(cost, str)):
+            problems.append(f"{where}: a capture record needs day, accepted and stored_cost")
+        elif low <= day < high:
+            in_period[0] += accepted
+            in_period[1] += _amount(record, "stored_cost")
+        return
+    days = record.get("days")
+    if days is None:
+        return  # an older record: not broken down, shown so, not a failure
+    events, cost = 0, Decimal(0)
+    try:
+        if not isinstance(days, dict):
+            raise ValueError("days must be an object")
+        for day, cell in days.items():
+            if not isinstance(cell, dict) or not _is_count(cell.get("events")):
+                raise ValueError(f"days.{day}.events must be a count")
+            amount = _amount(cell, "cost")
+            events, cost = events + cell["events"], cost + amount
+            if low <= day < high:
+                in_period[0] += cell["events"]
+                in_period[1] += amount
+        if events != record.get("stored") or cost != _amount(record, "stored_cost"):
+            problems.append(
+                f"{where}: its days hold {events} events (${cost}), it stored "
+                f"{record.get('stored')} (${record.get('stored_cost')})"
+            )
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tie_problems(manifest: Mapping[str, Any], events: int, cost: Decimal) -> list[str]:
+    """The records' events of the period, the ledger member's events (the manifest's totals,
+    which the verifier ties to the member), and the declared difference must tie exactly."""
+    section, problems = manifest["imports"], []
+    try:
+        stated = section["in_period"]
+        if stated["events"] != events or _amount(stated, "cost") != cost:
+            problems.append(
+                f"{IMPORTS}: the records' days put {events} events (${cost}) in the period, "
+                f"the manifest says {stated['events']} (${stated['cost']})"
+            )
+        read, diff = section["read"], section["difference"]
+        if read["events"] != manifest["events"]["count"] or _amount(read, "cost") != Decimal(
+            manifest["totals"]["cost"]
+        ):
+            problems.append(f"{IMPORTS}: the tie's events read are not the ledger member's")
+        if diff["events"] != read["events"] - stated["events"] or _amount(diff, "cost") != _amount(
+            read, "cost"
+        ) - _amount(stated, "cost"):
+            problems.append(f"{IMPORTS}: the declared difference is not events read less recorded")
+    except (KeyError, TypeError, ValueError) as exc:
+        problems.append(f"{IMPORTS}: the manifest's completeness totals are malformed ({exc})")
     return problems

@@ -412,6 +412,7 @@ def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
     problems = []
     lines = data.split(b"\n")[:-1] if data else []
     start, end = _moment(manifest["period"]["start"]), _moment(manifest["period"]["end"])
+    in_period = [0, Decimal(0)]
     for number, line in enumerate(lines, 1):
         where = f"{IMPORTS}:{number}"
         try:
@@ -422,6 +423,7 @@ def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
         if not isinstance(record, dict):
             problems.append(f"{where}: not a control record")
             continue
+        problems += _days(where, record, manifest["period"], in_period)
         if record.get("tenant") != manifest["tenant"]:
             problems.append(f"{where}: a record of tenant {record.get('tenant')!r}")
             continue
@@ -448,6 +450,76 @@ def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
         problems.append(
             f"{IMPORTS}: {len(lines)} records, the manifest says {manifest['imports']['count']}"
         )
+    if "in_period" in manifest["imports"]:
+        problems += _tie(manifest, in_period[0], in_period[1])
+    return problems
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _days(
+    where: str, record: dict[str, Any], period: dict[str, str], in_period: list[Any]
+) -> list[str]:
+    """Add what a record put in the period (its stored events by UTC day, or a capture day's
+    accepted events) to *in_period*; its days must add up to what it stored."""
+    low, high = period["start"][:10], period["end"][:10]
+    if record.get("kind") == "capture":
+        day, accepted, cost = record.get("day"), record.get("accepted"), record.get("stored_cost")
+        if not (isinstance(day, str) and isinstance(accepted, int) and isinstance(cost, str)):
+            return [f"{where}: a capture record needs day, accepted and stored_cost"]
+        if low <= day < high:
+            in_period[0] += accepted
+            in_period[1] += Decimal(cost)
+        return []
+    days = record.get("days")
+    if days is None:
+        return []  # an older record: not broken down by day, which the pack shows
+    try:
+        if not isinstance(days, dict):
+            raise ValueError("days must be an object")
+        events, cost = 0, Decimal(0)
+        for day, cell in days.items():
+            if (
+                not isinstance(cell, dict)
+                or not _is_count(cell.get("events"))
+                or not isinstance(cell.get("cost"), str)
+            ):
+                raise ValueError(f"days.{day} must hold a count of events and a decimal cost")
+            events, cost = events + cell["events"], cost + Decimal(cell["cost"])
+            if low <= day < high:
+                in_period[0] += cell["events"]
+                in_period[1] += Decimal(cell["cost"])
+        if events != record.get("stored") or cost != Decimal(str(record.get("stored_cost"))):
+            return [
+                f"{where}: its days hold {events} events (${cost}), it stored {record.get('stored')}"
+            ]
+    except (ValueError, ArithmeticError) as exc:
+        return [f"{where}: {exc}"]
+    return []
+
+
+def _tie(manifest: dict[str, Any], events: int, cost: Decimal) -> list[str]:
+    """The records' events of the period, the ledger's (the manifest's totals, tied to the
+    ledger above) and the declared difference must tie exactly."""
+    section = manifest["imports"]
+    try:
+        stated, read, difference = section["in_period"], section["read"], section["difference"]
+        problems = []
+        if stated["events"] != events or Decimal(stated["cost"]) != cost:
+            problems.append(f"{IMPORTS}: the records' days put {events} events (${cost}) in the period, "
+                            f"the manifest says {stated['events']} (${stated['cost']})")  # fmt: skip
+        if read["events"] != manifest["events"]["count"] or Decimal(read["cost"]) != Decimal(
+            manifest["totals"]["cost"]
+        ):
+            problems.append(f"{IMPORTS}: the tie's events read are not the ledger's")
+        if difference["events"] != read["events"] - stated["events"] or Decimal(
+            difference["cost"]
+        ) != Decimal(read["cost"]) - Decimal(stated["cost"]):
+            problems.append(f"{IMPORTS}: the declared difference is not events read less recorded")
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        return [f"{IMPORTS}: the manifest's completeness totals are malformed ({exc})"]
     return problems
 
 

@@ -109,8 +109,11 @@ def audit(
             if demo:
                 demo_count = 50_000
                 events = demo_org.generate(tenant=tenant, period=window.label, count=demo_count)
-                ledger.add(
-                    _counted(events, lambda n: bar.step("Building the demo ledger", n, demo_count))
+                demo_org.store_demo(
+                    ledger,
+                    _counted(events, lambda n: bar.step("Building the demo ledger", n, demo_count)),
+                    tenant=tenant,
+                    label=f"demo:{window.label}",
                 )
                 config = Config(
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window))

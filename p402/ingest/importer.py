@@ -49,6 +49,14 @@ _EVENT_ID = EVENT_COLUMNS.index("event_id")
 _QUALITY = EVENT_COLUMNS.index("quality")
 _COST_SOURCE = EVENT_COLUMNS.index("cost_source")
 _AT = EVENT_COLUMNS.index("occurred_at_us")
+_TOKENS = tuple(
+    EVENT_COLUMNS.index(name)
+    for name in (
+        "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+        "output_tokens",
+    )
+)  # fmt: skip
+"""The token counts whose sum is an event's tokens, as the reports count them."""
 _UNPRICED_TOKENS = (
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
 )  # fmt: skip
@@ -265,13 +273,15 @@ class _Run:
         self.seen.add(marker)
         return True
 
-    def _settle(self, first: list[tuple[str, int]], connection: Any) -> None:
-        """Rows first met in this run: already stored before it, or to be stored now."""
+    def _settle(self, first: list[tuple[str, int]], connection: Any) -> set[str]:
+        """Rows first met in this run: already stored before it, or to be stored now (the keys
+        returned)."""
         record = self.record
         assert record is not None
         already = existing_ids(
             connection, self.pipeline.tenant, (key for key, _ in first), lines=self._lines
         )
+        stored: set[str] = set()
         for key, units in first:
             if key in already:
                 record.already_stored += 1
@@ -279,12 +289,14 @@ class _Run:
             else:
                 record.stored += 1
                 record.stored_cost += units
+                stored.add(key)
+        return stored
 
     def store(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert event rows, counting each in the current file's record first."""
         assert self.ledger is not None
         assert self.record is not None
-        record, first = self.record, []
+        record, first, new = self.record, [], []
         for row in rows:
             units = row[_COST_UNITS] or 0
             if row[_QUALITY]:
@@ -293,6 +305,7 @@ class _Run:
                 record.tier_unpriced += 1
             if self._count(row[_EVENT_ID], units):
                 first.append((row[_EVENT_ID], units))
+                new.append(row)
         if rows:
             times = [row[_AT] for row in rows]
             low, high = min(times), max(times)
@@ -300,7 +313,10 @@ class _Run:
                 record.first_event_us = low
             if record.last_event_us is None or high > record.last_event_us:
                 record.last_event_us = high
-        self._settle(first, connection)
+        stored = self._settle(first, connection)
+        for row in new:
+            if row[_EVENT_ID] in stored:
+                record.add_day(row[_AT], row[_COST_UNITS] or 0, sum(row[i] for i in _TOKENS))
         self.ledger.insert_rows(connection, rows)
 
     def store_lines(self, connection: Any, lines: list[InvoiceLine]) -> None:

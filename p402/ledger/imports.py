@@ -33,6 +33,7 @@ _MONEY = (
     "read_cost", "stored_cost", "already_stored_cost", "duplicate_cost", "ledger_cost_change",
 )  # fmt: skip
 """The record's amounts, kept as exact units in the dataclass and as decimal strings in JSON."""
+_DAY_US = 86_400_000_000
 
 
 @dataclass(slots=True)
@@ -79,7 +80,18 @@ class ImportRecord:
     epoch; ``None``: none): which audit periods the file's events fall in."""
     stated: dict[str, Any] | None = None
     """The source's own totals where the source states them; ``None``: it states none."""
+    days: dict[str, list[int]] = field(default_factory=dict)
+    """The rows stored (new events), per UTC day of their time: ``[events, exact cost units,
+    tokens]``; what an audit period's share of the file is. Empty for invoice lines."""
     findings: list[str] = field(default_factory=list)
+
+    def add_day(self, at_us: int, units: int, tokens: int) -> None:
+        """Count one stored event in its UTC day."""
+        day = format_time(moment(at_us - at_us % _DAY_US))[:10]
+        cell = self.days.setdefault(day, [0, 0, 0])
+        cell[0] += 1
+        cell[1] += units
+        cell[2] += tokens
 
     def check(self) -> None:
         """Tie the record (count and money) and the store's own change to it, as findings."""
@@ -132,6 +144,10 @@ class ImportRecord:
             record[name] = None if at is None else format_time(moment(at))
         for name in _MONEY:
             record[name] = format_amount(from_units(record[name]))
+        record["days"] = {
+            day: {"events": n, "cost": format_amount(from_units(units)), "tokens": tokens}
+            for day, (n, units, tokens) in sorted(self.days.items())
+        }
         record["ties"] = self.ties
         return record
 

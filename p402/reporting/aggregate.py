@@ -30,6 +30,7 @@ __all__ = [
     "ProviderMonth",
     "Row",
     "Summary",
+    "event_tokens",
 ]
 
 UNATTRIBUTED = "Unattributed"
@@ -179,7 +180,8 @@ class Summary:
         return self.attributed / self.total if self.total else Decimal(0)
 
 
-def _tokens(record: Record) -> int:
+def event_tokens(record: Record) -> int:
+    """An event's tokens as the reports count them: input, cache reads and writes, output."""
     tokens: int = (
         record["input_tokens"] + record["cache_read_tokens"] + record["cache_write_tokens"]
         + record["cache_write_1h_tokens"] + record["output_tokens"]
@@ -226,7 +228,7 @@ class Aggregator:
         """Count one event, given as its canonical JSON object, its exact cost units (``None``:
         unpriced) and its time in microseconds since the epoch."""
         day = date.fromordinal(_EPOCH_ORDINAL + at // _DAY_US)
-        sums = (1, record["requests"], _tokens(record), units or 0)
+        sums = (1, record["requests"], event_tokens(record), units or 0)
         tool = record.get("tool_cost")
         self._tool_units += 0 if tool is None else to_units(parse_amount(tool))
         self._count(record, day, sums, units is None, (at, at))

@@ -44,6 +44,8 @@ def summary_json(report: Report, context: ReportContext) -> bytes:
         "bundle_id": context.bundle_id,
         "merkle_root": context.merkle_root,
     }  # fmt: skip
+    if report.completeness is not None:
+        value["completeness"] = report.completeness.as_json()
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
 
 

@@ -15,6 +15,7 @@ from p402.config import Config
 from p402.money import allocate_cents
 from p402.period import Period
 from p402.reporting.aggregate import Summary
+from p402.reporting.completeness import Completeness
 from p402.reporting.journal import JournalLine, journal
 from p402.reporting.reconciliation import Reconciliation, reconcile
 
@@ -30,6 +31,8 @@ class Report:
     journal: tuple[JournalLine, ...]
     months: tuple[tuple[str, Decimal], ...] = ()
     """Spend per month of the period (cents allocated: they sum to the total)."""
+    completeness: Completeness | None = None
+    """The completeness and accuracy section (audits only: it needs the control records)."""
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or

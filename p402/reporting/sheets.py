@@ -145,6 +145,50 @@ def _journal(report: Report) -> Sheet:
     return Sheet("Journal", "Journal", columns, rows)
 
 
+def _completeness(report: Report) -> list[Sheet]:
+    """Completeness and accuracy: a row per source, the difference as a row of its own (so the
+    totals are the events read, the report's grand total), then the query and exceptions."""
+    section = report.completeness
+    if section is None:
+        return []
+    columns = (
+        Column("Kind", 9), Column("Format", 16), Column("File or channel", 40),
+        Column("Rows read", 12, "count", total=True), Column("Events stored", 14, "count", total=True),
+        Column("Events in period", 16, "count", total=True), Column("Cost in period (USD)", 18, "money", total=True),
+        Column("Exact cost in period (USD)", 24, "exact"), Column("Tokens in period", 16, "count", total=True),
+        Column("Duplicates", 12, "count", total=True), Column("Skipped", 10, "count", total=True),
+        Column("Odd", 8, "count", total=True), Column("Unpriced", 10, "count", total=True),
+        Column("Tier-unpriced", 13, "count", total=True), Column("Import id", 34),
+    )  # fmt: skip
+    cents, difference, _ = section.cents()
+    rows: list[tuple[Any, ...]] = [
+        (r.kind, r.format, r.file, r.rows_read, r.stored, r.period_events, cent,
+         None if r.period_units is None else Decimal(r.period_units).scaleb(-12),
+         r.period_tokens, r.duplicates, r.skipped, r.odd, r.unpriced, r.tier_unpriced, r.import_id)
+        for r, cent in zip(section.sources, cents, strict=True)
+    ]  # fmt: skip
+    events, units = section.difference
+    tokens = section.read[2] - section.recorded[2]
+    rows.append((
+        "exception", "", "Events read that the records do not account for", 0, 0, events,
+        difference, Decimal(units).scaleb(-12), tokens, 0, 0, 0, 0, 0, "",
+    ))  # fmt: skip
+    notes = [*section.query_lines(), *(("Exception", text) for text in section.exceptions())]
+    return [
+        Sheet("Completeness", "Completeness", columns, tuple(rows)),
+        Sheet(
+            "Completeness Notes",
+            "CompletenessNotes",
+            (Column("Item", 30), Column("Detail", 110)),
+            tuple(notes),
+        ),
+    ]
+
+
 def detail_sheets(report: Report) -> list[Sheet]:
-    """The sheets after the breakdowns: daily spend, policy findings, reconciliation, journal."""
-    return [_daily(report), _findings(report), _reconciliation(report), _journal(report)]
+    """The sheets after the breakdowns: daily spend, policy findings, reconciliation, journal,
+    and (audits) completeness and accuracy."""
+    return [
+        _daily(report), _findings(report), _reconciliation(report), _journal(report),
+        *_completeness(report),
+    ]  # fmt: skip
