@@ -412,7 +412,7 @@ def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
     problems = []
     lines = data.split(b"\n")[:-1] if data else []
     start, end = _moment(manifest["period"]["start"]), _moment(manifest["period"]["end"])
-    in_period = [0, Decimal(0)]
+    in_period: list[Any] = [0, Decimal(0)]
     for number, line in enumerate(lines, 1):
         where = f"{IMPORTS}:{number}"
         try:
