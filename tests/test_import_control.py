@@ -16,6 +16,7 @@ from p402.ingest.importer import ImportRejected, import_files
 from p402.ledger.imports import list_imports
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, to_units
+from p402.period import format_time, moment
 from tests.test_cli import run
 
 DATA = Path(__file__).parent / "data" / "formats"
@@ -169,7 +170,10 @@ def test_a_record_breaks_its_stored_rows_down_by_day(ledger: Ledger, tmp_path: P
                 "cache_write_1h_tokens", "output_tokens",
             )
         )  # fmt: skip
-    assert record.days == days
+    as_dates = {
+        format_time(moment(day * 86_400_000_000))[:10]: cell for day, cell in record.days.items()
+    }
+    assert as_dates == days
     assert sum(cell[0] for cell in days.values()) == record.stored
     assert sum(cell[1] for cell in days.values()) == record.stored_cost
     kept = list_imports(ledger, "acme")[0]["days"]

@@ -57,6 +57,7 @@ _TOKENS = tuple(
     )
 )  # fmt: skip
 """The token counts whose sum is an event's tokens, as the reports count them."""
+_DAY_US = 86_400_000_000
 _UNPRICED_TOKENS = (
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
 )  # fmt: skip
@@ -314,9 +315,15 @@ class _Run:
             if record.last_event_us is None or high > record.last_event_us:
                 record.last_event_us = high
         stored = self._settle(first, connection)
-        for row in new:
+        days, (a, b, c, d, e) = record.days, _TOKENS
+        for row in new:  # per UTC day, inline: this loop sees every event of a big import
             if row[_EVENT_ID] in stored:
-                record.add_day(row[_AT], row[_COST_UNITS] or 0, sum(row[i] for i in _TOKENS))
+                cell = days.get(day := row[_AT] // _DAY_US)
+                if cell is None:
+                    cell = days[day] = [0, 0, 0]
+                cell[0] += 1
+                cell[1] += row[_COST_UNITS] or 0
+                cell[2] += row[a] + row[b] + row[c] + row[d] + row[e]
         self.ledger.insert_rows(connection, rows)
 
     def store_lines(self, connection: Any, lines: list[InvoiceLine]) -> None:

@@ -80,15 +80,15 @@ class ImportRecord:
     epoch; ``None``: none): which audit periods the file's events fall in."""
     stated: dict[str, Any] | None = None
     """The source's own totals where the source states them; ``None``: it states none."""
-    days: dict[str, list[int]] = field(default_factory=dict)
-    """The rows stored (new events), per UTC day of their time: ``[events, exact cost units,
-    tokens]``; what an audit period's share of the file is. Empty for invoice lines."""
+    days: dict[int, list[int]] = field(default_factory=dict)
+    """The rows stored (new events), per UTC day of their time (days since the epoch, written
+    as dates): ``[events, exact cost units, tokens]``; what an audit period's share of the
+    file is. Empty for invoice lines."""
     findings: list[str] = field(default_factory=list)
 
     def add_day(self, at_us: int, units: int, tokens: int) -> None:
         """Count one stored event in its UTC day."""
-        day = format_time(moment(at_us - at_us % _DAY_US))[:10]
-        cell = self.days.setdefault(day, [0, 0, 0])
+        cell = self.days.setdefault(at_us // _DAY_US, [0, 0, 0])
         cell[0] += 1
         cell[1] += units
         cell[2] += tokens
@@ -145,9 +145,11 @@ class ImportRecord:
         for name in _MONEY:
             record[name] = format_amount(from_units(record[name]))
         record["days"] = {
-            day: {"events": n, "cost": format_amount(from_units(units)), "tokens": tokens}
+            format_time(moment(day * _DAY_US))[:10]: {
+                "events": n, "cost": format_amount(from_units(units)), "tokens": tokens,
+            }
             for day, (n, units, tokens) in sorted(self.days.items())
-        }
+        }  # fmt: skip
         record["ties"] = self.ties
         return record
 
