@@ -165,6 +165,8 @@ class _Run:
         self.seen: set[int] = set()
         """Hashes of the ids this import has met: a repeat is a duplicate within the run (a
         64-bit hash keeps memory small; a collision would show as a finding, never pass)."""
+        self._empty_before: bool | None = None
+        """Whether the tenant had no events (or lines) when the run began, measured at its first file."""
         self.record: ImportRecord | None = None
         self._marks = (0, 0, 0, 0, 0)
         self._before = (0, 0)
@@ -236,6 +238,8 @@ class _Run:
         )  # fmt: skip
         if not self.refused:
             self._before = totals(connection, pipeline.tenant, lines=self._lines)
+            if self._empty_before is None:
+                self._empty_before = self._before[0] == 0
 
     def end_file(self, connection: Any) -> None:
         """Close the record: the rows' outcomes, and the store's own change, tied."""
@@ -279,8 +283,14 @@ class _Run:
         returned)."""
         record = self.record
         assert record is not None
-        already = existing_ids(
-            connection, self.pipeline.tenant, (key for key, _ in first), lines=self._lines
+        # A row first met in this run is already stored only if it was before the run began
+        # (rows of this run are in the seen-set): a tenant that had none needs no lookup.
+        already = (
+            set()
+            if self._empty_before
+            else existing_ids(
+                connection, self.pipeline.tenant, (key for key, _ in first), lines=self._lines
+            )
         )
         stored: set[str] = set()
         for key, units in first:
