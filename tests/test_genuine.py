@@ -38,21 +38,13 @@ from sqlalchemy import select
 
 from p402.ingest.formats import MODULES
 from p402.ingest.importer import import_files
+from p402.ledger.events import TOKEN_FIELDS, TOOL_FIELDS
 from p402.ledger.schema import invoice_lines_table
 from p402.ledger.store import Ledger
 from p402.money import from_units
 
 GENUINE = Path(__file__).parent / "data" / "genuine"
 TENANT = "genuine"
-TOKEN_FIELDS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
-TOOL_FIELDS = ("web_search_calls", "file_search_calls")
 KNOWN_KEYS = {
     "format",
     "files",

@@ -12,24 +12,21 @@ also reads the figures the reports state and compares them with what it recomput
 - ``report.xlsx``: the Summary sheet's typed values (tenant, period, window, the stored total,
   unpriced events) and the By Provider sheet's rows (events and rounded cost per provider).
 
-Standard library only (``zlib`` for the PDF's streams, ``xml.etree`` for the workbook), so the
-check reads like the documents it checks and can be mirrored by a stand-alone verifier.
+The PDF and workbook are read by the stand-alone verifier's own readers
+(:mod:`p402.bundles.standalone`, standard library only), so both verifiers see the same figures.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from io import BytesIO
 from typing import Any
 from xml.etree import ElementTree
 
+from p402.bundles import standalone
 from p402.bundles.layout import PDF, XLSX
 from p402.money import allocate_cents, round_cents
 
@@ -38,15 +35,6 @@ __all__ = ["Expected", "pdf_attachments", "report_problems", "sheet_rows"]
 JSON_TYPE = "application/json"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UNATTRIBUTED = "Unattributed"  # the reports' label for events with no department
-_MAX_ATTACHMENT = 1 << 30
-_EMBEDDED = re.compile(rb"\d+\s+\d+\s+obj\s*<<\s*/Type\s*/EmbeddedFile\b")
-_NAME = re.compile(rb"/Subtype\s*/([^\s/<>\[\]()]+)")
-_LENGTH = re.compile(rb"/Length\s+(\d+)(\s+\d+\s+R)?")
-_SIZE = re.compile(rb"/Size\s+(\d+)")
-_CHECKSUM = re.compile(rb"/CheckSum\s*<([0-9A-Fa-f]{32})>")
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 class FigureError(ValueError):
@@ -89,121 +77,29 @@ def _allocated(cells: Mapping[Any, int]) -> dict[Any, Decimal]:
 
 
 def pdf_attachments(pdf: bytes) -> dict[str, bytes]:
-    """The files a PDF embeds (``/Type /EmbeddedFile`` streams), by MIME type, inflated and
-    checked against their own ``/Size`` and MD5 ``/CheckSum`` where the PDF states them.
+    """The files a PDF embeds, by MIME type, inflated and checked against their own stated size
+    and checksum: the stand-alone verifier's reader (:func:`standalone.pdf_files`), one for both.
 
     Raises:
         FigureError: a stream cannot be read.
     """
-    found: dict[str, bytes] = {}
-    for match in _EMBEDDED.finditer(pdf):
-        head_end = pdf.find(b"stream", match.end())
-        if head_end < 0:
-            raise FigureError("an embedded file has no stream")
-        head = pdf[match.end() : head_end]
-        name, length = _NAME.search(head), _LENGTH.search(head)
-        if name is None or length is None or length.group(2):
-            raise FigureError("an embedded file's type or direct length is missing")
-        start = head_end + len(b"stream")
-        start += 2 if pdf[start : start + 2] == b"\r\n" else 1
-        data = pdf[start : start + int(length.group(1))]
-        if b"/FlateDecode" in head:
-            try:
-                inflater = zlib.decompressobj()
-                data = inflater.decompress(data, _MAX_ATTACHMENT)
-            except zlib.error as exc:
-                raise FigureError(f"an embedded file does not inflate ({exc})") from None
-        elif b"/Filter" in head:
-            raise FigureError("an embedded file uses a filter other than FlateDecode")
-        size, checksum = _SIZE.search(head), _CHECKSUM.search(head)
-        if size is not None and int(size.group(1)) != len(data):
-            raise FigureError("an embedded file is not the size the PDF states")
-        if (
-            checksum is not None
-            # MD5 is what PDF states for an embedded file: an integrity check of the PDF's own.
-            and hashlib.md5(data, usedforsecurity=False).hexdigest()
-            != checksum.group(1).decode().lower()
-        ):
-            raise FigureError("an embedded file does not match the checksum the PDF states")
-        kind = re.sub(
-            rb"#([0-9A-Fa-f]{2})", lambda hit: bytes([int(hit.group(1), 16)]), name.group(1)
-        )
-        found[kind.decode("latin-1")] = data
-    return found
-
-
-def _cell(cell: ElementTree.Element) -> str | Decimal | None:
-    kind = cell.get("t")
-    if kind == "inlineStr":
-        return "".join(text.text or "" for text in cell.iter(f"{_MAIN}t"))
-    value = cell.find(f"{_MAIN}v")
-    if value is None or not value.text:
-        return None  # a formula whose value the writer did not cache
-    if kind in (None, "n"):
-        try:
-            return Decimal(value.text)
-        except InvalidOperation:
-            raise FigureError(f"cell {cell.get('r')}: not a number") from None
-    return value.text
-
-
-def _xml(book: zipfile.ZipFile, name: str) -> ElementTree.Element:
-    """A part of the workbook, parsed. A part that declares a document type (the only way to
-    entities, and so to their expansion) is refused before it is parsed, and so is one bigger
-    than any report p402 writes."""
-    if book.getinfo(name).file_size > _MAX_ATTACHMENT:
-        raise FigureError(f"{name} is too large")
-    data = book.read(name)
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise FigureError(f"{name} declares a document type")
-    return ElementTree.fromstring(data)  # noqa: S314  (no DTD: nothing for an attack to use)
+    try:
+        return standalone.pdf_files(pdf)
+    except ValueError as exc:
+        raise FigureError(str(exc)) from None
 
 
 def sheet_rows(xlsx: bytes, sheet: str) -> list[list[str | Decimal | None]]:
     """The typed values of a workbook's sheet, row by row (inline strings and numbers; a
-    formula without a cached value is ``None``).
+    formula without a cached value is ``None``): :func:`standalone.sheet`, one for both.
 
     Raises:
         FigureError: the workbook or the sheet cannot be read.
     """
     try:
-        with zipfile.ZipFile(BytesIO(xlsx)) as book:
-            workbook = _xml(book, "xl/workbook.xml")
-            rels = _xml(book, "xl/_rels/workbook.xml.rels")
-            ids = {
-                item.get(f"{_REL}id"): item.get("name") for item in workbook.iter(f"{_MAIN}sheet")
-            }
-            targets = {
-                item.get("Id"): item.get("Target")
-                for item in rels.iter(f"{_PACKAGE_REL}Relationship")
-            }
-            wanted = [rid for rid, name in ids.items() if name == sheet]
-            if len(wanted) != 1 or not targets.get(wanted[0]):
-                raise FigureError(f"no sheet {sheet!r}")
-            target = str(targets[wanted[0]]).lstrip("/")
-            path = target if target.startswith("xl/") else f"xl/{target}"
-            root = _xml(book, path)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
+        return standalone.sheet(xlsx, sheet)
+    except (ValueError, KeyError, zipfile.BadZipFile, ElementTree.ParseError) as exc:
         raise FigureError(f"not a readable workbook ({exc})") from None
-    rows: list[list[str | Decimal | None]] = []
-    for row in root.iter(f"{_MAIN}row"):
-        cells: list[str | Decimal | None] = []
-        for cell in row.iter(f"{_MAIN}c"):
-            column = _column(cell.get("r") or "")
-            cells.extend([None] * (column - len(cells)))
-            cells.append(_cell(cell))
-        rows.append(cells)
-    return rows
-
-
-def _column(reference: str) -> int:
-    letters = re.match(r"[A-Z]+", reference)
-    if letters is None:
-        raise FigureError(f"cell reference {reference!r}")
-    index = 0
-    for letter in letters.group(0):
-        index = index * 26 + ord(letter) - 64
-    return index - 1
 
 
 def report_problems(

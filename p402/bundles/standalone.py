@@ -240,7 +240,9 @@ _PKG = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def pdf_files(pdf: bytes) -> dict[str, bytes]:
-    """The PDF's embedded files by MIME type (FlateDecode streams inflated)."""
+    """The PDF's embedded files (``/Type /EmbeddedFile`` streams) by MIME type, inflated and
+    checked against their own ``/Size`` and MD5 ``/CheckSum`` where the PDF states them.
+    Raises ValueError when one cannot be read."""
     found = {}
     for match in _EMBEDDED.finditer(pdf):
         stream = pdf.find(b"stream", match.end())
@@ -248,17 +250,38 @@ def pdf_files(pdf: bytes) -> dict[str, bytes]:
         kind = re.search(rb"/Subtype\s*/([^\s/<>\[\]()]+)", head)
         length = re.search(rb"/Length\s+(\d+)(\s+\d+\s+R)?", head)
         if stream < 0 or kind is None or length is None or length.group(2):
-            raise ValueError("an embedded file cannot be read")
+            raise ValueError("an embedded file's type or direct length is missing")
         start = stream + 6 + (2 if pdf[stream + 6 : stream + 8] == b"\r\n" else 1)
         data = pdf[start : start + int(length.group(1))]
         if b"/FlateDecode" in head:
-            data = zlib.decompressobj().decompress(data, MAX_MEMBER)
+            try:
+                data = zlib.decompressobj().decompress(data, MAX_MEMBER)
+            except zlib.error as exc:
+                raise ValueError(f"an embedded file does not inflate ({exc})") from None
+        elif b"/Filter" in head:
+            raise ValueError("an embedded file uses a filter other than FlateDecode")
+        size = re.search(rb"/Size\s+(\d+)", head)
+        checksum = re.search(rb"/CheckSum\s*<([0-9A-Fa-f]{32})>", head)
+        if size is not None and int(size.group(1)) != len(data):
+            raise ValueError("an embedded file is not the size the PDF states")
+        # MD5 is what PDF states for an embedded file: an integrity check of the PDF's own.
+        if (
+            checksum is not None
+            and hashlib.md5(data, usedforsecurity=False).hexdigest()
+            != checksum.group(1).decode().lower()
+        ):
+            raise ValueError("an embedded file does not match the checksum the PDF states")
         name = re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), kind.group(1))
         found[name.decode("latin-1")] = data
     return found
 
 
 def _xml(book: zipfile.ZipFile, name: str) -> ElementTree.Element:
+    """A part of the workbook, parsed. A part that declares a document type (the only way to
+    entities, and so to their expansion) is refused before it is parsed, and so is one bigger
+    than any report p402 writes."""
+    if book.getinfo(name).file_size > MAX_MEMBER:
+        raise ValueError(f"{name} is too large")
     data = book.read(name)
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise ValueError(f"{name} declares a document type")
