@@ -646,6 +646,12 @@ def _checkpoint(note: bytes, manifest: dict[str, Any], public: bytes) -> list[st
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
+def _shown(name: Any) -> str:
+    """A member name as a problem line shows it: as it is when plain, else quoted, so that no
+    name from the bundle writes control characters to the auditor's terminal."""
+    return name if isinstance(name, str) and _SAFE_NAME.fullmatch(name) else repr(name)
+
+
 def _archive_problems(data: bytes, archive: zipfile.ZipFile) -> list[str]:
     """The zip itself: nothing before or after it, no member twice, every member a plain file
     with a plain relative name (no directory, link, dot segment or absolute path)."""
@@ -666,7 +672,7 @@ def _archive_problems(data: bytes, archive: zipfile.ZipFile) -> list[str]:
             or any(part in (".", "..") for part in segments)
             or kind not in (0, 0o100000)
         ):
-            problems.append(f"{info.filename}: not a plain file with a plain name")
+            problems.append(f"{info.filename!r}: not a plain file with a plain name")
         elif info.flag_bits & 0x1 or info.compress_type not in (0, 8):
             problems.append(
                 f"{info.filename}: encrypted or compressed in a way a zip reader may not read"
@@ -774,7 +780,7 @@ def _lookup_problems(
     names = {value for key, value in section.items() if key != "tree_from_level"}
     for name in names:
         if name not in members:
-            problems.append(f"{name}: named in the manifest's receipts, missing")
+            problems.append(f"{_shown(name)}: named in the manifest's receipts, missing")
     if "merkle/tree.bin" in names and members.get("merkle/tree.bin") != tree:
         problems.append("merkle/tree.bin: not the nodes of the ledger's tree")
     index = b"".join(
@@ -849,9 +855,9 @@ def _listing_problems(members: dict[str, bytes], manifest: dict[str, Any]) -> li
     for name, entry in sorted(listed.items()):
         data = members.get(name)
         if data is None:
-            problems.append(f"{name}: listed in the manifest, missing from the zip")
+            problems.append(f"{_shown(name)}: listed in the manifest, missing from the zip")
         elif len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            problems.append(f"{name}: not the size and SHA-256 the manifest lists")
+            problems.append(f"{_shown(name)}: not the size and SHA-256 the manifest lists")
     return problems
 
 
