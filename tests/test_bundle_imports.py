@@ -220,3 +220,17 @@ def test_the_completeness_rows_take_import_and_capture_records() -> None:
     exceptions = section.exceptions()
     assert "openai-usage u.jsonl: 2 duplicates" in exceptions
     assert "openai-usage u.jsonl: not broken down by day" in exceptions
+
+
+def test_the_events_by_source_table_sums_to_the_grand_total_to_the_cent() -> None:
+    from decimal import Decimal
+
+    from p402.money import round_cents
+    from p402.reporting.completeness import Completeness, EventSource
+
+    # Three sources of 0.5 cent each: rounded one by one they would show 3 cents for a total of 2.
+    half = 5 * 10**9
+    events = tuple(EventSource(f"source-{n}", "openai", 1, half, 10) for n in range(3))
+    section = Completeness("acme", "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", (), events)
+    cents = section.event_cents()
+    assert sum(cents, Decimal(0)) == round_cents(3 * half) == section.cents()[2]

@@ -122,6 +122,11 @@ class Completeness:
         total, cents = allocate_cents([*parts, self.difference[1]])
         return cents[:-1], cents[-1], total
 
+    def event_cents(self) -> list[Decimal]:
+        """The cost of each row of the events as read (by source and provider), in cents
+        allocated so they sum to the report's rounded grand total."""
+        return allocate_cents([item.units for item in self.events])[1]
+
     def query_lines(self) -> list[tuple[str, str]]:
         """The query and parameters that selected the period's events."""
         return [
