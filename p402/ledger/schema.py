@@ -39,11 +39,14 @@ from p402.money import format_amount, from_units, to_units
 from p402.period import format_time, micros, moment
 
 __all__ = [
+    "CAPTURE_COUNTS",
     "EVENT_COLUMNS",
     "SCHEMA_VERSION",
     "TENANT_TABLES",
     "api_keys_table",
     "audits_table",
+    "capture_days_table",
+    "captures_table",
     "event_from_row",
     "event_row",
     "events_table",
@@ -57,9 +60,10 @@ __all__ = [
     "tenants_table",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
-the tenants' audit logs.
+the tenants' audit logs; 4: tool charges and import control records; 5: the meter's and the
+proxy's capture counts.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
@@ -138,6 +142,45 @@ imports_table = Table(
     Index("ix_imports_tenant_time", "tenant", "recorded_at_us"),
 )
 
+CAPTURE_COUNTS = (
+    "requests_refused", "received", "accepted", "duplicates", "rejected",
+    "content_fields_dropped", "odd", "unpriced", "tier_unpriced", "accepted_units",
+    "duplicate_units",
+)  # fmt: skip
+"""The counts of a capture day, in column order (``*_units``: exact cost, 10^-12 USD)."""
+captures_table = Table(
+    "capture_counts",
+    metadata,
+    # What the meter and the proxy did with what they received, per tenant, channel and UTC day
+    # of arrival (see ledger/captures.py): counted in the transaction that stores the events, so
+    # the counts and the ledger cannot disagree by a crash.
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("day", Integer, nullable=False),  # days since 1970-01-01 (UTC) of arrival
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in CAPTURE_COUNTS),
+    Column("updated_at_us", BigInteger, nullable=False),
+    UniqueConstraint("tenant", "channel", "day", name="uq_capture_counts_tenant_channel_day"),
+)
+capture_days_table = Table(
+    "capture_days",
+    metadata,
+    # The events a capture day accepted, by the UTC day of their own time: what an audit
+    # period's share of that day's capture is.
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("event_day", Integer, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    UniqueConstraint(
+        "tenant", "channel", "day", "event_day", name="uq_capture_days_tenant_channel_days"
+    ),
+    Index("ix_capture_days_tenant_event_day", "tenant", "event_day"),
+)
+
 tenants_table = Table(
     "tenants",
     metadata,
@@ -202,7 +245,7 @@ log_heads_table = Table(
     UniqueConstraint("tenant", "first_index", name="uq_log_heads_tenant_first_index"),
 )
 TENANT_TABLES = (
-    log_heads_table, imports_table,
+    log_heads_table, imports_table, capture_days_table, captures_table,
     events_table, invoice_lines_table, ledger_entries_table, audits_table, api_keys_table, tenants_table,
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what

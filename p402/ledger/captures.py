@@ -1,0 +1,255 @@
+"""Capture counts: what the meter and the proxy did with everything they received, per tenant,
+channel and UTC day of arrival, so that no call they saw can disappear without a line that
+says so. A capture day is to the live channels what a file is to an import.
+
+Each request counts its items as *received* before anything else looks at them, then each item
+into exactly one outcome: accepted (stored as a new event), duplicate (its id is already in the
+ledger: checked there, not assumed) or rejected (refused with its problems); a request that
+could not be read at all counts as refused whole. The accepted events are also counted by the
+UTC day of their own time (``days``), the day an audit period holds them on. Everything is
+added in the very transaction that stores the events (:func:`add_counts`), so a crash loses
+both or neither.
+
+A day ties when ``received = accepted + duplicates + rejected`` and its ``days`` add up to what
+it accepted. An audit ties those ``days`` to the events of the period the ledger holds
+(``p402/reporting/completeness.py``): a loss anywhere between the request and the store is a
+difference, never a success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from p402.ledger.events import Event
+from p402.ledger.schema import CAPTURE_COUNTS, capture_days_table, captures_table, events_table
+from p402.ledger.store import Ledger
+from p402.money import format_amount, from_units, to_units
+from p402.period import format_time, micros, moment
+
+__all__ = [
+    "CHANNELS", "Tally", "add_counts", "captures_touching", "ledger_days", "list_captures",
+]  # fmt: skip
+
+CHANNELS = ("meter", "proxy")
+_DAY_US = 86_400_000_000
+_AT = {name: i for i, name in enumerate(CAPTURE_COUNTS)}
+_TOKENS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+    "output_tokens",
+)  # fmt: skip
+"""The token counts whose sum is an event's tokens, as the reports count them."""
+_Key = tuple[str, str, int]
+
+
+def day_of(at_us: int) -> int:
+    """The UTC day (days since 1970-01-01) of a time in microseconds."""
+    return at_us // _DAY_US
+
+
+@dataclass
+class Tally:
+    """Counts to add: per (tenant, channel, day of arrival) one list in
+    :data:`CAPTURE_COUNTS` order, and per (tenant, channel, day, day of the event's time)
+    ``[events, units, tokens]`` of the accepted events."""
+
+    cells: dict[_Key, list[int]] = field(default_factory=dict)
+    days: dict[tuple[str, str, int, int], list[int]] = field(default_factory=dict)
+
+    def _cell(self, key: _Key) -> list[int]:
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0] * len(CAPTURE_COUNTS)
+        return cell
+
+    def received(self, key: _Key, count: int) -> None:
+        """Count the items of a request, before anything is done with them."""
+        self._cell(key)[_AT["received"]] += count
+
+    def refused(self, key: _Key) -> None:
+        """Count one request that could not be read at all (not JSON, too large)."""
+        self._cell(key)[_AT["requests_refused"]] += 1
+
+    def rejected(self, key: _Key, *, dropped: int = 0) -> None:
+        """Count one item refused with its problems."""
+        cell = self._cell(key)
+        cell[_AT["rejected"]] += 1
+        cell[_AT["content_fields_dropped"]] += dropped
+
+    def duplicate(self, key: _Key, item: Event, *, dropped: int = 0) -> None:
+        """Count one valid item whose id the ledger already holds."""
+        cell = self._cell(key)
+        cell[_AT["duplicates"]] += 1
+        cell[_AT["duplicate_units"]] += 0 if item.cost is None else to_units(item.cost)
+        cell[_AT["content_fields_dropped"]] += dropped
+
+    def accepted(self, key: _Key, item: Event, *, dropped: int = 0) -> None:
+        """Count one item stored as a new event, in its day of arrival and its own day."""
+        cell = self._cell(key)
+        units = 0 if item.cost is None else to_units(item.cost)
+        cell[_AT["accepted"]] += 1
+        cell[_AT["accepted_units"]] += units
+        cell[_AT["content_fields_dropped"]] += dropped
+        if item.quality:
+            cell[_AT["odd"]] += 1
+        if item.cost_source == "tier_unpriced":
+            cell[_AT["tier_unpriced"]] += 1
+        elif item.cost is None:
+            cell[_AT["unpriced"]] += 1
+        own = (*key, day_of(micros(item.occurred_at)))
+        found = self.days.get(own)
+        if found is None:
+            found = self.days[own] = [0, 0, 0]
+        found[0] += 1
+        found[1] += units
+        found[2] += sum(getattr(item, name) for name in _TOKENS)
+
+    def merge(self, other: Tally) -> None:
+        """Add *other*'s counts to these."""
+        for key, values in other.cells.items():
+            cell = self._cell(key)
+            for i, value in enumerate(values):
+                cell[i] += value
+        for own, (events, units, tokens) in other.days.items():
+            found = self.days.setdefault(own, [0, 0, 0])
+            found[0] += events
+            found[1] += units
+            found[2] += tokens
+
+
+def _upsert(connection: Connection, table: Any) -> tuple[Any, str]:
+    dialect = connection.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table), dialect
+
+
+def add_counts(connection: Connection, tally: Tally, now_us: int) -> None:
+    """Add *tally* to the stored counts, in the caller's transaction (the one storing the
+    events). Rows are upserted in key order, so concurrent writers never deadlock."""
+    if not tally.cells:
+        return
+    table, days = captures_table, capture_days_table
+    insert, dialect = _upsert(connection, table)
+    latest = func.max if dialect == "sqlite" else func.greatest
+    for (tenant, channel, day), values in sorted(tally.cells.items()):
+        connection.execute(
+            insert.values(
+                tenant=tenant, channel=channel, day=day, updated_at_us=now_us,
+                **dict(zip(CAPTURE_COUNTS, values, strict=True)),
+            ).on_conflict_do_update(
+                index_elements=["tenant", "channel", "day"],
+                set_={
+                    **{name: table.c[name] + insert.excluded[name] for name in CAPTURE_COUNTS},
+                    "updated_at_us": latest(table.c.updated_at_us, insert.excluded.updated_at_us),
+                },
+            )
+        )  # fmt: skip
+    insert, _ = _upsert(connection, days)
+    for (tenant, channel, day, event_day), (events, units, tokens) in sorted(tally.days.items()):
+        connection.execute(
+            insert.values(
+                tenant=tenant, channel=channel, day=day, event_day=event_day, events=events,
+                units=units, tokens=tokens,
+            ).on_conflict_do_update(
+                index_elements=["tenant", "channel", "day", "event_day"],
+                set_={name: days.c[name] + insert.excluded[name] for name in ("events", "units", "tokens")},
+            )
+        )  # fmt: skip
+
+
+def _date(day: int) -> str:
+    return format_time(moment(day * _DAY_US))[:10]
+
+
+def _record(row: Any, days: Mapping[int, list[int]]) -> dict[str, Any]:
+    """One capture day as a control record (the JSON ``ledger/imports.jsonl`` carries)."""
+    counts = {name: int(row[name]) for name in CAPTURE_COUNTS}
+    outcomes = counts["accepted"] + counts["duplicates"] + counts["rejected"]
+    findings = []
+    if outcomes != counts["received"]:
+        findings.append(
+            f"{counts['received']:,} items received but {outcomes:,} accounted for (accepted "
+            f"{counts['accepted']:,}, duplicate {counts['duplicates']:,}, rejected "
+            f"{counts['rejected']:,})"
+        )
+    held = sum(cell[0] for cell in days.values()), sum(cell[1] for cell in days.values())
+    if held != (counts["accepted"], counts["accepted_units"]):
+        findings.append(f"{counts['accepted']:,} accepted but {held[0]:,} counted by their days")
+    bounds = [row["day"], *days]
+    return {
+        "kind": "capture",
+        "import_id": f"capture-{row['channel']}-{_date(row['day'])}",
+        "tenant": row["tenant"],
+        "format": row["channel"],
+        "day": _date(row["day"]),
+        "first_event": format_time(moment(min(bounds) * _DAY_US)),
+        "last_event": format_time(moment((max(bounds) + 1) * _DAY_US - 1)),
+        "updated_at": format_time(moment(row["updated_at_us"])),
+        **{name: counts[name] for name in CAPTURE_COUNTS if not name.endswith("_units")},
+        "stored_cost": format_amount(from_units(counts["accepted_units"])),
+        "duplicate_cost": format_amount(from_units(counts["duplicate_units"])),
+        "days": {
+            _date(day): {"events": n, "cost": format_amount(from_units(units)), "tokens": tokens}
+            for day, (n, units, tokens) in sorted(days.items())
+        },
+        "ties": not findings,
+        "findings": findings,
+    }
+
+
+def list_captures(
+    ledger: Ledger, tenant: str, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The tenant's capture days as control records, by day then channel. With a window
+    ``[start, end)`` (a period's midnights): the days that arrived in it or accepted events
+    of it. (A tenant has at most two capture days a calendar day: they are read whole.)"""
+    table, days = captures_table, capture_days_table
+    with ledger.engine.connect() as connection:
+        rows = list(
+            connection.execute(
+                select(table).where(table.c.tenant == tenant).order_by(table.c.day, table.c.channel)
+            ).mappings()
+        )
+        breakdown: dict[tuple[str, int], dict[int, list[int]]] = {}
+        for found in connection.execute(select(days).where(days.c.tenant == tenant)).mappings():
+            breakdown.setdefault((found["channel"], found["day"]), {})[found["event_day"]] = [
+                int(found["events"]), int(found["units"]), int(found["tokens"]),
+            ]  # fmt: skip
+    records = []
+    for row in rows:
+        own = breakdown.get((row["channel"], row["day"]), {})
+        if start is not None and end is not None:
+            low, high = day_of(micros(start)), -(-micros(end) // _DAY_US)
+            if not (low <= row["day"] < high or any(low <= day < high for day in own)):
+                continue
+        records.append(_record(row, own))
+    return records
+
+
+def captures_touching(
+    ledger: Ledger, tenant: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The capture days an audit of ``[start, end)`` carries: those that arrived in it or
+    accepted any of its events."""
+    return list_captures(ledger, tenant, start, end)
+
+
+def ledger_days(ledger: Ledger, tenant: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(events, exact cost units) the ledger holds per (channel, UTC date of the events'
+    time) for the tenant: what the capture days' accepted events are compared with."""
+    table = events_table
+    day = table.c.occurred_at_us // _DAY_US  # integer division on both stores
+    query = (
+        select(table.c.source, day, func.count(), func.coalesce(func.sum(table.c.cost_units), 0))
+        .where(table.c.tenant == tenant, table.c.source.in_(CHANNELS))
+        .group_by(table.c.source, day)
+    )
+    with ledger.engine.connect() as connection:
+        return {
+            (source, _date(int(at))): (int(n), int(units))
+            for source, at, n, units in connection.execute(query)
+        }
