@@ -193,13 +193,17 @@ def healthz() -> dict[str, str]:
     openapi_extra={"requestBody": METER_REQUEST},
 )
 async def meter(request: Request, tenant: Tenant) -> Response:
-    body = await read_body(request, MAX_BODY)
-    kind = request.headers.get("content-type", "")
-    if len(body) > _PARSE_INLINE:  # parsing megabytes would hold up every other request
-        items = await run_in_threadpool(_body_events, body, kind)
-    else:
-        items = _body_events(body, kind)
     service = service_of(request)
+    try:
+        body = await read_body(request, MAX_BODY)
+        kind = request.headers.get("content-type", "")
+        if len(body) > _PARSE_INLINE:  # parsing megabytes would hold up every other request
+            items = await run_in_threadpool(_body_events, body, kind)
+        else:
+            items = _body_events(body, kind)
+    except (RequestError, TooLarge):
+        service.refused(tenant, "meter")  # counted: a request refused whole is not lost
+        raise
     if len(items) <= _INLINE:
         outcomes = await service.record_async(tenant, items, source="meter")
     else:  # validating a large batch would hold up the event loop: a worker thread does it

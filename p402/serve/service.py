@@ -11,17 +11,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from p402.config import Config
 from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
+from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
+from p402.ledger.imports import existing_ids
 from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import authenticate, get_tenant
+from p402.period import micros
 
-__all__ = ["Outcome", "Service"]
+__all__ = ["Batch", "Outcome", "Service"]
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,36 @@ class Outcome:
         return answer
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What the writer did with one submission: the ids it stored (an id already in the
+    ledger, or submitted earlier, is not among them) and those it could neither store nor find
+    in the ledger (lost on the way in: the caller must hear so, and send them again)."""
+
+    ids: frozenset[str] = frozenset()
+    lost: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Job:
+    """One submission: a request's good events (one tenant's, from one channel), how many
+    content fields each lost, the counts of its rejected items, and who waits for it."""
+
+    events: list[Event]
+    key: tuple[str, str, int]
+    """The request's tenant, channel and UTC day of arrival: where its counts go."""
+    dropped: list[int]
+    tally: Tally
+    future: Future[Written]
+
+
 class _Writer:
     """One thread that stores every event the process records, committing together whatever
     arrived while the previous transaction ran (group commit). Fifty clients posting one event
     each then cost a handful of transactions, not fifty, and one database connection writes.
+
+    The same transaction adds each submission's capture counts (``ledger/captures.py``): what
+    became of every item received is stored with the events, or not at all.
     """
 
     def __init__(self, ledger: Ledger, *, most: int = 20_000) -> None:
@@ -66,15 +96,25 @@ class _Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, events: list[Event]) -> Future[set[str]]:
-        """Store *events* (one tenant's); the future gives the ids this call stored (an id already
-        in the ledger, or submitted earlier, is not among them)."""
-        future: Future[set[str]] = Future()
+    def submit(
+        self,
+        events: list[Event],
+        *,
+        key: tuple[str, str, int],
+        dropped: list[int] | None = None,
+        tally: Tally | None = None,
+    ) -> Future[Written]:
+        """Store *events* (of the tenant, channel and day of arrival *key*) and count them
+        there, with *tally* (the request's items received and rejected); the future gives the
+        ids this call stored (an id already in the ledger, or submitted earlier, is not among
+        them)."""
+        future: Future[Written] = Future()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="p402-writer", daemon=True)
                 self._thread.start()
-        self._queue.put((events, future))
+        job = _Job(events, key, dropped or [0] * len(events), tally or Tally(), future)
+        self._queue.put(job)
         return future
 
     def close(self) -> None:
@@ -91,7 +131,7 @@ class _Writer:
             first = self._queue.get()
             if first is None:
                 return
-            jobs, size = [first], len(first[0])
+            jobs, size = [first], len(first.events)
             while size < self._most:
                 try:
                     job = self._queue.get_nowait()
@@ -101,18 +141,18 @@ class _Writer:
                     stopping = True
                     break
                 jobs.append(job)
-                size += len(job[0])
+                size += len(job.events)
             try:
                 self._store(jobs)
             except BaseException as exc:  # the writer must outlive any one group
                 log.exception("the ledger writer failed a group of %d submissions", len(jobs))
-                for _, future in jobs:
-                    _settle(future, error=exc)
+                for job in jobs:
+                    _settle(job.future, error=exc)
 
     def _store(self, jobs: list[_Job]) -> None:
         by_tenant: dict[str, list[Event]] = {}
-        for events, _ in jobs:
-            for item in events:
+        for job in jobs:
+            for item in job.events:
                 by_tenant.setdefault(item.tenant, []).append(item)
         try:
             with self._ledger.transaction() as connection:
@@ -121,29 +161,69 @@ class _Writer:
                     for tenant, items in by_tenant.items()
                     for event_id in self._ledger.insert_new(connection, items)
                 }
+                mine = _share(jobs, stored)
+                held = self._held(connection, jobs, mine)
+                tally, lost = Tally(), []
+                for job, ids in zip(jobs, mine, strict=True):
+                    tally.merge(job.tally)
+                    left, gone = set(ids), set()
+                    for item, dropped in zip(job.events, job.dropped, strict=True):
+                        if item.event_id in left:
+                            left.discard(item.event_id)  # a repeat within the job is a duplicate
+                            tally.accepted(job.key, item, dropped=dropped)
+                        elif item.event_id in ids or (item.tenant, item.event_id) in held:
+                            tally.duplicate(job.key, item, dropped=dropped)
+                        else:  # neither stored nor in the ledger: counted as nothing, a finding
+                            log.error("event %s was neither stored nor found", item.event_id)
+                            gone.add(item.event_id)
+                    lost.append(frozenset(gone))
+                add_counts(connection, tally, micros(datetime.now(UTC)))
         except Exception as exc:  # every waiting request must hear of it
             log.error("the ledger could not be written: %s", exc)
-            for _, future in jobs:
-                _settle(future, error=_UNAVAILABLE)
+            for job in jobs:
+                _settle(job.future, error=_UNAVAILABLE)
             return
-        for events, future in jobs:  # the first submission of an id is the one that stored it
-            mine = set()
-            for item in events:
-                key = (item.tenant, item.event_id)
-                if key in stored:
-                    stored.discard(key)
-                    mine.add(item.event_id)
-            _settle(future, result=mine)
+        for job, share, missing in zip(jobs, mine, lost, strict=True):
+            _settle(job.future, result=Written(frozenset(share), missing))
+
+    def _held(
+        self, connection: Any, jobs: list[_Job], mine: list[set[str]]
+    ) -> set[tuple[str, str]]:
+        """Which of the events not stored by this group the ledger does hold: a duplicate is
+        checked, not assumed, so an event lost on its way in is never counted as one."""
+        wanted: dict[str, set[str]] = {}
+        for job, ids in zip(jobs, mine, strict=True):
+            for item in job.events:
+                if item.event_id not in ids:
+                    wanted.setdefault(item.tenant, set()).add(item.event_id)
+        return {
+            (tenant, event_id)
+            for tenant, ids in wanted.items()
+            for event_id in existing_ids(connection, tenant, ids)
+        }
 
 
-_Job = tuple[list[Event], "Future[set[str]]"]
+def _share(jobs: list[_Job], stored: set[tuple[str, str]]) -> list[set[str]]:
+    """The ids each job stored: the first submission of an id is the one that stored it."""
+    left, shares = set(stored), []
+    for job in jobs:
+        ids = set()
+        for item in job.events:
+            key = (item.tenant, item.event_id)
+            if key in left:
+                left.discard(key)
+                ids.add(item.event_id)
+        shares.append(ids)
+    return shares
+
+
 _UNAVAILABLE = StoreError("the ledger could not be written; nothing of this request was stored")
 """What a request hears when its group's transaction failed. The database's own message (which
 names rows, possibly of other tenants committed in the same group) goes to the server log."""
 
 
 def _settle(
-    future: Future[set[str]], *, result: set[str] | None = None, error: BaseException | None = None
+    future: Future[Written], *, result: Written | None = None, error: BaseException | None = None
 ) -> None:
     """Resolve a submission's future, unless its request gave up waiting (cancelled)."""
     if future.cancelled():
@@ -152,9 +232,23 @@ def _settle(
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(result or set())
+            future.set_result(result or Written())
     except InvalidStateError:  # cancelled between the check and now
         pass
+
+
+@dataclass(slots=True)
+class Batch:
+    """One request's items on their way to the ledger: the outcomes known so far (``None``
+    where an item is good), the good events with their places, how many content fields each
+    lost, and the counts of the items already rejected."""
+
+    key: tuple[str, str, int]
+    """Tenant, channel and UTC day of arrival."""
+    outcomes: list[Outcome | None]
+    good: list[tuple[int, Event]] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
 
 
 @dataclass
@@ -233,25 +327,22 @@ class Service:
         """Validate, price, attribute and store a batch; one outcome per item, in order.
 
         Good events are stored even when others in the batch are rejected; an event id already
-        in the ledger (or earlier in the batch) is a duplicate and changes nothing.
+        in the ledger (or earlier in the batch) is a duplicate and changes nothing. Every item
+        is counted in the channel's capture counts, rejected ones included.
         """
-        outcomes, good = self.prepare(tenant, raws, source=source, defaults=defaults)
-        if not good:
-            return self.finish(outcomes, good, set())
-        return self.finish(outcomes, good, self.store([item for _, item in good]).result())
+        batch = self.prepare(tenant, raws, source=source, defaults=defaults)
+        return self.finish(batch, self.store(batch).result())
 
     async def record_async(
         self, tenant: str, raws: Sequence[Mapping[str, Any] | Any], *, source: str
     ) -> list[Outcome]:
         """:meth:`record` for a few events, from the event loop: validated in place (tens of
         microseconds each), then awaited without holding a worker thread while they are stored."""
-        outcomes, good = self.prepare(tenant, raws, source=source)
-        if not good:
-            return self.finish(outcomes, good, set())
+        batch = self.prepare(tenant, raws, source=source)
         # Shielded: a request that is cancelled stops waiting, but its events are still stored
         # and the writer's future is never cancelled under it.
-        stored = await asyncio.shield(asyncio.wrap_future(self.store([item for _, item in good])))
-        return self.finish(outcomes, good, stored)
+        stored = await asyncio.shield(asyncio.wrap_future(self.store(batch)))
+        return self.finish(batch, stored)
 
     def prepare(
         self,
@@ -260,49 +351,68 @@ class Service:
         *,
         source: str,
         defaults: Mapping[str, Any] | None = None,
-    ) -> tuple[list[Outcome | None], list[tuple[int, Event]]]:
-        """The rejected items' outcomes (``None`` where an item is good) and the good events."""
+    ) -> Batch:
+        """Validate, price and attribute *raws*: the rejected items' outcomes, the good events,
+        and the counts of what was received."""
         pipeline = self.pipeline(tenant, source)
-        outcomes: list[Outcome | None] = [None] * len(raws)
-        good: list[tuple[int, Event]] = []
+        batch = Batch((tenant, source, day_of(micros(datetime.now(UTC)))), [None] * len(raws))
+        batch.tally.received(batch.key, len(raws))  # before anything can go astray
         for index, raw in enumerate(raws):
             if not isinstance(raw, Mapping):
                 problem = Problem(source, None, None, "not a JSON object", f"[{index}]")
-                outcomes[index] = Outcome(index, "rejected", problems=(problem,))
+                batch.outcomes[index] = Outcome(index, "rejected", problems=(problem,))
+                batch.tally.rejected(batch.key)
                 continue
             merged = dict(raw) if defaults is None else {**defaults, **raw}
             # Where an event came from is the service's to say, not the caller's: a meter client
             # cannot claim an event was captured by the proxy.
             merged["source"] = source
             merged["evidence_status"] = "captured" if source == "proxy" else "reported"
-            item, problems, _dropped = pipeline.event(merged)
+            item, problems, dropped = pipeline.event(merged)
             if item is None:
                 given = raw.get("event_id")
                 found = tuple(
                     Problem(source, None, name, text, f"[{index}]") for name, text in problems
                 )
-                outcomes[index] = Outcome(
+                batch.outcomes[index] = Outcome(
                     index, "rejected", given if isinstance(given, str) else None, found
                 )
+                batch.tally.rejected(batch.key, dropped=dropped)
             else:
-                good.append((index, item))
-        return outcomes, good
+                batch.good.append((index, item))
+                batch.dropped.append(dropped)
+        return batch
 
-    def store(self, events: list[Event]) -> Future[set[str]]:
-        """Hand events to the writer; the future gives the ids it stored."""
+    def store(self, batch: Batch) -> Future[Written]:
+        """Hand a batch to the writer; the future gives the ids it stored."""
         if self.writer is None:
             with self._lock:
                 self.writer = self.writer or _Writer(self.ledger)
-        return self.writer.submit(events)
+        return self.writer.submit(
+            [item for _, item in batch.good],
+            key=batch.key,
+            dropped=batch.dropped,
+            tally=batch.tally,
+        )
 
-    def finish(
-        self,
-        outcomes: list[Outcome | None],
-        good: list[tuple[int, Event]],
-        stored: set[str],
-    ) -> list[Outcome]:
+    def refused(self, tenant: str, channel: str) -> None:
+        """Count a request of *tenant* that could not be read at all (its body is not JSON, or
+        too large), without waiting for the count to be stored."""
+        batch = Batch((tenant, channel, day_of(micros(datetime.now(UTC)))), [])
+        batch.tally.refused(batch.key)
+        self.store(batch)
+
+    def finish(self, batch: Batch, written: Written) -> list[Outcome]:
         """Every item's outcome, in order, once the good events are stored; tells listeners."""
-        for index, item in good:
+        outcomes, stored = batch.outcomes, set(written.ids)
+        for index, item in batch.good:
+            if item.event_id in written.lost:
+                problem = Problem(
+                    batch.key[1], None, None,
+                    "the ledger did not keep this event; send it again", f"[{index}]",
+                )  # fmt: skip
+                outcomes[index] = Outcome(index, "rejected", item.event_id, (problem,))
+                continue
             new = item.event_id in stored
             stored.discard(item.event_id)  # a repeat later in the batch is a duplicate
             outcomes[index] = Outcome(index, "accepted" if new else "duplicate", item.event_id)
@@ -315,16 +425,17 @@ class Service:
         """Validate one event here and now, and hand it to the writer without waiting: the
         routing proxy's path, which has already answered its caller. The outcome if the event
         was rejected, else ``None`` (a failed write is logged by the writer's callback)."""
-        outcomes, good = self.prepare(tenant, [raw], source=source)
-        if not good:
-            return outcomes[0]
-        future = self.store([good[0][1]])
+        batch = self.prepare(tenant, [raw], source=source)
+        future = self.store(batch)  # a rejected event is counted all the same
+        if not batch.good:
+            return batch.outcomes[0]
+        event_id = batch.good[0][1].event_id
 
-        def done(finished: Future[set[str]]) -> None:
+        def done(finished: Future[Written]) -> None:
             if (failure := finished.exception()) is not None:
-                log.error("event %s could not be stored: %s", good[0][1].event_id, failure)
+                log.error("event %s could not be stored: %s", event_id, failure)
                 return
-            self.finish(outcomes, good, finished.result())
+            self.finish(batch, finished.result())
 
         future.add_done_callback(done)
         return None
