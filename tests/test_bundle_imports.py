@@ -173,17 +173,30 @@ def test_a_declared_difference_that_is_not_the_difference_is_invalid(
     assert any("declared difference" in p for p in problems), problems
 
 
+def _capture_record(tmp_path: Path, channel: str, events: list[Any]) -> dict[str, Any]:
+    """A capture day's record, as ``p402.ledger.captures`` keeps it, for *events* accepted."""
+    from p402.ledger.captures import Tally, add_counts, list_captures
+
+    ledger = Ledger.open(str(tmp_path / f"{channel}.db"))
+    try:
+        tally = Tally()
+        key = (TENANT, channel, 20_364)  # 2025-10-03, a day of arrival before the period
+        tally.received(key, len(events))
+        for item in events:
+            tally.accepted(key, item)
+        with ledger.transaction() as connection:
+            add_counts(connection, tally, 1)
+        (record,) = list_captures(ledger, TENANT)
+    finally:
+        ledger.close()
+    return record
+
+
 def test_a_capture_record_counts_its_day(imported: Good, tmp_path: Path) -> None:
-    """A hand-made capture record (the shape ``p402.ledger.captures`` will give) beside the
-    import record: its day's accepted events join the records' total of the period."""
-    manifest = loads(imported.members[MANIFEST])
-    capture = {
-        "kind": "capture", "import_id": "capture:meter:2026-10-02", "tenant": TENANT,
-        "format": "meter", "day": manifest["period"]["start"][:10], "received": 2,
-        "accepted": 2, "duplicates": 0, "rejected": 0, "content_fields_dropped": 0,
-        "stored_cost": "0.5", "first_event": manifest["period"]["start"],
-        "last_event": manifest["period"]["start"],
-    }  # fmt: skip
+    """A capture day's record beside the import record: the events it accepted that fall in the
+    period join the records' total of it."""
+    capture = _capture_record(tmp_path, "meter", small_events()[:2])
+    assert capture["ties"] is True and sum(c["events"] for c in capture["days"].values()) == 2
 
     def add(manifest: dict[str, Any]) -> None:
         manifest["imports"]["count"] = 2
@@ -205,17 +218,17 @@ def test_the_completeness_rows_take_import_and_capture_records() -> None:
                  "2026-11-01": {"events": 1, "cost": "2", "tokens": 5}},
     }  # fmt: skip
     capture = {
-        "kind": "capture", "import_id": "capture:proxy:2026-10-03", "format": "proxy",
-        "day": "2026-10-03", "received": 4, "accepted": 4, "duplicates": 0, "rejected": 0,
-        "stored_cost": "0.25",
+        "kind": "capture", "import_id": "capture-proxy-2026-10-03", "format": "proxy",
+        "day": "2026-10-03", "received": 5, "accepted": 4, "duplicates": 0, "rejected": 1,
+        "stored_cost": "0.25", "days": {"2026-10-03": {"events": 4, "cost": "0.25", "tokens": 7}},
     }  # fmt: skip
     tally = {("import:openai-usage", "openai"): [2, 1_500_000_000_000, 10],
-             ("proxy", "openai"): [4, 250_000_000_000, 0]}  # fmt: skip
+             ("proxy", "openai"): [4, 250_000_000_000, 7]}  # fmt: skip
     section = completeness(
         [record, capture, {**record, "import_id": "b", "days": None}], tally,
         tenant=TENANT, start="2026-10-01T00:00:00Z", end="2026-11-01T00:00:00Z",
     )  # fmt: skip
-    assert section.recorded == (6, 1_750_000_000_000, 10)
+    assert section.recorded == (6, 1_750_000_000_000, 17)
     assert section.difference == (0, 0) and section.not_broken_down == 1
     exceptions = section.exceptions()
     assert "openai-usage u.jsonl: 2 duplicates" in exceptions

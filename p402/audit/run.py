@@ -32,6 +32,7 @@ from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
+from p402.ledger.captures import captures_touching
 from p402.ledger.imports import imports_touching
 from p402.ledger.log import LogHead, place_in_log, record_head
 from p402.ledger.store import Ledger
@@ -136,11 +137,13 @@ def run_audit(
 
 
 def control_records(ledger: Ledger, tenant: str, period: Period) -> list[dict[str, Any]]:
-    """THE SEAM for control records: every record (of imports; of capture days, once
-    ``p402.ledger.captures.captures_touching`` exists, appended here) whose events fall in the
-    period, as canonical JSON objects. The bundle carries them and the completeness section
-    ties to them."""
-    return imports_touching(ledger, tenant, period.start, period.end)
+    """THE SEAM for control records: every record (of imports, then of the meter's and the
+    proxy's capture days) whose events fall in the period, as canonical JSON objects. The
+    bundle carries them and the completeness section ties to them."""
+    return [
+        *imports_touching(ledger, tenant, period.start, period.end),
+        *captures_touching(ledger, tenant, period.start, period.end),
+    ]
 
 
 def _read(

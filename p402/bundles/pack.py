@@ -37,14 +37,32 @@ def _amount(record: Mapping[str, Any], name: str) -> Decimal:
         raise ValueError(f"{name} must be a decimal string") from None
 
 
+_CAPTURE_COUNTS = (
+    "requests_refused", "received", "accepted", "duplicates", "rejected",
+    "content_fields_dropped", "odd", "unpriced", "tier_unpriced",
+)  # fmt: skip
+
+
 def record_ties(record: Mapping[str, Any]) -> bool:
-    """Whether a stored record's own figures tie: ``rows_read = skipped + duplicates +
+    """Whether a record's own figures tie. An import's: ``rows_read = skipped + duplicates +
     already_stored + stored``, the money read is the money of those outcomes, and the store
-    gained exactly the stored rows and their cost.
+    gained exactly the stored rows and their cost; it must also have been stored, not refused.
+    A capture day's: ``received = accepted + duplicates + rejected``.
 
     Raises:
         ValueError: a figure is missing or not of its type.
     """
+    if record.get("kind") == "capture":
+        for name in _CAPTURE_COUNTS:
+            if not _is_count(record.get(name)):
+                raise ValueError(f"{name} must be a count")
+        for name in ("stored_cost", "duplicate_cost"):
+            _amount(record, name)
+        return bool(
+            record["received"] == record["accepted"] + record["duplicates"] + record["rejected"]
+        )
+    if record.get("status") != "stored":
+        return False
     for name in _COUNTS:
         value = record.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -93,7 +111,7 @@ def import_problems(lines: Iterable[tuple[int, bytes]], manifest: Mapping[str, A
         if not _touches(record.get("first_event"), record.get("last_event"), period):
             problems.append(f"{where}: its events do not fall in the period")
         try:
-            ties = record.get("status") == "stored" and record_ties(record)
+            ties = record_ties(record)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -118,17 +136,10 @@ def _add_days(
     in_period: list[Any],
     problems: list[str],
 ) -> None:
-    """Add the events a record's days (or a capture record's day) put in the period, and check
-    the days add up to what the record stored."""
+    """Add the events a record's days put in the period, and check the days add up to what the
+    record stored (an import) or accepted (a capture day)."""
     low, high = period["start"][:10], period["end"][:10]
-    if record.get("kind") == "capture":
-        day, accepted, cost = record.get("day"), record.get("accepted"), record.get("stored_cost")
-        if not (isinstance(day, str) and isinstance(accepted, int) and isinstance(cost, str)):
-            problems.append(f"{where}: a capture record needs day, accepted and stored_cost")
-        elif low <= day < high:
-            in_period[0] += accepted
-            in_period[1] += _amount(record, "stored_cost")
-        return
+    stored = "accepted" if record.get("kind") == "capture" else "stored"
     days = record.get("days")
     if days is None:
         return  # an older record: not broken down, shown so, not a failure
@@ -144,10 +155,10 @@ def _add_days(
             if low <= day < high:
                 in_period[0] += cell["events"]
                 in_period[1] += amount
-        if events != record.get("stored") or cost != _amount(record, "stored_cost"):
+        if events != record.get(stored) or cost != _amount(record, "stored_cost"):
             problems.append(
                 f"{where}: its days hold {events} events (${cost}), it stored "
-                f"{record.get('stored')} (${record.get('stored_cost')})"
+                f"{record.get(stored)} (${record.get('stored_cost')})"
             )
     except ValueError as exc:
         problems.append(f"{where}: {exc}")

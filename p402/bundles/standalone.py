@@ -406,10 +406,38 @@ _AMOUNTS = (
 )
 
 
+_CAPTURE_COUNTS = (
+    "requests_refused",
+    "received",
+    "accepted",
+    "duplicates",
+    "rejected",
+    "content_fields_dropped",
+    "odd",
+    "unpriced",
+    "tier_unpriced",
+)
+
+
 def record_ties(record: dict[str, Any]) -> bool:
-    """Whether a control record's own figures tie: every row read has one outcome (skipped,
-    duplicate, already stored, stored), in count and in money, and the store gained exactly
-    the rows stored and their cost."""
+    """Whether a control record's own figures tie. An import (which must have been stored, not
+    refused): every row read has one outcome (skipped, duplicate, already stored, stored), in
+    count and in money, and the store gained exactly the rows stored and their cost. A capture
+    day: every item received was accepted, a duplicate, or rejected."""
+    if record.get("kind") == "capture":
+        for name in _CAPTURE_COUNTS:
+            value = record.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a count")
+        for name in ("stored_cost", "duplicate_cost"):
+            if not isinstance(record.get(name), str):
+                raise ValueError(f"{name} must be a decimal string")
+            Decimal(record[name])
+        return bool(
+            record["received"] == record["accepted"] + record["duplicates"] + record["rejected"]
+        )
+    if record.get("status") != "stored":
+        return False
     for name in _COUNTS:
         value = record.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -458,7 +486,7 @@ def _imports_problems(data: bytes, manifest: dict[str, Any]) -> list[str]:
         if not inside:
             problems.append(f"{where}: its events do not fall in the period")
         try:
-            ties = record.get("status") == "stored" and record_ties(record)
+            ties = record_ties(record)
         except (ValueError, ArithmeticError) as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -485,17 +513,10 @@ def _is_count(value: Any) -> bool:
 def _days(
     where: str, record: dict[str, Any], period: dict[str, str], in_period: list[Any]
 ) -> list[str]:
-    """Add what a record put in the period (its stored events by UTC day, or a capture day's
-    accepted events) to *in_period*; its days must add up to what it stored."""
+    """Add what a record put in the period (its stored events by UTC day: an import's, or a
+    capture day's accepted events) to *in_period*; its days must add up to what it stored."""
     low, high = period["start"][:10], period["end"][:10]
-    if record.get("kind") == "capture":
-        day, accepted, cost = record.get("day"), record.get("accepted"), record.get("stored_cost")
-        if not (isinstance(day, str) and isinstance(accepted, int) and isinstance(cost, str)):
-            return [f"{where}: a capture record needs day, accepted and stored_cost"]
-        if low <= day < high:
-            in_period[0] += accepted
-            in_period[1] += Decimal(cost)
-        return []
+    stored = "accepted" if record.get("kind") == "capture" else "stored"
     days = record.get("days")
     if days is None:
         return []  # an older record: not broken down by day, which the pack shows
@@ -514,9 +535,9 @@ def _days(
             if low <= day < high:
                 in_period[0] += cell["events"]
                 in_period[1] += Decimal(cell["cost"])
-        if events != record.get("stored") or cost != Decimal(str(record.get("stored_cost"))):
+        if events != record.get(stored) or cost != Decimal(str(record.get("stored_cost"))):
             return [
-                f"{where}: its days hold {events} events (${cost}), it stored {record.get('stored')}"
+                f"{where}: its days hold {events} events (${cost}), it stored {record.get(stored)}"
             ]
     except (ValueError, ArithmeticError) as exc:
         return [f"{where}: {exc}"]

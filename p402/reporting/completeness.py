@@ -4,9 +4,10 @@ this period and their cost and tokens, tied to the events the audit itself read 
 report's grand total, with every exception listed.
 
 The control records come in as JSON objects, whatever made them: :func:`control_rows` is the
-one seam. Import records (``p402.ledger.imports``) carry ``days``, the stored events per UTC
-day; capture records (``{"kind": "capture", "day": ..., "accepted": ...}``) are one day each.
-A record without ``days`` is shown as not broken down, never as a failure.
+one seam. Import records (``p402.ledger.imports``, one per file) and capture records
+(``p402.ledger.captures``, one per channel and day of arrival) both carry ``days``, the events
+they stored per UTC day of the events' time. A record without ``days`` is shown as not broken
+down, never as a failure.
 
 The tie, exact in storage units: events in the period by the records' days, less nothing, plus
 the declared difference, equals the events the audit read. The difference is never hidden: it
@@ -209,15 +210,6 @@ def day_totals(record: Mapping[str, Any], start: str, end: str) -> tuple[int, in
     Raises:
         ValueError: a day's figures are not counts and a decimal string.
     """
-    if record.get("kind") == "capture":
-        day = record.get("day")
-        if not isinstance(day, str):
-            raise ValueError("day must be a date")
-        inside = start[:10] <= day < end[:10]
-        accepted, cost = record.get("accepted"), record.get("stored_cost")
-        if not isinstance(accepted, int) or not isinstance(cost, str):
-            raise ValueError("accepted must be a count and stored_cost a decimal string")
-        return (accepted, to_units(parse_amount(cost)), 0) if inside else (0, 0, 0)
     days = record.get("days")
     if days is None:
         return None
@@ -257,7 +249,7 @@ def control_rows(records: Iterable[Mapping[str, Any]], start: str, end: str) -> 
                 stored=int(record["accepted"] if capture else record["stored"]),
                 period_events=None if totals is None else totals[0],
                 period_units=None if totals is None else totals[1],
-                period_tokens=None if totals is None or capture else totals[2],
+                period_tokens=None if totals is None else totals[2],
                 duplicates=int(record.get("duplicates", 0)),
                 already_stored=int(record.get("already_stored", 0)),
                 skipped=int(record.get("rejected" if capture else "skipped", 0)),
