@@ -16,6 +16,7 @@ from p402.audit import run_audit
 from p402.audit.lifecycle import enforce_retention, entry_signature_valid, ledger_entries
 from p402.bundles.signing import SigningKey, generate
 from p402.ingest.pipeline import Pipeline
+from p402.ledger.captures import Tally, add_counts
 from p402.ledger.events import Event
 from p402.ledger.imports import ImportRecord, record_imports
 from p402.ledger.invoices import InvoiceLine
@@ -169,6 +170,10 @@ def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
             connection,
             [ImportRecord(f"{tenant}-import", tenant, "events", "x.jsonl", 0, "0" * 64, NOW)],
         )
+        captured = Tally()
+        captured.received((tenant, "meter", 20_000), 1)
+        captured.accepted((tenant, "meter", 20_000), small_events(tenant)[0])
+        add_counts(connection, captured, 1)
         connection.execute(
             audits_table.insert().values(
                 audit_id=f"{tenant}-audit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,20 @@ def _report_import(summary: Any, tenant: str, as_json: bool) -> None:
 @db_option
 @tenant_option
 @config_option
+@click.option(
+    "--captures", is_flag=True,
+    help="List the meter's and the proxy's capture days instead: per channel and day of "
+    "arrival, what was received, accepted, duplicate, rejected or refused, against the events "
+    "the ledger holds.",
+)  # fmt: skip
 @json_option
 def imports_command(
-    *, db: str | None, tenant: str | None, config_path: Path | None, as_json: bool
-) -> None:
+    *, db: str | None, tenant: str | None, config_path: Path | None, captures: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """List the control records of the tenant's imports: one per file read, oldest first, with
     what was read, stored, already stored, repeated, skipped or odd, and whether it ties."""
+    from p402.ledger.captures import ledger_days, list_captures
     from p402.ledger.imports import list_imports
     from p402.ledger.store import Ledger
     from p402.money import parse_amount, round_cents, to_units
@@ -144,9 +153,13 @@ def imports_command(
     _, tenant = resolve(config_path, tenant)
     ledger = Ledger.open(db)
     try:
-        records = list_imports(ledger, tenant)
+        records = list_captures(ledger, tenant) if captures else list_imports(ledger, tenant)
+        held = ledger_days(ledger, tenant) if captures else {}
     finally:
         ledger.close()
+    if captures:
+        _captures(tenant, records, held, as_json=as_json)
+        return
     if as_json:
         echo_json(records)
         return
@@ -164,6 +177,53 @@ def imports_command(
         )
         for finding in record["findings"]:
             click.echo(f"    finding: {finding}")
+
+
+def _captures(
+    tenant: str,
+    records: list[dict[str, Any]],
+    held: Mapping[tuple[str, str], tuple[int, int]],
+    *,
+    as_json: bool,
+) -> None:
+    """Print the capture days, and compare the events they accepted, per channel and day of
+    the events' time, with the events the ledger holds (fewer: lost or purged since)."""
+    from p402.money import parse_amount, round_cents, to_units
+
+    counted: dict[tuple[str, str], list[int]] = {}
+    for record in records:
+        for day, cell in record["days"].items():
+            found = counted.setdefault((record["format"], day), [0, 0])
+            found[0] += cell["events"]
+            found[1] += to_units(parse_amount(cell["cost"]))
+    against = [
+        {"channel": channel, "day": day, "accepted": counted.get(key, [0])[0],
+         "ledger": held.get(key, (0, 0))[0]}
+        for key in sorted({*counted, *held})
+        for channel, day in [key]
+        if tuple(counted.get(key, (0, 0))) != held.get(key, (0, 0))
+    ]  # fmt: skip
+    if as_json:
+        echo_json({"captures": records, "ledger_differences": against})
+        return
+    if not records:
+        click.echo(f"No capture days recorded for tenant {tenant!r}.")
+    for record in records:
+        verdict = "ties" if record["ties"] else f"{len(record['findings'])} findings"
+        cost = round_cents(to_units(parse_amount(record["stored_cost"])))
+        click.echo(
+            f"{record['day']}  {record['format']:<6} {record['received']:>9,} received "
+            f"{record['accepted']:>9,} accepted {record['duplicates']:>7,} duplicate "
+            f"{record['rejected']:>7,} rejected {record['requests_refused']:>5,} refused  "
+            f"${cost:,}  {verdict}"
+        )
+        for finding in record["findings"]:
+            click.echo(f"    finding: {finding}")
+    for row in against:
+        click.echo(
+            f"difference: {row['channel']} events of {row['day']}: {row['accepted']:,} accepted, "
+            f"the ledger holds {row['ledger']:,} (lost, purged, or captured before counts began)"
+        )
 
 
 @cli.command()
