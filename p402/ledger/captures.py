@@ -122,42 +122,56 @@ class Tally:
             found[2] += tokens
 
 
-def _upsert(connection: Connection, table: Any) -> tuple[Any, str]:
-    dialect = connection.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table), dialect
+_UPSERTS: dict[str, tuple[Any, Any]] = {}
+"""Per dialect, the two upserts (built once: building and keying a statement costs more than
+running it, and this runs in every transaction of the meter's writer)."""
 
 
-def add_counts(connection: Connection, tally: Tally, now_us: int) -> None:
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    found = _UPSERTS.get(dialect)
+    if found is not None:
+        return found
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    latest = func.greatest if dialect == "postgresql" else func.max
+    table, days = captures_table, capture_days_table
+    counts, by_day = make(table), make(days)
+    found = _UPSERTS[dialect] = (
+        counts.on_conflict_do_update(
+            index_elements=["tenant", "channel", "day", "writer"],
+            set_={
+                **{name: table.c[name] + counts.excluded[name] for name in CAPTURE_COUNTS},
+                "updated_at_us": latest(table.c.updated_at_us, counts.excluded.updated_at_us),
+            },
+        ),
+        by_day.on_conflict_do_update(
+            index_elements=["tenant", "channel", "day", "writer", "event_day"],
+            set_={name: days.c[name] + by_day.excluded[name] for name in ("events", "units", "tokens")},
+        ),
+    )  # fmt: skip
+    return found
+
+
+def add_counts(connection: Connection, tally: Tally, now_us: int, *, writer: int = 0) -> None:
     """Add *tally* to the stored counts, in the caller's transaction (the one storing the
-    events). Rows are upserted in key order, so concurrent writers never deadlock."""
+    events), in the rows of *writer* (one per process: the rows of a day are summed when read,
+    so two processes never wait on each other's row locks). Rows are upserted in key order, so
+    concurrent writers of one row never deadlock."""
     if not tally.cells:
         return
-    table, days = captures_table, capture_days_table
-    insert, dialect = _upsert(connection, table)
-    latest = func.max if dialect == "sqlite" else func.greatest
+    counts, by_day = _upserts(connection.dialect.name)
     for (tenant, channel, day), values in sorted(tally.cells.items()):
         connection.execute(
-            insert.values(
-                tenant=tenant, channel=channel, day=day, updated_at_us=now_us,
-                **dict(zip(CAPTURE_COUNTS, values, strict=True)),
-            ).on_conflict_do_update(
-                index_elements=["tenant", "channel", "day"],
-                set_={
-                    **{name: table.c[name] + insert.excluded[name] for name in CAPTURE_COUNTS},
-                    "updated_at_us": latest(table.c.updated_at_us, insert.excluded.updated_at_us),
-                },
-            )
+            counts,
+            {"tenant": tenant, "channel": channel, "day": day, "writer": writer,
+             "updated_at_us": now_us,
+             **dict(zip(CAPTURE_COUNTS, values, strict=True))},
         )  # fmt: skip
-    insert, _ = _upsert(connection, days)
     for (tenant, channel, day, event_day), (events, units, tokens) in sorted(tally.days.items()):
         connection.execute(
-            insert.values(
-                tenant=tenant, channel=channel, day=day, event_day=event_day, events=events,
-                units=units, tokens=tokens,
-            ).on_conflict_do_update(
-                index_elements=["tenant", "channel", "day", "event_day"],
-                set_={name: days.c[name] + insert.excluded[name] for name in ("events", "units", "tokens")},
-            )
+            by_day,
+            {"tenant": tenant, "channel": channel, "day": day, "writer": writer,
+             "event_day": event_day,
+             "events": events, "units": units, "tokens": tokens},
         )  # fmt: skip
 
 
@@ -206,16 +220,30 @@ def list_captures(
 ) -> list[dict[str, Any]]:
     """The tenant's capture days as control records, by day then channel. With a window
     ``[start, end)`` (a period's midnights): the days that arrived in it or accepted events
-    of it. (A tenant has at most two capture days a calendar day: they are read whole.)"""
+    of it. (A tenant has at most two capture days a calendar day: they are read whole, each the
+    sum of its writers' rows.)"""
     table, days = captures_table, capture_days_table
+    counts = select(
+        table.c.tenant, table.c.channel, table.c.day,
+        *(func.sum(table.c[name]).label(name) for name in CAPTURE_COUNTS),
+        func.max(table.c.updated_at_us).label("updated_at_us"),
+    ).where(table.c.tenant == tenant).group_by(table.c.tenant, table.c.channel, table.c.day)  # fmt: skip
+    by_day = (
+        select(
+            days.c.channel,
+            days.c.day,
+            days.c.event_day,
+            *(func.sum(days.c[name]).label(name) for name in ("events", "units", "tokens")),
+        )
+        .where(days.c.tenant == tenant)
+        .group_by(days.c.channel, days.c.day, days.c.event_day)
+    )
     with ledger.engine.connect() as connection:
-        rows = list(
-            connection.execute(
-                select(table).where(table.c.tenant == tenant).order_by(table.c.day, table.c.channel)
-            ).mappings()
+        rows = sorted(
+            connection.execute(counts).mappings(), key=lambda row: (row["day"], row["channel"])
         )
         breakdown: dict[tuple[str, int], dict[int, list[int]]] = {}
-        for found in connection.execute(select(days).where(days.c.tenant == tenant)).mappings():
+        for found in connection.execute(by_day).mappings():
             breakdown.setdefault((found["channel"], found["day"]), {})[found["event_day"]] = [
                 int(found["events"]), int(found["units"]), int(found["tokens"]),
             ]  # fmt: skip

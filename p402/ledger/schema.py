@@ -158,9 +158,13 @@ captures_table = Table(
     Column("tenant", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("day", Integer, nullable=False),  # days since 1970-01-01 (UTC) of arrival
+    # The process that counted (one row each: two never wait on each other's row locks).
+    Column("writer", BigInteger, nullable=False, server_default="0"),
     *(Column(name, BigInteger, nullable=False, server_default="0") for name in CAPTURE_COUNTS),
     Column("updated_at_us", BigInteger, nullable=False),
-    UniqueConstraint("tenant", "channel", "day", name="uq_capture_counts_tenant_channel_day"),
+    UniqueConstraint(
+        "tenant", "channel", "day", "writer", name="uq_capture_counts_tenant_channel_day"
+    ),
 )
 capture_days_table = Table(
     "capture_days",
@@ -171,12 +175,18 @@ capture_days_table = Table(
     Column("tenant", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("day", Integer, nullable=False),
+    Column("writer", BigInteger, nullable=False, server_default="0"),
     Column("event_day", Integer, nullable=False),
     Column("events", BigInteger, nullable=False),
     Column("units", BigInteger, nullable=False),
     Column("tokens", BigInteger, nullable=False),
     UniqueConstraint(
-        "tenant", "channel", "day", "event_day", name="uq_capture_days_tenant_channel_days"
+        "tenant",
+        "channel",
+        "day",
+        "writer",
+        "event_day",
+        name="uq_capture_days_tenant_channel_days",
     ),
     Index("ix_capture_days_tenant_event_day", "tenant", "event_day"),
 )

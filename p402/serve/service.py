@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -95,6 +96,9 @@ class _Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._slot = secrets.randbelow(1 << 62)
+        """This writer's rows of the capture counts: its own, so two processes never wait on
+        each other's row locks (a day's counts are the sum of its writers' rows)."""
 
     def submit(
         self,
@@ -177,7 +181,7 @@ class _Writer:
                             log.error("event %s was neither stored nor found", item.event_id)
                             gone.add(item.event_id)
                     lost.append(frozenset(gone))
-                add_counts(connection, tally, micros(datetime.now(UTC)))
+                add_counts(connection, tally, micros(datetime.now(UTC)), writer=self._slot)
         except Exception as exc:  # every waiting request must hear of it
             log.error("the ledger could not be written: %s", exc)
             for job in jobs:
