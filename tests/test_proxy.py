@@ -91,15 +91,18 @@ async def _chat(request: Request) -> Response:
     request.app.state.upstream.seen.append((dict(request.headers), body))
     if (failed := _failure(body["model"], "openai")) is not None:
         return failed
-    ident, text_ = f"chatcmpl-{uuid.uuid4().hex}", _completion(body)
+    # "repeat-id": an upstream that hands out one id for every answer (mocks and some
+    # compatible servers do); "no-usage": one that reports no usage.
+    repeat, counted = body["model"] == "repeat-id", body["model"] != "no-usage"
+    ident = "chatcmpl-fake1" if repeat else f"chatcmpl-{uuid.uuid4().hex}"
+    text_ = _completion(body)
     base = {"id": ident, "object": "chat.completion", "created": 1, "model": CHAT_MODEL}
     if not body.get("stream"):
         choice = {"index": 0, "message": {"role": "assistant", "content": text_}}
         choice["finish_reason"] = "stop"
+        usage = {"usage": CHAT_USAGE} if counted else {}
         return Response(
-            orjson.dumps(
-                {**base, "choices": [choice], "usage": CHAT_USAGE, "service_tier": "default"}
-            ),
+            orjson.dumps({**base, "choices": [choice], **usage, "service_tier": "default"}),
             media_type="application/json",
         )
     usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -342,7 +345,7 @@ def test_openai_chat_plain_lands_with_tokens_cost_and_attribution(proxy: Proxy) 
     )
     assert answer.choices[0].message.content == f"COMPLETION-{mark}"
     (event,) = proxy.events(1)
-    assert event.event_id == f"openai:{answer.id}"
+    assert event.event_id.startswith("proxy:")  # p402's own identity for the call
     assert (event.provider, event.model, event.operation) == ("openai", CHAT_MODEL, "chat")
     # prompt 120 includes 100 cached; completion 30 includes 10 reasoning.
     assert (event.input_tokens, event.cache_read_tokens) == (20, 100)
@@ -351,7 +354,7 @@ def test_openai_chat_plain_lands_with_tokens_cost_and_attribution(proxy: Proxy) 
     assert (event.department, event.api_key_id, dict(event.tags)) == (
         "Support",
         proxy.key_id,
-        {"env": "prod"},
+        {"env": "prod", "p402.response_id": answer.id},
     )
     assert (event.evidence_status, event.source, event.outcome) == ("captured", "proxy", "success")
     assert event.service_tier == "default"
@@ -376,7 +379,7 @@ def test_openai_chat_stream_hides_the_usage_chunk_it_asked_for(proxy: Proxy) -> 
     assert body["stream_options"] == {"include_usage": True}
     (event,) = proxy.events(1)
     assert (event.input_tokens, event.cache_read_tokens, event.output_tokens) == (20, 100, 30)
-    assert event.event_id == f"openai:{chunks[0].id}"
+    assert dict(event.tags)["p402.response_id"] == chunks[0].id
 
 
 def test_openai_chat_stream_keeps_the_usage_chunk_the_caller_asked_for(proxy: Proxy) -> None:
@@ -416,14 +419,16 @@ def test_openai_responses_plain_and_streaming(proxy: Proxy) -> None:
     with client.responses.stream(model="gpt-4o-mini", input=f"PROMPT-{mark}") as stream:
         final = stream.get_final_response()
     assert final.output_text == f"COMPLETION-{mark}"
-    first, second = sorted(proxy.events(2), key=lambda e: e.event_id == f"openai:{answer.id}")
+    first, second = sorted(
+        proxy.events(2), key=lambda e: dict(e.tags)["p402.response_id"] == answer.id
+    )
     for event in (first, second):
         assert event.operation == "responses" and event.model == CHAT_MODEL
         assert (event.input_tokens, event.cache_read_tokens) == (30, 20)
         assert (event.output_tokens, event.reasoning_tokens) == (40, 16)
         assert event.cost is not None and event.cost > 0
-    assert second.event_id == f"openai:{answer.id}"
-    assert first.event_id == f"openai:{final.id}"
+    assert dict(second.tags)["p402.response_id"] == answer.id
+    assert dict(first.tags)["p402.response_id"] == final.id
 
 
 def test_openai_embeddings(proxy: Proxy) -> None:
@@ -434,7 +439,7 @@ def test_openai_embeddings(proxy: Proxy) -> None:
         "embeddings", "text-embedding-3-small", 8, 0,
     )  # fmt: skip
     assert event.cost == Decimal("0.00000016")
-    assert event.event_id.startswith("openai:")
+    assert event.event_id.startswith("proxy:")
 
 
 def test_anthropic_messages_plain_and_streaming(proxy: Proxy) -> None:
@@ -452,8 +457,8 @@ def test_anthropic_messages_plain_and_streaming(proxy: Proxy) -> None:
         streamed = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert streamed == "COMPLETION-s" and final.usage.output_tokens == 25
-    events = {event.event_id: event for event in proxy.events(2)}
-    plain, streaming = events[f"anthropic:{answer.id}"], events[f"anthropic:{final.id}"]
+    events = {dict(event.tags)["p402.response_id"]: event for event in proxy.events(2)}
+    plain, streaming = events[answer.id], events[final.id]
     for event in (plain, streaming):
         assert (event.provider, event.model) == ("anthropic", CLAUDE)
         assert (event.input_tokens, event.cache_read_tokens) == (40, 300)
@@ -513,6 +518,49 @@ def test_bad_attribution_header_is_refused_before_forwarding(proxy: Proxy) -> No
         headers={"X-P402-Key": proxy.key, "X-P402-Department": "x" * 300},
     )  # fmt: skip
     assert answer.status_code == 400 and "x-p402-department" in answer.json()["error"]["message"]
+    assert len(proxy.seen.seen) == before
+
+
+def test_one_call_is_one_event_when_the_upstream_repeats_its_ids(proxy: Proxy) -> None:
+    """Compatible servers, gateways and mocks repeat response ids: the identity is p402's."""
+    client = proxy.openai()
+    for _ in range(9):
+        client.chat.completions.create(
+            model="repeat-id", messages=[{"role": "user", "content": "x"}]
+        )
+    events = proxy.events(9)
+    assert len({event.event_id for event in events}) == 9
+    assert {dict(event.tags)["p402.response_id"] for event in events} == {"chatcmpl-fake1"}
+
+
+def test_a_call_with_32_tags_and_no_usage_is_recorded_with_p402s_own_tags(proxy: Proxy) -> None:
+    tags = ",".join(f"t{n}=v{n}" for n in range(32))
+    proxy.openai(default_headers={"X-P402-Tags": tags}).chat.completions.create(
+        model="no-usage", messages=[{"role": "user", "content": "x"}]
+    )
+    (event,) = proxy.events(1)
+    found = dict(event.tags)
+    assert found["p402.usage"] == "missing" and len(found) == 34  # 32 + usage + response id
+
+
+@pytest.mark.parametrize(("tags", "said"), [
+    ("p402.usage=fine", "p402's own"),
+    ('{"team": {"nested": 1}}', "must be a string, a number or a boolean"),
+    ("team=" + "x" * 300, "tag 'team' must be 1 to 256"),
+    ("=orphan", "tag name ''"),
+    ("team=", "tag 'team' must be 1 to 256"),
+])  # fmt: skip
+def test_a_tag_header_p402_cannot_keep_as_given_is_refused_by_name(
+    proxy: Proxy, tags: str, said: str
+) -> None:
+    before = len(proxy.seen.seen)
+    answer = httpx.post(
+        f"{proxy.url}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []},
+        headers={"X-P402-Key": proxy.key, "X-P402-Tags": tags},
+    )  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith("x-p402-tags") and said in message, message
     assert len(proxy.seen.seen) == before
 
 

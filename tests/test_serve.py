@@ -117,6 +117,18 @@ def test_a_batch_stores_the_good_events_and_names_the_bad_fields(site: Site) -> 
     assert site.ledger.count("acme") == 1
 
 
+def test_a_meter_client_cannot_set_p402s_own_tags(site: Site) -> None:
+    answer = site.post("acme", [
+        _event(1, tags={"p402.usage": "missing"}), _event(2, **{"tag.p402.response_id": "x"}),
+        _event(3, tags={"env": "prod"}),
+    ])  # fmt: skip
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "accepted"]
+    assert results[0]["problems"][0]["field"] == "tags.p402.usage"
+    assert results[1]["problems"][0]["field"] == "tags.p402.response_id"
+    assert site.ledger.count("acme") == 1
+
+
 def test_every_event_rejected_is_422(site: Site) -> None:
     assert site.post("acme", [_event(1, provider="")]).status_code == 422
 

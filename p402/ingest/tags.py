@@ -3,7 +3,9 @@
 Tags are how attribution rules see what a source says beyond the event's fields (``env``,
 ``team``, a request tag), so they are held to the same rule as every stored text: metadata,
 never content. A tag's name is 1 to :data:`MAX_TAG_NAME` of ``A-Za-z0-9_.:/-``; its value at
-most :data:`MAX_TAG_VALUE` printable characters; an event carries at most :data:`MAX_TAGS`.
+most :data:`MAX_TAG_VALUE` printable characters; an event carries at most :data:`MAX_TAGS` of
+the caller's, and up to :data:`MAX_OWN_TAGS` more of p402's own, named ``p402.*``
+(:data:`OWN_PREFIX`), which the meter and the proxy do not let a caller set.
 :func:`tags_from` turns what a source or a proxy header gives into tags that pass.
 """
 
@@ -16,9 +18,22 @@ from typing import Any
 
 from p402.ledger.events import is_content_field
 
-__all__ = ["CONTROL", "MAX_TAGS", "MAX_TAG_NAME", "MAX_TAG_VALUE", "TAG_NAME", "tags_from"]
+__all__ = [
+    "CONTROL",
+    "MAX_OWN_TAGS",
+    "MAX_TAGS",
+    "MAX_TAG_NAME",
+    "MAX_TAG_VALUE",
+    "OWN_PREFIX",
+    "TAG_NAME",
+    "tags_from",
+]
 
 MAX_TAGS = 32
+"""The caller's tags an event may carry."""
+OWN_PREFIX = "p402."
+"""Tags p402 itself sets (``p402.usage``, ``p402.response_id``, an importer's notes)."""
+MAX_OWN_TAGS = 8
 MAX_TAG_NAME = 64
 MAX_TAG_VALUE = 256
 TAG_NAME = re.compile(rf"^[A-Za-z0-9_.:/-]{{1,{MAX_TAG_NAME}}}$")

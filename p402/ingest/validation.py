@@ -20,7 +20,15 @@ from typing import Any, Final
 import orjson
 
 from p402.errors import FieldProblems
-from p402.ingest.tags import CONTROL, MAX_TAG_NAME, MAX_TAG_VALUE, MAX_TAGS, TAG_NAME
+from p402.ingest.tags import (
+    CONTROL,
+    MAX_OWN_TAGS,
+    MAX_TAG_NAME,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    OWN_PREFIX,
+    TAG_NAME,
+)
 from p402.ledger.events import (
     ATTRIBUTION_FIELDS,
     COST_SOURCES,
@@ -283,8 +291,11 @@ def _tags(found: Mapping[Any, Any], problems: FieldProblems) -> tuple[tuple[str,
             )
         else:
             tags[key] = str(item)
-    if len(tags) > MAX_TAGS:
-        problems.append(("tags", f"at most {MAX_TAGS} tags, got {len(tags)}"))
+    own = sum(1 for key in tags if key.startswith(OWN_PREFIX))
+    if len(tags) - own > MAX_TAGS:
+        problems.append(("tags", f"at most {MAX_TAGS} tags, got {len(tags) - own}"))
+    if own > MAX_OWN_TAGS:
+        problems.append(("tags", f"at most {MAX_OWN_TAGS} {OWN_PREFIX}* tags, got {own}"))
     result = tuple(sorted(tags.items()))
     plain = all(key.__class__ is str and item.__class__ is str for key, item in items)
     if items and plain and not problems and len(_TAG_SETS) < _MEMO_LIMIT:

@@ -9,9 +9,10 @@ for the provider is sent instead. Streams are passed through as they come, while
 incremental reader of the server-sent events watches for the usage.
 
 The event is built from the response's usage (tokens in p402's non-overlapping buckets), the
-response id and model, and the attribution headers (``X-P402-Owner``, ``-Department``,
+response's model, and the attribution headers (``X-P402-Owner``, ``-Department``,
 ``-Employee``, ``-Customer``, ``-Workflow``, ``-Project``, ``-Feature``, ``-Tags``) before the
-rules. It is recorded after the response has been handed over, off the event loop. Request and
+rules. Its id is p402's own, given when the call arrives (the upstream's id is kept as the tag
+``p402.response_id``). It is recorded after the response has been handed over, off the event loop. Request and
 response bodies are read for the model, the stream flag and the usage only: they are never
 stored or logged. Policy (:mod:`p402.serve.policy`) is decided before forwarding: a refused
 call is answered 403 or 429 and recorded with ``policy_decision = deny``.
@@ -36,7 +37,15 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
-from p402.ingest.tags import tags_from
+from p402.ingest.tags import (
+    CONTROL,
+    MAX_TAG_NAME,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    OWN_PREFIX,
+    TAG_NAME,
+    tags_from,
+)
 from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of
@@ -59,7 +68,6 @@ _ATTRIBUTION_HEADERS = tuple((f"x-p402-{name}", name) for name in ATTRIBUTION_FI
 _MAX_VALUE = 200
 MAX_PROXY_BODY = 100 * 1024 * 1024
 """A request body the proxy forwards (images and documents travel inline, base64)."""
-_MAX_TAGS = 32
 _TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=30.0)
 _LIMITS = httpx.Limits(max_connections=1_000, max_keepalive_connections=200)
 
@@ -148,6 +156,9 @@ class _Call:
     model: str
     attribution: dict[str, Any]
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    event_id: str = field(default_factory=lambda: f"proxy:{uuid.uuid4()}")
+    """p402's own identity for the call, given when it arrives: one call is one event, whatever
+    ids the upstream hands out (compatible servers, gateways and mocks repeat theirs)."""
     decision: Decision = ALLOW
     upstream_id: str | None = None
     response_model: str | None = None
@@ -171,9 +182,8 @@ class _Call:
     def event(self, outcome: str) -> dict[str, Any]:
         """The canonical raw event of the call."""
         provider = self.route.provider
-        known = self.upstream_id and len(self.upstream_id) <= 150 and self.upstream_id.isprintable()
         raw: dict[str, Any] = {
-            "event_id": f"{provider}:{self.upstream_id if known else uuid.uuid4()}",
+            "event_id": self.event_id,
             "occurred_at": format_time(self.started),
             "provider": provider,
             "model": (self.response_model or self.model)[:_MAX_VALUE],
@@ -188,10 +198,16 @@ class _Call:
             raw["policy"] = self.decision.policy
         if self.service_tier is not None:
             raw["service_tier"] = self.service_tier[:64]
+        ours: dict[str, str] = {}
+        upstream_id = self.upstream_id
+        if upstream_id and len(upstream_id) <= 150 and upstream_id.isprintable():
+            ours["p402.response_id"] = upstream_id  # the upstream's id: kept, never the identity
         if self.usage is not None:
             raw.update(self.route.tokens(self.usage))
         elif outcome == "success":
-            raw["tags"] = {**raw.get("tags", {}), "p402.usage": "missing"}
+            ours["p402.usage"] = "missing"
+        if ours:
+            raw["tags"] = {**raw.get("tags", {}), **ours}
         return raw
 
     def record(self, outcome: str) -> None:
@@ -381,6 +397,40 @@ def _header_text(value: str) -> str:
         return value.strip()
 
 
+def _tag_problem(name: str, value: Any) -> str | None:
+    """Why a caller's tag cannot be kept as given (a tag is never dropped without a word)."""
+    if not TAG_NAME.match(name):
+        return f"tag name {name[:70]!r} must be 1 to {MAX_TAG_NAME} of A-Z a-z 0-9 _ . : / -"
+    if isinstance(value, dict | list) or value is None:
+        return f"tag {name!r} must be a string, a number or a boolean"
+    text = value.strip() if isinstance(value, str) else str(value)
+    if not text or len(text) > MAX_TAG_VALUE or CONTROL.search(text):
+        return f"tag {name!r} must be 1 to {MAX_TAG_VALUE} printable characters"
+    return None
+
+
+def _tags_header(text: str) -> tuple[dict[str, str], str | None]:
+    """The caller's tags in ``X-P402-Tags`` (``a=b,c=d`` or a JSON object), or the problem."""
+    try:
+        pairs = orjson.loads(text) if text.startswith("{") else dict(
+            item.split("=", 1) for item in text.split(",") if item.strip()
+        )  # fmt: skip
+    except (orjson.JSONDecodeError, ValueError):
+        return {}, "x-p402-tags must be name=value pairs separated by commas, or a JSON object"
+    if not isinstance(pairs, dict):
+        return {}, "x-p402-tags must be a JSON object of name: value"
+    for name, value in pairs.items():
+        if (problem := _tag_problem(str(name).strip(), value)) is not None:
+            return {}, f"x-p402-tags: {problem}"
+    tags = tags_from({str(k).strip(): v.strip() if isinstance(v, str) else v
+                      for k, v in pairs.items()})  # fmt: skip
+    if any(name.startswith(OWN_PREFIX) for name in tags):
+        return {}, f"x-p402-tags: names beginning {OWN_PREFIX!r} are p402's own"
+    if len(tags) > MAX_TAGS:
+        return {}, f"x-p402-tags: at most {MAX_TAGS} tags"
+    return tags, None
+
+
 def _attribution(headers: Headers) -> tuple[dict[str, Any], str | None]:
     """The attribution and tags the caller's headers give, or the problem with them."""
     found: dict[str, Any] = {}
@@ -394,19 +444,9 @@ def _attribution(headers: Headers) -> tuple[dict[str, Any], str | None]:
         found[name] = text
     given = headers.get("x-p402-tags")
     if given:
-        text = _header_text(given)
-        try:
-            pairs = orjson.loads(text) if text.startswith("{") else dict(
-                item.split("=", 1) for item in text.split(",") if item.strip()
-            )  # fmt: skip
-        except (orjson.JSONDecodeError, ValueError):
-            return {}, "x-p402-tags must be name=value pairs separated by commas, or a JSON object"
-        if not isinstance(pairs, dict):
-            return {}, "x-p402-tags must be a JSON object of name: value"
-        tags = tags_from({str(k).strip(): v.strip() if isinstance(v, str) else v
-                          for k, v in pairs.items()})  # fmt: skip
-        if len(tags) > _MAX_TAGS:
-            return {}, f"x-p402-tags: at most {_MAX_TAGS} tags"
+        tags, problem = _tags_header(_header_text(given))
+        if problem is not None:
+            return {}, problem
         if tags:
             found["tags"] = tags
     return found, None

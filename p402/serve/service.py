@@ -19,6 +19,7 @@ from typing import Any
 from p402.config import Config
 from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
+from p402.ingest.tags import OWN_PREFIX
 from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
@@ -207,6 +208,15 @@ class _Writer:
         }
 
 
+def _own_tags(raw: Mapping[str, Any]) -> str | None:
+    """The first ``p402.*`` tag a caller's event claims (in ``tags`` or as a ``tag.`` column)."""
+    tags = raw.get("tags")
+    names = [*(tags if isinstance(tags, Mapping) else ()), *(
+        key[4:] for key in raw if isinstance(key, str) and key.startswith("tag.")
+    )]  # fmt: skip
+    return next((n for n in names if isinstance(n, str) and n.startswith(OWN_PREFIX)), None)
+
+
 def _share(jobs: list[_Job], stored: set[tuple[str, str]]) -> list[set[str]]:
     """The ids each job stored: the first submission of an id is the one that stored it."""
     left, shares = set(stored), []
@@ -372,6 +382,17 @@ class Service:
             # cannot claim an event was captured by the proxy.
             merged["source"] = source
             merged["evidence_status"] = "captured" if source == "proxy" else "reported"
+            if source != "proxy" and (claimed := _own_tags(merged)):
+                problem = Problem(
+                    source, None, f"tags.{claimed}",
+                    f"tag names beginning {OWN_PREFIX!r} are p402's own", f"[{index}]",
+                )  # fmt: skip
+                given = raw.get("event_id")
+                batch.outcomes[index] = Outcome(
+                    index, "rejected", given if isinstance(given, str) else None, (problem,)
+                )
+                batch.tally.rejected(batch.key)
+                continue
             item, problems, dropped = pipeline.event(merged)
             if item is None:
                 given = raw.get("event_id")
