@@ -47,6 +47,8 @@ __all__ = [
     "ExportSummary",
     "export_ledger",
     "focus_row",
+    "neutralised",
+    "restored",
 ]
 
 FORMATS: Final = ("jsonl", "csv", "parquet", "focus")
@@ -259,11 +261,34 @@ _TEXT: Final[dict[Kind, Callable[[Any], str]]] = {
 """How each kind of cell is written as text: exact decimals, RFC 3339 times, JSON objects."""
 
 
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet opening a CSV takes for the start of a formula (OWASP, CSV injection)."""
+
+
+def neutralised(text: str) -> str:
+    """A text cell no spreadsheet evaluates: one that starts like a formula (or with the quote
+    that marks one neutralised) gets a leading ``'``, as OWASP advises; :func:`restored` takes
+    it off again, so ``p402 import events`` reads back exactly what was exported."""
+    return f"'{text}" if text.startswith((*FORMULA_STARTS, "'")) else text
+
+
+def restored(text: str) -> str:
+    """The text :func:`neutralised` was given."""
+    return (
+        text[1:] if text.startswith("'") and text[1:].startswith((*FORMULA_STARTS, "'")) else text
+    )
+
+
+def _text_cell(value: Any) -> str:
+    return neutralised(str(value))
+
+
 class _CsvSink:
-    """Rows as RFC 4180 CSV: a header, CRLF line ends, quoted as needed, null as empty."""
+    """Rows as RFC 4180 CSV: a header, CRLF line ends, quoted as needed, null as empty, and a
+    text that starts like a formula neutralised (:func:`neutralised`)."""
 
     def __init__(self, handle: IO[str], columns: Sequence[tuple[str, Kind]]) -> None:
-        self._texts = [_TEXT[kind] for _, kind in columns]
+        self._texts = [_text_cell if kind == "text" else _TEXT[kind] for _, kind in columns]
         self._writer = csv.writer(handle, lineterminator="\r\n")
         self._writer.writerow([name for name, _ in columns])
 

@@ -5,7 +5,10 @@ Numbers are numbers, written exactly (a Decimal's own digits go into the sheet X
 are dates, money has a currency format, headers are frozen, each sheet's data is an Excel
 table, and totals rows are ``=SUM()`` formulas over the rows (which tie to the stored
 figures: the tests recompute them with LibreOffice). The Summary's figures reference the
-breakdown sheets, so a controller can trace them. The Events sheet lists every event up to a
+breakdown sheets, so a controller can trace them. Data is never code: a text from the ledger
+(a department called ``=HYPERLINK(...)``, a customer called ``#N/A``) is written as a string
+cell, and only the formulas p402 writes itself (:class:`Formula`) are formulas (see
+:func:`_text_is_text`). The Events sheet lists every event up to a
 limit; beyond it, a roll-up, and the ledger in the bundle is the full record.
 """
 
@@ -24,7 +27,7 @@ from p402.reporting.document import ReportContext
 from p402.reporting.report import Report
 from p402.reporting.sheets import BREAKDOWNS, Sheet, breakdown_sheet, detail_sheets
 
-__all__ = ["EVENTS_SHEET_LIMIT", "SHEETS", "render_xlsx"]
+__all__ = ["EVENTS_SHEET_LIMIT", "SHEETS", "Formula", "render_xlsx"]
 
 EVENTS_SHEET_LIMIT = 100_000
 _MAX_ROWS = 1_048_576  # a sheet's rows in Excel
@@ -38,6 +41,12 @@ FORMATS = {
     "percent": "0.00%",
 }
 SHEETS = BREAKDOWNS
+
+
+class Formula(str):
+    """A formula p402 writes (a total, a reference): the only text that becomes a formula."""
+
+    __slots__ = ()
 
 
 def _styled(sheet: Any, value: Any, *, number_format: str | None = None, bold: bool = False) -> Any:
@@ -96,7 +105,7 @@ def _write_sheet(book: Any, spec: Sheet, *, note: str | None = None) -> None:
     totals: list[Any] = [_styled(sheet, "Total", bold=True)]
     for index, column in enumerate(spec.columns[1:], start=2):
         letter = get_column_letter(index)
-        formula = f"=SUM({letter}2:{letter}{len(spec.rows) + 1})" if column.total else None
+        formula = Formula(f"=SUM({letter}2:{letter}{len(spec.rows) + 1})") if column.total else None
         totals.append(
             _styled(sheet, formula, number_format=FORMATS.get(column.kind), bold=True)
             if formula
@@ -117,10 +126,10 @@ def _summary_sheet(
         ("Period", context.period, None),
         ("Window start (UTC)", context.window_start, None),
         ("Window end (UTC, excluded)", context.window_end, None),
-        ("Events", f"={department.cell('Events')}", "#,##0"),
-        ("Requests", f"={department.cell('Requests')}", "#,##0"),
-        ("Tokens", f"={department.cell('Tokens')}", "#,##0"),
-        ("Total spend (USD)", f"={department.cell('Cost (USD)')}", MONEY_FORMAT),
+        ("Events", Formula(f"={department.cell('Events')}"), "#,##0"),
+        ("Requests", Formula(f"={department.cell('Requests')}"), "#,##0"),
+        ("Tokens", Formula(f"={department.cell('Tokens')}"), "#,##0"),
+        ("Total spend (USD)", Formula(f"={department.cell('Cost (USD)')}"), MONEY_FORMAT),
         ("Total spend, stored figure (USD)", summary.total, MONEY_FORMAT),
         ("Attributed to a department (USD)", summary.attributed, MONEY_FORMAT),
         ("Unattributed (USD)", summary.unattributed, MONEY_FORMAT),
@@ -223,6 +232,26 @@ def _events_sheet(
 
 
 @functools.cache
+def _text_is_text() -> None:
+    """Make openpyxl write every text as a string cell, whatever it starts with. openpyxl takes
+    a string beginning ``=`` for a formula and one of Excel's error names (``#N/A``, ...) for an
+    error, and so would turn an attribution value sent by any holder of a tenant key into a live
+    formula in the controller's workbook (OWASP: formula injection). Only :class:`Formula`
+    values p402 writes itself stay formulas. Its cells decide their type in one method, which is
+    the one place to fix."""
+    from openpyxl.cell.cell import Cell
+
+    infer = Cell._bind_value
+
+    def bind(cell: Any, value: Any) -> None:
+        infer(cell, value)
+        if cell.data_type in ("f", "e") and value.__class__ is not Formula:
+            cell.data_type = "s"
+
+    Cell._bind_value = bind  # type: ignore[method-assign]
+
+
+@functools.cache
 def _exact_numbers() -> None:
     """Make openpyxl write a Decimal's own digits. openpyxl 3.1 formats every number with
     ``"%.16g"``, through a binary float, so $0.07 is written ``0.07000000000000001`` and an
@@ -257,6 +286,7 @@ def render_xlsx(
     from openpyxl.writer.excel import ExcelWriter
 
     _exact_numbers()
+    _text_is_text()
     book = Workbook(write_only=True)
     by = {name: breakdown_sheet(name, report.summary.breakdowns[name]) for name in BREAKDOWNS}
     _summary_sheet(book, report, context, by)

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from p402.ingest.formats._common import Format, Parts, Progress, SourceRow, Span, span_lines
+from p402.ledger.export import restored
 
 __all__ = ["FORMATS"]
 
@@ -69,7 +70,8 @@ def _csv(path: Path, progress: Progress | None) -> Iterator[SourceRow]:
                 if None in record:
                     yield SourceRow(start, None, None, [(None, "has more cells than the header")])
                     continue
-                yield SourceRow(start, None, dict(record))
+                # Texts p402's own export neutralised for spreadsheets (a leading ') come back.
+                yield SourceRow(start, None, {k: restored(v) for k, v in record.items()})
         except (UnicodeDecodeError, csv.Error) as exc:
             yield SourceRow(reader.line_num, None, None, [(None, f"cannot be read: {exc}")])
 
