@@ -217,3 +217,14 @@ def test_report_writes_the_pdf_and_workbook_of_a_period(tmp_path: Path) -> None:
     ]  # fmt: skip
     bad = run("report", "--period", "2026-10", "--db", "l.db", "--format", "docx", cwd=tmp_path)
     assert_one_line_error(bad, "--format 'docx'")
+
+
+@pytest.mark.slow
+def test_the_demo_with_a_key_of_ones_own_makes_its_output_folder(tmp_path: Path) -> None:
+    """The README's order: keys first, then the demo into a folder that does not exist yet."""
+    assert run("keys", "create", "--out", "keys", cwd=tmp_path).returncode == 0
+    result = run("audit", "--demo", "--key", "keys/p402-signing.key", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (bundle,) = (tmp_path / "out").glob("p402-audit-*.zip")
+    verified = run("verify", str(bundle), "--key", "keys/p402-signing.pub", cwd=tmp_path)
+    assert verified.returncode == 0 and "valid" in verified.stdout

@@ -315,6 +315,9 @@ def test_an_audit_requested_over_the_api_is_built_and_downloadable(
     assert requested.status_code == 202
     done = _wait(site, "acme", requested.json()["audit_id"])
     assert done["status"] == "done", done
+    # No answer names where the server keeps the bundle.
+    assert str(site.service.data_dir) not in orjson.dumps(done).decode()
+    assert not any(key.startswith("_") for key in done)
     bundle = site.client.get(done["downloads"]["bundle"], headers=site.headers("acme"))
     assert bundle.headers["content-type"] == "application/zip"
     path = site.service.data_dir / "downloaded.zip"
@@ -340,6 +343,29 @@ def test_an_audit_requested_over_the_api_is_built_and_downloadable(
     page = site.client.get("/")
     assert "Audits of umbrella" in page.text
     assert done["audit_id"] not in page.text
+
+
+def test_p402s_own_answers_carry_the_page_headers_and_the_proxys_do_not(site: Site) -> None:
+    for path, headers in (("/", {}), ("/v1/audits", site.headers("acme")), ("/healthz", {})):
+        answer = site.client.get(path, headers=headers)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], path
+    proxied = site.client.post("/v1/chat/completions", json={}, headers=site.headers("acme"))
+    assert "x-frame-options" not in proxied.headers
+
+
+def test_audits_left_unfinished_by_a_killed_server_are_marked_failed(ledger: Ledger) -> None:
+    from p402.ledger.audit_jobs import ABANDONED, abandon_jobs, create_job, get_job, start_job
+
+    create_tenant(ledger, "acme")
+    running, queued = create_job(ledger, "acme", "2026-10"), create_job(ledger, "acme", "2026-11")
+    start_job(ledger, running.audit_id)
+    assert abandon_jobs(ledger) == 2
+    for job in (running, queued):
+        found = get_job(ledger, "acme", job.audit_id)
+        assert found is not None and (found.status, found.error) == ("failed", ABANDONED)
+    assert abandon_jobs(ledger) == 0
 
 
 def test_an_audit_of_a_server_without_a_key_is_refused(ledger: Ledger, tmp_path: Path) -> None:

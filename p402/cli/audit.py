@@ -103,6 +103,8 @@ def audit(
     key = load_signing_key(key_path)
     if public_path is None:
         public_path = _matching_public_key(key_path, key.public.key_id)
+    if demo and db is None:
+        out_dir.mkdir(parents=True, exist_ok=True)  # the demo's ledger is kept beside its bundle
     ledger = Ledger.open(db or (str(out_dir / "demo-ledger.db") if demo else None))
     try:
         with progress_bar() as bar:

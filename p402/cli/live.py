@@ -42,10 +42,25 @@ def serve(
 
     from p402.bundles.signing import load_signing_key
     from p402.config import load_config
+    from p402.ledger.audit_jobs import abandon_jobs
     from p402.ledger.store import Ledger
 
-    load_config(config_path)  # refuse a bad configuration here, once, not in every worker
-    Ledger.open(db).close()  # create, or refuse an outdated schema, before listening
+    config = load_config(config_path)  # refuse a bad configuration here, once, not in every worker
+    ledger = Ledger.open(db)  # create, or refuse an outdated schema, before listening
+    try:
+        if abandoned := abandon_jobs(ledger):
+            click.echo(
+                f"{abandoned} audit(s) left unfinished by an earlier run marked failed", err=True
+            )
+    finally:
+        ledger.close()
+    for upstream in config.upstreams:
+        if upstream.api_key_env and upstream.api_key() is None:
+            click.echo(
+                f"warning: {upstream.api_key_env} is not set: {upstream.provider} calls that bring"
+                " no provider key of their own will be refused by the upstream",
+                err=True,
+            )
     if key_path is not None:
         load_signing_key(key_path)
     os.environ.update({"P402_DATA_DIR": str(data_dir.resolve())})

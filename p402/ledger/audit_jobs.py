@@ -100,3 +100,21 @@ def finish_job(ledger: Ledger, audit_id: str, *, folder: str, bundle: str) -> No
 def fail_job(ledger: Ledger, audit_id: str, error: str) -> None:
     """The audit failed, for the reason *error* gives in one line."""
     _set(ledger, audit_id, status="failed", error=error, finished_at_us=micros(datetime.now(UTC)))
+
+
+ABANDONED = "the server stopped before this audit was finished; request it again"
+
+
+def abandon_jobs(ledger: Ledger) -> int:
+    """Mark every audit still queued or running as failed, with :data:`ABANDONED` as the reason:
+    ``p402 serve`` calls it as it starts, since an audit runs in the server process that took it
+    and none survives that process (killed, or restarted). How many were marked."""
+    table = audits_table
+    now = micros(datetime.now(UTC))
+    with ledger.engine.begin() as connection:
+        found = connection.execute(
+            update(table)
+            .where(table.c.status.in_(("queued", "running")))
+            .values(status="failed", error=ABANDONED, finished_at_us=now)
+        )
+    return int(found.rowcount or 0)

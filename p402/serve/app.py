@@ -90,7 +90,42 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(proxy.router)
 
     install_errors(app)
+    app.add_middleware(_PageHeaders)
     return app
+
+
+_PAGE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+"""On p402's own answers: no sniffing a download into a page, no framing the page (clickjacking),
+forms posting only to p402, and no tenant URL leaking in a Referer."""
+_PROXIED = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"})
+"""The proxy's routes: their answers are the upstream's, passed through as they came."""
+
+
+class _PageHeaders:
+    """Adds :data:`_PAGE_HEADERS` to every answer but the proxy's (plain ASGI: no cost per
+    request beyond a list append, unlike a BaseHTTPMiddleware)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in _PROXIED:
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in _PAGE_HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send=sending)
 
 
 def _publish_event_schema(app: FastAPI) -> None:
@@ -283,15 +318,15 @@ def create_audit(
         raise Unavailable("this server has no signing key (start it with --key)")
     job = create_job(service.ledger, tenant, window.label)
     service.background.submit(_run_audit, service, tenant, job.audit_id, window)
-    found = _audit(service, tenant, job.audit_id)
-    return _json(found, 202)
+    return _json(_public(_audit(service, tenant, job.audit_id)), 202)
 
 
 @router.get(
     "/v1/audits/{audit_id}", summary="One audit's status and downloads", responses=NOT_FOUND
 )
 def get_audit(request: Request, tenant: Tenant, audit_id: str) -> Response:
-    return _json(_audit(service_of(request), tenant, audit_id))
+    # Public fields only: the server's own file path of the bundle is nobody's business.
+    return _json(_public(_audit(service_of(request), tenant, audit_id)))
 
 
 @router.get(
