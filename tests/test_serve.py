@@ -287,6 +287,24 @@ def test_summary_ties_out_across_every_view(site: Site, ledger: Ledger) -> None:
     assert body["total"]["unpriced_events"] == 1
 
 
+def test_summary_sums_costs_past_int64_exactly(site: Site, ledger: Ledger) -> None:
+    """Two events of the largest cost allowed overflow SQLite's SUM in 64-bit integers."""
+    from dataclasses import replace
+
+    from p402.money import MAX_EVENT_COST
+
+    base = small_events("acme")[0]
+    ledger.add([
+        replace(base, event_id="big-1", cost=MAX_EVENT_COST),
+        replace(base, event_id="big-2", cost=MAX_EVENT_COST),
+        replace(base, event_id="small", cost=Decimal("0.000000000001")),
+    ])  # fmt: skip
+    summary = site.client.get("/v1/summary?period=2026-10", headers=site.headers("acme"))
+    assert summary.status_code == 200, summary.text
+    assert Decimal(summary.json()["total"]["cost"]) == 2 * MAX_EVENT_COST + Decimal("1e-12")
+    assert 2 * to_units(MAX_EVENT_COST) > 2**63  # the case this is about
+
+
 def test_summary_rejects_a_bad_period(site: Site) -> None:
     answer = site.client.get("/v1/summary?period=2026-13", headers=site.headers("acme"))
     assert answer.status_code == 400

@@ -56,6 +56,31 @@ def _number(value: int) -> Any:
     return literal_column(str(int(value)), BigInteger())
 
 
+_HALF = 1 << 32
+
+
+def exact_sums(dialect: str, column: Any) -> tuple[Any, ...]:
+    """Select expressions whose values :func:`exact_total` turns into the exact sum of an
+    integer column. PostgreSQL sums BIGINT into NUMERIC, which cannot overflow; SQLite's SUM
+    stops with "integer overflow" past 2**63 (two events of the largest cost allowed), so there
+    the column is summed in two halves, each far from overflowing, and joined in Python."""
+    if dialect != "sqlite":
+        return (func.sum(column),)
+    # Truncating division and its remainder: high * 2**32 + low == value, for any sign.
+    return (
+        func.sum(column.op("/")(_number(_HALF))),
+        func.sum(column.op("%")(_number(_HALF))),
+    )
+
+
+def exact_total(parts: Any) -> int:
+    """The sum that :func:`exact_sums`'s values give (``0`` when every value was null)."""
+    if len(parts) == 1:
+        return int(parts[0] or 0)
+    high, low = parts
+    return int(high or 0) * _HALF + int(low or 0)
+
+
 def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) -> Iterator[Group]:
     """The tenant's events in the period, grouped by UTC day and :data:`ROLLUP_FIELDS` in one
     query; never every group in memory at once. Groups come in no particular order.
@@ -83,10 +108,10 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
             func.count(),
             func.sum(table.c.requests),
             func.sum(tokens),
-            func.sum(table.c.cost_units),
             func.min(table.c.occurred_at_us),
             func.max(table.c.occurred_at_us),
-            func.sum(table.c.tool_cost_units),
+            *exact_sums(ledger.dialect, table.c.cost_units),
+            *exact_sums(ledger.dialect, table.c.tool_cost_units),
         )
         .where(table.c.tenant == tenant)
         .where(table.c.occurred_at_us >= start, table.c.occurred_at_us < micros(period.end))
@@ -101,7 +126,10 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
             query, execution_options={"stream_results": True, "yield_per": chunk}
         )
         for row in result:
-            events, requests, token_sum, units, first, last, tools = row[width + 2 :]
+            events, requests, token_sum, first, last = row[width + 2 : width + 7]
+            money = row[width + 7 :]
+            half = len(money) // 2
+            units, tools = exact_total(money[:half]), exact_total(money[half:])
             yield Group(
                 date.fromordinal(first_day + int(row[0])),
                 tuple(row[1 : width + 1]),
@@ -109,10 +137,10 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
                 int(events),
                 int(requests),
                 int(token_sum),
-                int(units or 0),
+                units,
                 int(first),
                 int(last),
-                int(tools or 0),
+                tools,
             )
 
 
@@ -126,8 +154,9 @@ def totals_by(
     table = events_table
     fields = [table.c[name] for name in columns]
     unpriced = func.sum(case((table.c.cost_units.is_(None), 1), else_=0))
+    money = exact_sums(ledger.dialect, table.c.cost_units)
     query = (
-        select(*fields, func.sum(table.c.cost_units), func.count(), unpriced)
+        select(*fields, func.count(), unpriced, *money)
         .where(table.c.tenant == tenant)
         .where(
             table.c.occurred_at_us >= micros(period.start),
@@ -138,7 +167,9 @@ def totals_by(
     sums: dict[str, dict[str | None, list[int]]] = {name: {} for name in columns}
     with ledger.engine.connect() as connection:
         for row in connection.execute(query):
-            units, count, missing = int(row[-3] or 0), int(row[-2]), int(row[-1] or 0)
+            width = len(columns)
+            count, missing = int(row[width]), int(row[width + 1] or 0)
+            units = exact_total(row[width + 2 :])
             for name, value in zip(columns, row, strict=False):
                 slot = sums[name].setdefault(value, [0, 0, 0])
                 slot[0] += units
