@@ -75,8 +75,10 @@ def test_no_value_from_the_ledger_becomes_a_formula_or_an_error_cell(hostile_xls
     # Only p402's own: sums over a column, and the Summary's references to the breakdowns.
     ours = re.compile(r"^(SUM\([A-Z]+\d+:[A-Z]+\d+\)|'?[A-Za-z ]+'?!\$?[A-Z]+\$?\d+)$")
     assert [f for f in formulas if not ours.match(f)] == []
-    with zipfile.ZipFile(io.BytesIO(hostile_xlsx)) as book:
-        sheets = b"".join(book.read(n) for n in book.namelist() if n.startswith("xl/worksheets/"))
+    with zipfile.ZipFile(io.BytesIO(hostile_xlsx)) as archive:
+        sheets = b"".join(
+            archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/")
+        )
     assert b't="e"' not in sheets
     from openpyxl import load_workbook
 

@@ -100,9 +100,9 @@ async def _chat(request: Request) -> Response:
     if not body.get("stream"):
         choice = {"index": 0, "message": {"role": "assistant", "content": text_}}
         choice["finish_reason"] = "stop"
-        usage = {"usage": CHAT_USAGE} if counted else {}
+        reported = {"usage": CHAT_USAGE} if counted else {}
         return Response(
-            orjson.dumps({**base, "choices": [choice], **usage, "service_tier": "default"}),
+            orjson.dumps({**base, "choices": [choice], **reported, "service_tier": "default"}),
             media_type="application/json",
         )
     usage = bool((body.get("stream_options") or {}).get("include_usage"))

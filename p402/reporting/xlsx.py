@@ -241,14 +241,14 @@ def _text_is_text() -> None:
     the one place to fix."""
     from openpyxl.cell.cell import Cell
 
-    infer = Cell._bind_value
+    infer = Cell._bind_value  # type: ignore[attr-defined]
 
     def bind(cell: Any, value: Any) -> None:
         infer(cell, value)
         if cell.data_type in ("f", "e") and value.__class__ is not Formula:
             cell.data_type = "s"
 
-    Cell._bind_value = bind  # type: ignore[method-assign]
+    Cell._bind_value = bind  # type: ignore[attr-defined]
 
 
 @functools.cache
