@@ -142,6 +142,22 @@ def test_json_lines_body(site: Site) -> None:
     assert answer.json()["accepted"] == 5
 
 
+def test_a_bad_json_lines_line_is_rejected_by_its_own_number_and_the_rest_kept(
+    site: Site,
+) -> None:
+    lines = [orjson.dumps(_event(1)), b"", b'{"event_id": "cut', orjson.dumps(_event(2))]
+    answer = site.client.post(
+        "/v1/events", content=b"\n".join(lines) + b"\n",
+        headers={**site.headers("acme"), "Content-Type": "application/x-ndjson"},
+    )  # fmt: skip
+    assert answer.status_code == 207
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    (problem,) = body["results"][1]["problems"]
+    assert problem["message"].startswith("line 3: not JSON")
+    assert site.ledger.count("acme") == 2
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [(b"", 400), (b"{not json", 400), (b"[" + b"{}," * MAX_BATCH + b"{}]", 413)],

@@ -47,7 +47,7 @@ from p402.serve.schema import (
     NOT_FOUND,
     UNAUTHORISED,
 )
-from p402.serve.service import Service, counts
+from p402.serve.service import Service, Unreadable, counts
 
 __all__ = ["MAX_BATCH", "create_app", "from_environment"]
 
@@ -192,9 +192,10 @@ def _body_events(body: bytes, content_type: str) -> list[Any]:
         raise RequestError("empty body: send an event, a JSON array of events, or JSON Lines")
     if "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type:
         try:
-            items = [orjson.loads(line) for line in body.splitlines() if line.strip()]
-        except orjson.JSONDecodeError as exc:
-            raise RequestError(f"the body is not JSON Lines: {exc}") from None
+            items = [_line(number, line) for number, line in enumerate(body.splitlines(), 1)
+                     if line.strip()]  # fmt: skip
+        except UnicodeDecodeError:
+            raise RequestError("the body is not valid UTF-8") from None
     else:
         try:
             parsed = orjson.loads(body)
@@ -204,6 +205,16 @@ def _body_events(body: bytes, content_type: str) -> list[Any]:
     if len(items) > MAX_BATCH:
         raise TooLarge(f"{len(items):,} events in one request; the most is {MAX_BATCH:,}")
     return items
+
+
+def _line(number: int, line: bytes) -> Any:
+    """One JSON Lines line, or the reason it cannot be read (rejected as its own item, with its
+    line number: the good lines of the request are kept, as for an array)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        line.decode("utf-8")  # not UTF-8 at all: the whole body is refused
+        return Unreadable(f"line {number}: not JSON ({exc})")
 
 
 def _period(period: str | None, first: date | None, last: date | None) -> Period:

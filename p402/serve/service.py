@@ -27,7 +27,7 @@ from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import authenticate, get_tenant
 from p402.period import micros
 
-__all__ = ["Batch", "Outcome", "Service"]
+__all__ = ["Batch", "Outcome", "Service", "Unreadable"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,14 @@ class Outcome:
                 {"field": problem.field, "message": problem.message} for problem in self.problems
             ]
         return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An item of a request that could not be read (a JSON Lines line that is not JSON): it is
+    rejected on its own, with *reason*, and the request's other items are kept."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +381,8 @@ class Service:
         batch.tally.received(batch.key, len(raws))  # before anything can go astray
         for index, raw in enumerate(raws):
             if not isinstance(raw, Mapping):
-                problem = Problem(source, None, None, "not a JSON object", f"[{index}]")
+                said = raw.reason if isinstance(raw, Unreadable) else "not a JSON object"
+                problem = Problem(source, None, None, said, f"[{index}]")
                 batch.outcomes[index] = Outcome(index, "rejected", problems=(problem,))
                 batch.tally.rejected(batch.key)
                 continue
