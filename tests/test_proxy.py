@@ -564,6 +564,21 @@ def test_a_tag_header_p402_cannot_keep_as_given_is_refused_by_name(
     assert len(proxy.seen.seen) == before
 
 
+def test_a_gzip_request_is_forwarded_inflated(proxy: Proxy) -> None:
+    import gzip
+
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "PROMPT-gz"}]}
+    answer = httpx.post(
+        f"{proxy.url}/v1/chat/completions", content=gzip.compress(orjson.dumps(body)),
+        headers={"X-P402-Key": proxy.key, "Content-Encoding": "gzip",
+                 "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    headers, seen = proxy.seen.seen[-1]
+    assert seen == body and "content-encoding" not in headers
+    proxy.events(1)
+
+
 def test_rules_attribute_proxy_calls(sqlite_ledger: Ledger, upstream: tuple[Served, Seen]) -> None:
     rule = Rule(
         "anthropic goes to research", (("provider", "anthropic"),), (("department", "Research"),)

@@ -158,6 +158,31 @@ def test_a_bad_json_lines_line_is_rejected_by_its_own_number_and_the_rest_kept(
     assert site.ledger.count("acme") == 2
 
 
+def test_a_gzip_body_is_inflated_and_a_bomb_or_an_unknown_encoding_refused(site: Site) -> None:
+    import gzip
+
+    def post(content: bytes, encoding: str) -> Any:
+        return site.client.post(
+            "/v1/events", content=content,
+            headers={**site.headers("acme"), "Content-Encoding": encoding,
+                     "Content-Type": "application/json"},
+        )  # fmt: skip
+
+    events = orjson.dumps([_event(1), _event(2)])
+    assert post(gzip.compress(events), "gzip").json()["accepted"] == 2
+    import zlib
+
+    assert post(zlib.compress(orjson.dumps(_event(3))), "deflate").json()["accepted"] == 1
+    bomb = gzip.compress(b" " * (65 * 1024 * 1024))  # inflates past the 64 MB limit
+    assert post(bomb, "gzip").status_code == 413
+    refused = post(events, "br")
+    assert refused.status_code == 400 and "'br' is not supported" in refused.text
+    broken = post(events, "gzip")
+    assert broken.status_code == 400 and "not" in broken.json()["error"]["message"]
+    assert post(gzip.compress(events)[:-12], "gzip").status_code == 400  # cut short
+    assert site.ledger.count("acme") == 3
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [(b"", 400), (b"{not json", 400), (b"[" + b"{}," * MAX_BATCH + b"{}]", 413)],
