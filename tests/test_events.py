@@ -44,6 +44,8 @@ def test_a_good_row_becomes_an_event_in_utc() -> None:
         ({"occurred_at": "2026-10-01T12:00:00"}, "occurred_at", "no UTC offset"),
         ({"occurred_at": "1999-12-31T00:00:00Z"}, "occurred_at", "outside"),
         ({"input_tokens": -1}, "input_tokens", "at least 0"),
+        ({"input_tokens": 2**63 - 1}, "input_tokens", "less than 2**53"),
+        ({"output_tokens": 2**53}, "output_tokens", "less than 2**53"),
         ({"input_tokens": 1.5}, "input_tokens", "whole number"),
         ({"input_tokens": "ten"}, "input_tokens", "whole number"),
         ({"requests": 0}, "requests", "at least 1"),

@@ -116,6 +116,10 @@ def _word(allowed: frozenset[str] | None) -> Checker:
     return check
 
 
+_MOST_COUNT = 2**53
+"""Counts stay below it: every JSON reader holds them exactly (a double's integer range)."""
+
+
 def _count(minimum: int) -> Checker:
     def check(name: str, value: Any, problems: FieldProblems) -> Any:
         if type(value) is not int:
@@ -124,8 +128,11 @@ def _count(minimum: int) -> Checker:
             if isinstance(value, bool) or not isinstance(value, int):
                 problems.append((name, f"must be a whole number, got {value!r}"))
                 return _INVALID
-        if not minimum <= value < 2**53:
+        if value < minimum:
             problems.append((name, f"must be at least {minimum}, got {value}"))
+            return _INVALID
+        if value >= _MOST_COUNT:
+            problems.append((name, f"must be less than 2**53 ({_MOST_COUNT:,}), got {value}"))
             return _INVALID
         return value
 
