@@ -228,3 +228,22 @@ def test_the_demo_with_a_key_of_ones_own_makes_its_output_folder(tmp_path: Path)
     (bundle,) = (tmp_path / "out").glob("p402-audit-*.zip")
     verified = run("verify", str(bundle), "--key", "keys/p402-signing.pub", cwd=tmp_path)
     assert verified.returncode == 0 and "valid" in verified.stdout
+
+
+def test_verify_with_the_private_key_says_so_and_tenant_list_says_when_empty(
+    tmp_path: Path,
+) -> None:
+    from p402.bundles.signing import create_keys
+
+    create_keys(tmp_path / "keys")
+    result = run(
+        "verify", str(tmp_path / "nope.zip"), "--key", str(tmp_path / "keys" / "p402-signing.key")
+    )
+    assert_one_line_error(result, "nope.zip: no such file")
+    (tmp_path / "b.zip").write_bytes(b"not a zip")
+    private = run(
+        "verify", str(tmp_path / "b.zip"), "--key", str(tmp_path / "keys" / "p402-signing.key")
+    )
+    assert "is a private signing key" in private.stderr and "Traceback" not in private.stderr
+    listed = run("tenant", "list", "--db", str(tmp_path / "l.db"))
+    assert listed.returncode == 0 and "No tenants yet" in listed.stderr

@@ -178,7 +178,7 @@ def _report_audit(result: Any, key_path: Path, public_path: Path | None, as_json
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,
               help="The signer's public key (PEM), as received out of band; give --key again for each "
                    "key of a change-over.")  # fmt: skip
@@ -189,12 +189,12 @@ def verify(
     *, bundle: Path, key_paths: tuple[Path, ...], previous: Path | None, as_json: bool
 ) -> None:
     """Verify a bundle offline. Exit 0: valid; exit 1: invalid, saying why."""
-    from p402.bundles.signing import load_public_key
     from p402.bundles.verify import BundleInvalid, verify_bundle
 
-    outcome = verify_bundle(
-        bundle, [load_public_key(path) for path in key_paths], previous=previous
-    )
+    if not bundle.is_file():  # one line, as every user error (not click's usage block)
+        click.echo(f"error: {bundle}: no such file", err=True)
+        sys.exit(2)
+    outcome = verify_bundle(bundle, _public_keys(key_paths), previous=previous)
     if as_json:
         echo_json(outcome.as_json())
         if not outcome.valid:
@@ -245,11 +245,8 @@ def receipt(*, bundle: Path, event_id: str, out_file: Path | None) -> None:
 def verify_receipt_command(*, receipt_file: Path, key_paths: tuple[Path, ...]) -> None:
     """Verify one event's receipt offline. Exit 0: the event is in the signed ledger; 1: not."""
     from p402.bundles.receipt import verify_receipt
-    from p402.bundles.signing import load_public_key
 
-    checkpoint, event = verify_receipt(
-        receipt_file.read_bytes(), [load_public_key(path) for path in key_paths]
-    )
+    checkpoint, event = verify_receipt(receipt_file.read_bytes(), _public_keys(key_paths))
     click.echo(
         f"valid: event {event['event_id']!r} ({event['occurred_at']}, {event['provider']}/{event['model']}, "
         f"cost {event['cost'] or 'unpriced'}) is leaf of {checkpoint.origin} at tree size {checkpoint.size}"
@@ -312,7 +309,6 @@ def verify_entry_command(*, entry_file: Path, key_paths: tuple[Path, ...]) -> No
     ledger/entries.jsonl). Exit 0: valid; exit 1: invalid."""
     from p402.bundles.canonical import CanonicalError, loads
     from p402.bundles.entries import entry_problem
-    from p402.bundles.signing import load_public_key
     from p402.bundles.verify import BundleInvalid
 
     try:
@@ -321,7 +317,7 @@ def verify_entry_command(*, entry_file: Path, key_paths: tuple[Path, ...]) -> No
         raise BundleInvalid(f"invalid: {entry_file}: {exc}") from None
     entry = item.get("entry") if isinstance(item, dict) else None
     tenant = entry.get("tenant") if isinstance(entry, dict) else None
-    problem = entry_problem(item, [load_public_key(path) for path in key_paths], str(tenant))
+    problem = entry_problem(item, _public_keys(key_paths), str(tenant))
     if problem is not None:
         raise BundleInvalid(f"invalid: {entry_file}: {problem}")
     assert isinstance(entry, dict)
@@ -329,3 +325,22 @@ def verify_entry_command(*, entry_file: Path, key_paths: tuple[Path, ...]) -> No
         f"valid: {entry['kind']} of tenant {tenant!r} recorded {entry['recorded_at']}, "
         f"signed by key {item['key_id'][:16]}"
     )
+
+
+def _public_keys(paths: tuple[Path, ...]) -> list[Any]:
+    """The public keys to verify with; a private key given instead works (its public half is
+    used), with a warning: whoever verifies never needs it, and should not hold it."""
+    from p402.bundles.signing import load_public_key
+
+    for path in paths:
+        if not path.is_file():
+            continue  # load_public_key words the problem
+        with path.open("rb") as handle:
+            private = b"PRIVATE KEY" in handle.read(4096)
+        if private:
+            click.echo(
+                f"warning: {path} is a private signing key; verifying needs only its public half"
+                f" ({path.with_suffix('.pub').name}): keep the private key with the signer",
+                err=True,
+            )
+    return [load_public_key(path) for path in paths]

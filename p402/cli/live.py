@@ -122,6 +122,8 @@ def tenant_list(*, db: str | None, as_json: bool) -> None:
         echo_json([{"tenant": t.tenant, "name": t.name, "retention_days": t.retention_days,
                     "created_at": t.created_at.isoformat()} for t in found])  # fmt: skip
         return
+    if not found:
+        click.echo("No tenants yet: p402 tenant create ID", err=True)
     for item in found:
         days = f"{item.retention_days} days" if item.retention_days else "indefinitely"
         click.echo(f"{item.tenant}\t{item.name or ''}\tkept {days}")

@@ -90,7 +90,8 @@ class ImportRejected(P402Error):
     def __init__(self, problems: Sequence[Problem], rows: int) -> None:
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(
-            f"{len(problems)} {noun} in {rows} rows; nothing was imported",
+            f"{len(problems)} {noun} in {rows:,} {'row' if rows == 1 else 'rows'};"
+            " nothing was imported",
             hint="fix the rows, or pass --skip-invalid to import the good ones",
         )
         self.problems = list(problems)
