@@ -247,3 +247,19 @@ def test_verify_with_the_private_key_says_so_and_tenant_list_says_when_empty(
     assert "is a private signing key" in private.stderr and "Traceback" not in private.stderr
     listed = run("tenant", "list", "--db", str(tmp_path / "l.db"))
     assert listed.returncode == 0 and "No tenants yet" in listed.stderr
+
+
+def test_an_audit_of_nothing_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    from p402.bundles.signing import create_keys
+
+    create_keys(tmp_path / "keys")
+    key, db = str(tmp_path / "keys" / "p402-signing.key"), str(tmp_path / "l.db")
+    args = ("audit", "--period", "2026-10", "--key", key, "--db", db, "--tenant", "acmee")
+    assert_one_line_error(
+        run(*args, "--out", str(tmp_path / "a")), "tenant 'acmee' has no events in 2026-10"
+    )
+    assert not (tmp_path / "a").exists()
+    allowed = run(*args, "--out", str(tmp_path / "b"), "--allow-empty")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "warning: tenant 'acmee' has no events in 2026-10" in allowed.stderr
+    assert list((tmp_path / "b").glob("p402-audit-*.zip"))

@@ -67,10 +67,13 @@ def keys_create(*, out_dir: Path) -> None:
     help="Tenant id (default: the configuration's, else 'default'; 'demo' with --demo).",
 )  # fmt: skip
 @config_option
+@click.option("--allow-empty", is_flag=True,
+              help="Sign an audit even when the tenant has no events in the period.")  # fmt: skip
 @json_option
 def audit(
     *, demo: bool, period: str | None, start: Any, end: Any, key_path: Path | None, out_dir: Path,
-    db: str | None, tenant: str | None, config_path: Path | None, as_json: bool,
+    db: str | None, tenant: str | None, config_path: Path | None, allow_empty: bool,
+    as_json: bool,
 ) -> None:  # fmt: skip
     """Audit a period: PDF and XLSX reports in a signed, verifiable bundle."""
     from p402.audit import run_audit
@@ -120,6 +123,8 @@ def audit(
                 config = Config(
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window))
                 )
+            elif ledger.count(tenant, window) == 0:
+                _nothing_to_audit(tenant, window.label, allow_empty=allow_empty)
             result = run_audit(
                 ledger,
                 tenant=tenant,
@@ -344,3 +349,15 @@ def _public_keys(paths: tuple[Path, ...]) -> list[Any]:
                 err=True,
             )
     return [load_public_key(path) for path in paths]
+
+
+def _nothing_to_audit(tenant: str, label: str, *, allow_empty: bool) -> None:
+    """An audit of no events is refused (a misspelled tenant or period would otherwise give a
+    signed $0.00 bundle), unless asked for; then it is said aloud."""
+    said = f"tenant {tenant!r} has no events in {label}"
+    if not allow_empty:
+        raise ConfigError(
+            said,
+            hint="check --tenant (p402 tenant list) and the period; --allow-empty signs it anyway",
+        )
+    click.echo(f"warning: {said}: this audit is of nothing, as --allow-empty asked", err=True)
