@@ -263,3 +263,11 @@ def test_an_audit_of_nothing_is_refused_unless_asked_for(tmp_path: Path) -> None
     assert allowed.returncode == 0, allowed.stderr
     assert "warning: tenant 'acmee' has no events in 2026-10" in allowed.stderr
     assert list((tmp_path / "b").glob("p402-audit-*.zip"))
+    # The command it prints works as shown, in a shell where no venv is active.
+    (line,) = [x for x in allowed.stdout.splitlines() if x.startswith("Verify with: ")]
+    command = line.removeprefix("Verify with: ").replace("<your public key>", key)
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run(  # as a user pastes it: through the shell
+        ["/bin/sh", "-c", command], capture_output=True, text=True, env=bare, check=False
+    )
+    assert shown.returncode == 0 and shown.stdout.startswith("valid:"), (command, shown.stderr)

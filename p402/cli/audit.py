@@ -178,8 +178,26 @@ def _report_audit(result: Any, key_path: Path, public_path: Path | None, as_json
         click.echo(f"Public key: {public_path}")
     click.echo(f"Key id:     {result.manifest['key_id']}")
     click.echo(
-        f"Verify with: p402 verify {result.bundle} --key {public_path or '<your public key>'}"
+        f"Verify with: {_program()} verify {result.bundle} --key {public_path or '<your public key>'}"
     )
+
+
+def _program() -> str:
+    """How to run this p402 from the caller's shell: ``p402`` when that is what the shell finds,
+    else the path it was started by (``make audit`` runs ``.venv/bin/p402`` with no venv active,
+    so a plain ``p402`` would be "command not found" there)."""
+    import os
+    import shlex
+    import shutil
+
+    started = Path(sys.argv[0])
+    found = shutil.which("p402")
+    if started.name == "p402" and (found is None or Path(found).resolve() != started.resolve()):
+        shown = os.path.relpath(started) if not started.is_absolute() else str(started)
+        if "/" not in shown:
+            shown = f"./{shown}"
+        return shlex.quote(shown)
+    return "p402"
 
 
 @cli.command()
