@@ -49,6 +49,13 @@ def test_help_imports_nothing_heavy() -> None:
     assert "audit" in run("--help").stdout
 
 
+def test_help_lists_every_command_with_its_first_sentence_whole() -> None:
+    for args in (("--help",), ("tenant", "--help"), ("keys", "--help")):
+        listed = run(*args).stdout.split("Commands:", 1)[1]
+        assert "..." not in listed, listed
+    assert "stored event, history included." in run("--help").stdout
+
+
 def test_keys_create_protects_the_private_key(tmp_path: Path) -> None:
     result = run("keys", "create", "--out", str(tmp_path / "keys"))
     assert result.returncode == 0

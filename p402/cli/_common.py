@@ -87,7 +87,27 @@ def resolve(
     return config, chosen
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A group whose command list shows each command's first sentence whole, wrapped, where
+    click cuts it to the terminal's width with "..."."""
+
+    group_class = type  # its subgroups (tenant, keys, db, ...) list their commands alike
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            text = " ".join((command.help or "").split("\n\n", 1)[0].split())
+            first = text.split(". ", 1)[0].rstrip(".")
+            rows.append((name, f"{first}." if first else ""))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="p402")
 def cli() -> None:
     """p402: AI spend audit. Attribute every AI call, report it, ship signed evidence."""
