@@ -97,6 +97,10 @@ class Invoice:
     """Where the total comes from, as the reconciliation names it."""
 
 
+ESTIMATE_OUTPUT_TOKENS = 4_096
+"""The output a hard budget holds for a call that names no maximum of its own."""
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """A spending limit the routing proxy enforces at the moment of a call.
@@ -104,7 +108,9 @@ class Budget:
     It applies to each value of its scope that matches *value* (exact or glob) on its own:
     ``scope = "department", value = "*"`` gives every department the same limit. ``hard``
     refuses calls once the spend of the window (UTC day or calendar month) has reached
-    *limit* (USD); ``soft`` lets them through, flagged.
+    *limit* (USD); ``soft`` lets them through, flagged. A hard budget counts the calls in
+    flight at what they may cost: their output at most their ``max_tokens`` (or
+    ``max_completion_tokens``, ``max_output_tokens``), else *estimate_output_tokens*.
     """
 
     name: str
@@ -113,6 +119,7 @@ class Budget:
     window: str
     limit: Decimal
     mode: str = "hard"
+    estimate_output_tokens: int = ESTIMATE_OUTPUT_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,7 +400,11 @@ def _budgets(reader: _Reader, data: Mapping[str, Any]) -> tuple[Budget, ...]:
     for index, table in enumerate(data.get("budgets", [])):
         after = reader.table_line("budgets", index)
         where = f"[[budgets]] #{index + 1}"
-        reader.keys(table, ("name", "scope", "value", "window", "limit", "mode"), where, after)
+        reader.keys(
+            table,
+            ("name", "scope", "value", "window", "limit", "mode", "estimate_output_tokens"),
+            where, after,
+        )  # fmt: skip
         name = _text(reader, table, "name", where, after, required=True)
         if name in names:
             reader.error(f"{where}: another budget is already called {name!r}", "name", after)
@@ -405,8 +416,15 @@ def _budgets(reader: _Reader, data: Mapping[str, Any]) -> tuple[Budget, ...]:
         if "limit" not in table:
             reader.error(f'{where} needs limit (USD, quoted: "100.00")', None, after)
         limit = _decimal(reader, table.get("limit", ""), "limit", where, after)
+        ceiling = table.get("estimate_output_tokens", ESTIMATE_OUTPUT_TOKENS)
+        if type(ceiling) is not int or not 1 <= ceiling <= 10_000_000:
+            reader.error(
+                f"{where}: estimate_output_tokens must be a whole number of tokens, 1 to "
+                "10000000", "estimate_output_tokens", after,
+            )  # fmt: skip
+            ceiling = ESTIMATE_OUTPUT_TOKENS
         if name and scope and value and window and mode and limit is not None:
-            budgets.append(Budget(name, scope, value, window, limit, mode))
+            budgets.append(Budget(name, scope, value, window, limit, mode, ceiling))
     return tuple(budgets)
 
 

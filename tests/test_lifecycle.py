@@ -20,7 +20,13 @@ from p402.ledger.captures import Tally, add_counts
 from p402.ledger.events import Event
 from p402.ledger.imports import ImportRecord, record_imports
 from p402.ledger.invoices import InvoiceLine
-from p402.ledger.schema import TENANT_TABLES, audits_table, metadata
+from p402.ledger.schema import (
+    TENANT_TABLES,
+    audits_table,
+    budget_holds_table,
+    budget_windows_table,
+    metadata,
+)
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import (
     TenantError,
@@ -174,6 +180,17 @@ def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
         captured.received((tenant, "meter", 20_000), 1)
         captured.accepted((tenant, "meter", 20_000), small_events(tenant)[0])
         add_counts(connection, captured, 1)
+        connection.execute(
+            budget_windows_table.insert().values(
+                tenant=tenant, budget="b", value="v", window_start_us=0, spent_units=1
+            )
+        )
+        connection.execute(
+            budget_holds_table.insert().values(
+                hold_id=f"{tenant}-hold", tenant=tenant, budget="b", value="v",
+                window_start_us=0, units=1, expires_at_us=1,
+            )
+        )  # fmt: skip
         connection.execute(
             audits_table.insert().values(
                 audit_id=f"{tenant}-audit",

@@ -45,6 +45,8 @@ __all__ = [
     "TENANT_TABLES",
     "api_keys_table",
     "audits_table",
+    "budget_holds_table",
+    "budget_windows_table",
     "capture_days_table",
     "captures_table",
     "event_from_row",
@@ -60,10 +62,11 @@ __all__ = [
     "tenants_table",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
 the tenants' audit logs; 4: tool charges and import control records; 5: the meter's and the
-proxy's capture counts.
+proxy's capture counts; 6: hard budgets' shared windows and holds, and API keys' fixed
+attribution.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
@@ -209,6 +212,36 @@ api_keys_table = Table(
     Column("label", String(200), nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("revoked_at_us", BigInteger, nullable=True),
+    # JSON object of attribution fields the key always spends as (set when it is created; a
+    # call's headers cannot change them), or NULL.
+    Column("attribution", Text, nullable=True),
+)
+budget_windows_table = Table(
+    "budget_windows",
+    metadata,
+    # A hard budget's spend in one window, shared by every p402 serve process of the database
+    # (see serve/budgets.py): admissions lock this row; NULL spend is not read from the ledger yet.
+    Column("tenant", String(64), primary_key=True),
+    Column("budget", String(200), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("window_start_us", BigInteger, primary_key=True),
+    Column("spent_units", BigInteger, nullable=True),
+    Column("seeded_at_us", BigInteger, nullable=True),
+)
+budget_holds_table = Table(
+    "budget_holds",
+    metadata,
+    # What a call in flight may cost, reserved at admission and released when its event is
+    # stored; a hold older than its expiry (a process that died) counts no more.
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("hold_id", String(64), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False),
+    Column("budget", String(200), nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("window_start_us", BigInteger, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index("ix_budget_holds_window", "tenant", "budget", "value", "window_start_us"),
 )
 ledger_entries_table = Table(
     "ledger_entries",
@@ -256,7 +289,8 @@ log_heads_table = Table(
 )
 TENANT_TABLES = (
     log_heads_table, imports_table, capture_days_table, captures_table,
-    events_table, invoice_lines_table, ledger_entries_table, audits_table, api_keys_table, tenants_table,
+    events_table, invoice_lines_table, ledger_entries_table, audits_table, budget_holds_table,
+    budget_windows_table, api_keys_table, tenants_table,
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what
 deleting a tenant must empty."""

@@ -1,32 +1,35 @@
 """Policy at the moment of a call: budgets and the model allow-list, decided before forwarding.
 
-The routing proxy asks :meth:`Policy.decide` before it forwards a call, and tells
-:meth:`Policy.spent` about every event it records. A budget (``[[budgets]]`` in ``p402.toml``)
-limits the spend of each department, workflow, customer or p402 API key matching its value, per
-UTC day or calendar month; the model allow-list (``[models] allow``) names the model globs that
-may be called at all.
+The routing proxy asks :meth:`Policy.decide` before it forwards a call. A budget
+(``[[budgets]]`` in ``p402.toml``) limits the spend of each department, workflow, customer or
+p402 API key matching its value, per UTC day or calendar month; the model allow-list
+(``[models] allow``) names the model globs that may be called at all. Budgets read the call's
+attribution after the rules (and a key's fixed attribution), never the headers alone.
 
-How spend is counted, and the approximation it makes:
+How spend is counted:
 
-* The first time a scope value and window is checked, its spend so far is read from the ledger
-  with one SQL sum over ``cost_units`` (every event of the tenant in the window, whatever its
-  source). Between reads a running total in memory is kept up to date, under a lock, with every
-  event this server process stores (proxy and meter alike), and the sum is read again once it
-  is :data:`REFRESH_SECONDS` old, so what reaches the ledger from elsewhere (another worker of
-  ``--workers N``, another host, an import) counts within that long.
-* A call is checked against the spend *before* it: its own cost is known only once the provider
-  has answered. So the call that crosses a hard limit goes through and the next one is refused;
-  concurrent calls may each pass before any has been recorded. This is how every budget gate
-  works; size limits with one call's worth of margin.
-* A soft limit flags calls once the spend before them has reached it.
+* **Hard budgets** are shared by every process of the database (``p402/ledger/budgets.py``):
+  admitting a call locks its window's row, refuses the call when the window's spend plus what
+  the calls in flight may still cost has reached the limit, and otherwise holds the call's
+  estimate there until its event is stored, in the same transaction as the event, with its real
+  cost. Every admitted call saw ``spent + held < limit``, so while estimates cover the calls'
+  costs a window ends below its limit plus the cost of one call, whatever the number of workers
+  and hosts. The estimate is the input at one token per byte of the request at most, and the
+  output at the call's ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``, else
+  the budget's ``estimate_output_tokens``: a call without a maximum that writes more than that
+  adds its excess to the bound.
+* **Soft budgets** only flag, so they keep a running total in memory: read from the ledger with
+  one SQL sum the first time, kept up to date with every event this process stores
+  (:meth:`Policy.spent`), and read again once it is :data:`REFRESH_SECONDS` old. A soft limit
+  flags calls once the spend before them has reached it.
 
 Usage::
 
     policy = Policy(config, ledger)
-    decision = policy.decide("acme", model="gpt-4o", department="Support")
+    decision = policy.decide("acme", model="gpt-4o", department="Support", estimate=units_for)
     if decision.decision == "deny":
         ...  # answer decision.http_status with decision.message
-    policy.spent(stored_event)
+    # the event carries decision.hold to the writer, which settles it (see hard_spend)
 """
 
 from __future__ import annotations
@@ -34,17 +37,20 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import translate
 
 from p402.config import Budget, Config
+from p402.ledger.budgets import Refusal, Window, reserve
 from p402.ledger.events import Event
 from p402.ledger.store import Ledger
 from p402.money import CENT, format_amount, from_units, to_units
 from p402.period import micros
 
-__all__ = ["Decision", "Policy"]
+__all__ = ["Decision", "Policy", "hard_spend"]
 
 _COLUMNS = {
     "department": "department",
@@ -66,6 +72,8 @@ class Decision:
         message: one sentence for the caller, when not allowed.
         code: a stable error code (``model_not_allowed``, ``budget_exceeded``,
             ``budget_soft_limit``), when not allowed.
+        hold: the id of what the call holds in its hard budgets' windows, to be released
+            when its event is stored; ``None`` when it holds nothing.
     """
 
     decision: str = "allow"
@@ -73,6 +81,7 @@ class Decision:
     http_status: int = 200
     message: str | None = None
     code: str | None = None
+    hold: str | None = None
 
 
 ALLOW = Decision()
@@ -109,7 +118,12 @@ class Policy:
         # (tenant, scope, value, window, window start in µs) → [spend in storage units, when it
         # was last read from the ledger (time.monotonic)].
         self._totals: dict[tuple[str, str, str, str, int], list[float]] = {}
-        self._watched = {(budget.scope, budget.window) for budget in config.budgets}
+        shared = ledger is not None
+        self._watched = {
+            (budget.scope, budget.window)
+            for budget in config.budgets
+            if budget.mode != "hard" or not shared
+        }
 
     @property
     def active(self) -> bool:
@@ -131,11 +145,15 @@ class Policy:
         workflow: str | None = None,
         api_key_id: str | None = None,
         now: datetime | None = None,
+        estimate: Callable[[int], int] | None = None,
     ) -> Decision:
-        """The decision for a call about to be made, from the spend before it.
+        """The decision for a call about to be made.
 
         The model allow-list is checked first (403), then every budget matching the call's
-        values: any hard limit reached refuses it (429); otherwise any soft limit reached flags it.
+        values: a hard budget whose spend and holds have reached its limit refuses it (429);
+        otherwise the call holds *estimate* in each hard budget it meets (``estimate(n)``: what
+        the call may cost, in 10^-12 USD, if it writes at most *n* output tokens when it names
+        no maximum itself), and any soft limit reached flags it.
         """
         if self._models is not None and not any(test.match(model) for test in self._models):
             return Decision(
@@ -151,9 +169,18 @@ class Policy:
         }
         moment = now or datetime.now(UTC)
         flagged: Decision | None = None
+        windows: list[Window] = []
         for budget, test in self.budgets:
             value = values[budget.scope]
             if value is None or not test.match(value):
+                continue
+            if budget.mode == "hard" and self.ledger is not None:
+                opened = window_start(budget.window, moment)
+                windows.append(Window(
+                    tenant, budget.name, _COLUMNS[budget.scope], value, micros(opened),
+                    micros(window_end(budget.window, opened)), to_units(budget.limit),
+                    0 if estimate is None else max(estimate(budget.estimate_output_tokens), 0),
+                ))  # fmt: skip
                 continue
             spent = self.total(tenant, budget.scope, value, budget.window, moment)
             if spent < to_units(budget.limit):
@@ -162,7 +189,30 @@ class Policy:
             if budget.mode == "hard":
                 return Decision("deny", budget.name, 429, message, "budget_exceeded")
             flagged = flagged or Decision("flag", budget.name, 200, message, "budget_soft_limit")
+        if windows:
+            assert self.ledger is not None
+            hold = uuid.uuid4().hex
+            refused = reserve(self.ledger, windows, hold_id=hold, now_us=now_us())
+            if refused is not None:
+                budget = next(b for b, _ in self.budgets if b.name == refused.window.budget)
+                message = _refusal(budget, refused)
+                return Decision("deny", budget.name, 429, message, "budget_exceeded")
+            found = flagged or ALLOW
+            return Decision(found.decision, found.policy, 200, found.message, found.code, hold)
         return flagged or ALLOW
+
+    def windows_of(self, event: Event) -> list[tuple[str, str, str, int]]:
+        """The hard budgets' window rows an event's cost counts in."""
+        found = []
+        for budget, test in self.budgets:
+            if budget.mode != "hard":
+                continue
+            value = getattr(event, _COLUMNS[budget.scope])
+            if value is None or not test.match(value):
+                continue
+            start = micros(window_start(budget.window, event.occurred_at))
+            found.append((event.tenant, budget.name, value, start))
+        return found
 
     def total(self, tenant: str, scope: str, value: str, window: str, now: datetime) -> int:
         """Spend (storage units) of a scope value in the window holding *now*."""
@@ -204,7 +254,36 @@ class Policy:
 
 
 REFRESH_SECONDS = 5.0
-"""How old a running total may be before the ledger's sum is read again."""
+"""How old a soft budget's running total may be before the ledger's sum is read again."""
+
+
+def now_us() -> int:
+    """The time now, in µs since the epoch: when holds expire and spend was last read."""
+    return micros(datetime.now(UTC))
+
+
+def hard_spend(policy: Policy | None, events: Iterable[Event]) -> dict[tuple[str, str, str, int], int]:
+    """What stored *events* add to each hard budget's window row (10^-12 USD): for the writer,
+    which adds it in the transaction that stores them (``p402.ledger.budgets.settle``)."""
+    spent: dict[tuple[str, str, str, int], int] = {}
+    if policy is None or policy.ledger is None:
+        return spent
+    for event in events:
+        if not event.cost:
+            continue
+        units = to_units(event.cost)
+        for key in policy.windows_of(event):
+            spent[key] = spent.get(key, 0) + units
+    return spent
+
+
+def _refusal(budget: Budget, refused: Refusal) -> str:
+    """The message of a call a hard budget refused, with what was spent and what is held."""
+    text = _message(budget, refused.window.value, refused.spent_units)
+    if refused.held_units:
+        held = from_units(refused.held_units).quantize(CENT)
+        text += f" and {held:f} USD held by calls in flight"
+    return text
 
 
 def _message(budget: Budget, value: str, spent: int) -> str:

@@ -47,6 +47,7 @@ from p402.ingest.tags import (
     tags_from,
 )
 from p402.ledger.events import ATTRIBUTION_FIELDS
+from p402.money import to_units
 from p402.period import format_time
 from p402.serve.auth import presented_key, service_of
 from p402.serve.bodies import read_body
@@ -216,7 +217,9 @@ class _Call:
         reaches the running budgets through Service.on_recorded once it is stored."""
         raw = self.event(outcome)
         try:
-            rejected = self.service.record_nowait(self.tenant, raw, source="proxy")
+            rejected = self.service.record_nowait(
+                self.tenant, raw, source="proxy", hold=self.decision.hold
+            )
         except Exception:  # a failed write must never reach the caller, who has its answer
             log.exception("proxy event %s could not be recorded", raw["event_id"])
             return
@@ -452,9 +455,45 @@ def _attribution(headers: Headers) -> tuple[dict[str, Any], str | None]:
     return found, None
 
 
-def _decide(call: _Call) -> Decision:
-    """Policy for the call, on its attribution after the rules (worker thread: may read the
-    ledger the first time a budget's spend is needed)."""
+_MAXIMA = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+"""Where a request names the most output it may have (chat, chat and messages, responses)."""
+
+
+def _requested_output(route: _Route, payload: Mapping[str, Any]) -> tuple[int | None, int]:
+    """The output tokens a request allows itself (``None``: it names no maximum), and how many
+    answers it asks for (chat's ``n``)."""
+    if route is _EMBEDDINGS:
+        return 0, 1
+    most = next(
+        (v for name in _MAXIMA if type(v := payload.get(name)) is int and v >= 0), None
+    )  # fmt: skip
+    choices = payload.get("n")
+    return most, choices if route is _CHAT and type(choices) is int and choices > 1 else 1
+
+
+def _estimator(call: _Call, size: int, payload: Mapping[str, Any]) -> Callable[[int], int]:
+    """What the call may cost (10^-12 USD) if it writes at most *ceiling* output tokens when it
+    names no maximum: priced as an event with one input token per byte of the request (no
+    tokenizer makes fewer bytes than tokens) and all of its allowed output."""
+    most, answers = _requested_output(call.route, payload)
+    pipeline = call.service.pipeline(call.tenant, "proxy")
+    priced: dict[int, int] = {}
+
+    def estimate(ceiling: int) -> int:
+        output = (ceiling if most is None else most) * answers
+        if output not in priced:
+            raw = {**call.event("success"), "input_tokens": size, "output_tokens": output}
+            found, _problems, _dropped = pipeline.event(raw)
+            cost = None if found is None else found.cost
+            priced[output] = 0 if cost is None else to_units(cost)
+        return priced[output]
+
+    return estimate
+
+
+def _decide(call: _Call, size: int, payload: Mapping[str, Any]) -> Decision:
+    """Policy for the call, on its attribution after the rules (worker thread: reads and
+    writes the hard budgets' shared windows)."""
     department = customer = workflow = api_key_id = None
     if call.policy.has_budgets:
         raw = call.event("success")
@@ -465,6 +504,7 @@ def _decide(call: _Call) -> Decision:
     return call.policy.decide(
         call.tenant, model=call.model, department=department, customer=customer,
         workflow=workflow, api_key_id=api_key_id, now=call.started,
+        estimate=_estimator(call, size, payload) if call.policy.has_budgets else None,
     )  # fmt: skip
 
 
@@ -479,8 +519,9 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
     if tenant is None or key is None:
         message = "missing or invalid p402 API key (send it as X-P402-Key, or as the SDK's API key)"
         return _error(route, 401, message, "invalid_api_key")
+    body = await read_body(request, MAX_PROXY_BODY)
     try:
-        payload = orjson.loads(await read_body(request, MAX_PROXY_BODY))
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
@@ -498,7 +539,7 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
         model if isinstance(model, str) and model else "unknown", attribution,
     )  # fmt: skip
     if policy.active:
-        call.decision = decision = await run_in_threadpool(_decide, call)
+        call.decision = decision = await run_in_threadpool(_decide, call, len(body), payload)
         if decision.decision == "deny":
             message, code = decision.message or "refused by policy", decision.code or "denied"
             refusal = _error(route, decision.http_status, message, code)

@@ -20,12 +20,14 @@ from p402.config import Config
 from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
 from p402.ingest.tags import OWN_PREFIX
+from p402.ledger.budgets import settle
 from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
 from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import authenticate, get_tenant
 from p402.period import micros
+from p402.serve.policy import Policy, hard_spend
 
 __all__ = ["Batch", "Outcome", "Service", "Unreadable"]
 
@@ -89,6 +91,8 @@ class _Job:
     dropped: list[int]
     tally: Tally
     future: Future[Written]
+    holds: tuple[str, ...] = ()
+    """What the calls of these events hold in hard budgets: released when they are stored."""
 
 
 class _Writer:
@@ -97,11 +101,14 @@ class _Writer:
     each then cost a handful of transactions, not fifty, and one database connection writes.
 
     The same transaction adds each submission's capture counts (``ledger/captures.py``): what
-    became of every item received is stored with the events, or not at all.
+    became of every item received is stored with the events, or not at all; and settles the
+    hard budgets (``ledger/budgets.py``): the holds of the calls recorded are released and
+    their cost added to the windows they count in.
     """
 
-    def __init__(self, ledger: Ledger, *, most: int = 20_000) -> None:
+    def __init__(self, ledger: Ledger, *, most: int = 20_000, policy: Policy | None = None) -> None:
         self._ledger, self._most = ledger, most
+        self._policy = policy
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -116,6 +123,7 @@ class _Writer:
         key: tuple[str, str, int],
         dropped: list[int] | None = None,
         tally: Tally | None = None,
+        holds: tuple[str, ...] = (),
     ) -> Future[Written]:
         """Store *events* (of the tenant, channel and day of arrival *key*) and count them
         there, with *tally* (the request's items received and rejected); the future gives the
@@ -126,7 +134,7 @@ class _Writer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="p402-writer", daemon=True)
                 self._thread.start()
-        job = _Job(events, key, dropped or [0] * len(events), tally or Tally(), future)
+        job = _Job(events, key, dropped or [0] * len(events), tally or Tally(), future, holds)
         self._queue.put(job)
         return future
 
@@ -191,6 +199,11 @@ class _Writer:
                             gone.add(item.event_id)
                     lost.append(frozenset(gone))
                 add_counts(connection, tally, micros(datetime.now(UTC)), writer=self._slot)
+                holds = [hold for job in jobs for hold in job.holds]
+                if holds or self._policy is not None:
+                    new = [i for job, ids in zip(jobs, mine, strict=True)
+                           for i in job.events if i.event_id in ids]  # fmt: skip
+                    settle(connection, holds, hard_spend(self._policy, new))
         except Exception as exc:  # every waiting request must hear of it
             log.error("the ledger could not be written: %s", exc)
             for job in jobs:
@@ -417,16 +430,20 @@ class Service:
                 batch.dropped.append(dropped)
         return batch
 
-    def store(self, batch: Batch) -> Future[Written]:
-        """Hand a batch to the writer; the future gives the ids it stored."""
+    def store(self, batch: Batch, *, holds: tuple[str, ...] = ()) -> Future[Written]:
+        """Hand a batch to the writer; the future gives the ids it stored. *holds*: what the
+        batch's calls hold in hard budgets, released in the transaction that stores it."""
         if self.writer is None:
             with self._lock:
-                self.writer = self.writer or _Writer(self.ledger)
+                hard = any(budget.mode == "hard" for budget in self.config.budgets)
+                policy = Policy(self.config, self.ledger) if hard else None
+                self.writer = self.writer or _Writer(self.ledger, policy=policy)
         return self.writer.submit(
             [item for _, item in batch.good],
             key=batch.key,
             dropped=batch.dropped,
             tally=batch.tally,
+            holds=holds,
         )
 
     def refused(self, tenant: str, channel: str) -> None:
@@ -455,12 +472,16 @@ class Service:
                     listener(item)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def record_nowait(self, tenant: str, raw: Mapping[str, Any], *, source: str) -> Outcome | None:
+    def record_nowait(
+        self, tenant: str, raw: Mapping[str, Any], *, source: str, hold: str | None = None
+    ) -> Outcome | None:
         """Validate one event here and now, and hand it to the writer without waiting: the
         routing proxy's path, which has already answered its caller. The outcome if the event
-        was rejected, else ``None`` (a failed write is logged by the writer's callback)."""
+        was rejected, else ``None`` (a failed write is logged by the writer's callback). *hold*:
+        what the call holds in hard budgets, released by the writer whatever became of it."""
         batch = self.prepare(tenant, [raw], source=source)
-        future = self.store(batch)  # a rejected event is counted all the same
+        # A rejected event is counted all the same, and its call's hold released.
+        future = self.store(batch, holds=() if hold is None else (hold,))
         if not batch.good:
             return batch.outcomes[0]
         event_id = batch.good[0][1].event_id
