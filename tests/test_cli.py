@@ -278,3 +278,18 @@ def test_an_audit_of_nothing_is_refused_unless_asked_for(tmp_path: Path) -> None
         ["/bin/sh", "-c", command], capture_output=True, text=True, env=bare, check=False
     )
     assert shown.returncode == 0 and shown.stdout.startswith("valid:"), (command, shown.stderr)
+
+
+def test_apikey_create_fixes_attribution_and_lists_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "l.db")
+    assert run("tenant", "create", "acme", "--db", db).returncode == 0
+    made = run("apikey", "create", "--tenant", "acme", "--attribution", "department=Support",
+               "--attribution", "customer=Globex", "--db", db)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "always customer 'Globex', always department 'Support'" in made.stderr
+    listed = run("apikey", "list", "--tenant", "acme", "--db", db).stdout
+    assert "customer=Globex, department=Support" in listed
+    for bad, said in (("planet=Mars", "cannot fix 'planet'"), ("department", "FIELD=VALUE")):
+        refused = run("apikey", "create", "--tenant", "acme", "--attribution", bad, "--db", db)
+        assert refused.returncode != 0 and said in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr

@@ -765,3 +765,47 @@ def _scan(store: str, ledger: Ledger, tmp_path: Path, mark: str, count: int) -> 
 def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_a_key_fixed_to_a_department_cannot_spend_as_another(
+    ledger: Ledger, upstream: tuple[Served, Seen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once department Capped had spent its budget, the same key got 200 by sending
+    X-P402-Department: capped, or no header at all. A key fixed to Capped is Capped, always."""
+    monkeypatch.setenv(OPENAI_KEY_ENV, "sk-configured-openai")
+    capped = Budget("capped daily", "department", "Capped", "day", Decimal("0.000001"), "hard")
+    running = _policy_proxy(ledger, upstream, capped)
+    _, bound = create_api_key(ledger, "acme", attribution={"department": "Capped"})
+    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
+    made: list[openai.OpenAI] = []
+
+    def client(**headers: str) -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=f"{running.url}/v1", api_key=bound, max_retries=0,
+                                  default_headers=headers))  # fmt: skip
+        return made[-1]
+
+    try:
+        client().chat.completions.create(**ask)  # no header: spends as Capped, and passes it
+        (first,) = running.events(1)
+        assert first.department == "Capped" and first.cost
+        forwarded = len(running.seen.seen)
+        for headers in ({}, {"X-P402-Department": "Capped"}):
+            with pytest.raises(openai.RateLimitError):
+                client(**headers).chat.completions.create(**ask)
+        for dodge in ("capped", "Sales"):
+            with pytest.raises(openai.PermissionDeniedError) as refused:
+                client(**{"X-P402-Department": dodge}).chat.completions.create(**ask)
+            body = refused.value.response.json()["error"]
+            assert body["code"] == "attribution_fixed" and "'Capped'" in body["message"]
+        assert len(running.seen.seen) == forwarded  # none of them went upstream
+        # Other fields stay the caller's to give.
+        with pytest.raises(openai.RateLimitError):
+            client(**{"X-P402-Workflow": "nightly"}).chat.completions.create(**ask)
+        events = running.events(4)
+    finally:
+        for each in made:
+            each.close()
+        running.served.stop()
+    assert sorted((e.department, e.policy_decision) for e in events) == [
+        ("Capped", "allow"), ("Capped", "deny"), ("Capped", "deny"), ("Capped", "deny"),
+    ]  # fmt: skip

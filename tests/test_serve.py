@@ -551,3 +551,24 @@ def test_the_page_renders_every_audit_state_with_the_reports_environment() -> No
     assert "failed: &lt;script&gt;" in page and "<script>" not in page
     assert "acme &amp; co" in page and 'href="/p"' in page and "not ready" in page
     assert "That key is not valid" in _render("serve_signin.html", error=True)
+
+
+def test_a_key_fixed_to_attribution_records_every_meter_event_with_it(site: Site) -> None:
+    _, bound = create_api_key(site.ledger, "acme", attribution={"department": "Support"})
+    headers = {"Authorization": f"Bearer {bound}"}
+    answer = site.client.post(
+        "/v1/events",
+        json=[_event(1, department=None), _event(2, department="Support"),
+              _event(3, department="Sales"), _event(4, department=7)],
+        headers=headers,
+    )  # fmt: skip
+    assert answer.status_code == 207
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "accepted", "rejected", "rejected"]
+    assert results[2]["problems"] == [
+        {"field": "department", "message": "this p402 key always records department 'Support'"}
+    ]
+    stored = {event.event_id: event.department for event in site.ledger.stream("acme")}
+    assert stored == {"m-1": "Support", "m-2": "Support"}
+    # The tenant's other keys are not bound.
+    assert site.post("acme", _event(5, department="Sales")).json()["accepted"] == 1

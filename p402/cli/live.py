@@ -217,20 +217,34 @@ def apikey() -> None:
 @apikey.command("create")
 @click.option("--tenant", "tenant_id", required=True, help="The tenant the key belongs to.")
 @click.option("--label", default=None, help="What the key is for (shown in lists).")
+@click.option(
+    "--attribution", "fixed", multiple=True, metavar="FIELD=VALUE",
+    help="Attribution every call and event of the key is recorded with, which no header or "
+    "event can change: department=Support (repeat for several fields).",
+)  # fmt: skip
 @db_option
-def apikey_create(*, tenant_id: str, label: str | None, db: str | None) -> None:
+def apikey_create(*, tenant_id: str, label: str | None, fixed: tuple[str, ...], db: str | None) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import create_api_key
 
+    attribution: dict[str, str] = {}
+    for item in fixed:
+        name, sign, value = item.partition("=")
+        if not sign or name.strip() in attribution:
+            raise click.BadParameter(
+                f"{item!r}: give each field once, as FIELD=VALUE", param_hint="--attribution"
+            )
+        attribution[name.strip()] = value
     ledger = Ledger.open(db)
     try:
-        key, text = create_api_key(ledger, tenant_id, label=label)
+        key, text = create_api_key(ledger, tenant_id, label=label, attribution=attribution)
     finally:
         ledger.close()
     click.echo(text)
+    bound = "".join(f", always {name} {value!r}" for name, value in (key.attribution or {}).items())
     click.echo(
-        f"key id {key.key_id} for tenant {key.tenant}: store it now, it is not shown again",
+        f"key id {key.key_id} for tenant {key.tenant}{bound}: store it now, it is not shown again",
         err=True,
     )
 
@@ -250,7 +264,11 @@ def apikey_list(*, tenant_id: str, db: str | None) -> None:
         ledger.close()
     for key in keys:
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        click.echo(f"{key.key_id}\t{state}\tcreated {key.created_at:%Y-%m-%d}\t{key.label or ''}")
+        fixed_to = ", ".join(f"{n}={v}" for n, v in (key.attribution or {}).items())
+        click.echo(
+            f"{key.key_id}\t{state}\tcreated {key.created_at:%Y-%m-%d}\t{key.label or ''}"
+            + (f"\t{fixed_to}" if fixed_to else "")
+        )
 
 
 @apikey.command("revoke")

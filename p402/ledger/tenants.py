@@ -12,13 +12,17 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import orjson
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from p402.errors import P402Error
+from p402.ledger.events import ATTRIBUTION_FIELDS
 from p402.ledger.schema import TENANT_TABLES, api_keys_table, tenants_table
 from p402.ledger.store import Ledger
 from p402.period import micros, moment
@@ -28,6 +32,7 @@ __all__ = [
     "Tenant",
     "TenantError",
     "authenticate",
+    "credential",
     "create_api_key",
     "create_tenant",
     "delete_tenant_rows",
@@ -67,6 +72,9 @@ class ApiKey:
     label: str | None
     created_at: datetime
     revoked_at: datetime | None
+    attribution: Mapping[str, str] | None = None
+    """What the key always spends as (``department``, ``customer``...): set when it is
+    created; a call's headers or a meter event cannot change it."""
 
 
 def _now() -> datetime:
@@ -134,9 +142,37 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_key(ledger: Ledger, tenant: str, *, label: str | None = None) -> tuple[ApiKey, str]:
-    """A new key for the tenant, and its full text (shown once: only a hash is kept)."""
+def _fixed(attribution: Mapping[str, str] | None) -> dict[str, str] | None:
+    """A key's fixed attribution, checked: known fields, values as events take them."""
+    if not attribution:
+        return None
+    fixed: dict[str, str] = {}
+    for name, value in attribution.items():
+        if name not in ATTRIBUTION_FIELDS:
+            raise TenantError(
+                f"a key cannot fix {name!r}", hint=f"fix any of: {', '.join(ATTRIBUTION_FIELDS)}"
+            )
+        text = value.strip() if isinstance(value, str) else ""
+        if not text or len(text) > 200 or not text.isprintable():
+            raise TenantError(f"the key's {name} must be 1 to 200 printable characters")
+        fixed[name] = text
+    return dict(sorted(fixed.items()))
+
+
+def create_api_key(
+    ledger: Ledger,
+    tenant: str,
+    *,
+    label: str | None = None,
+    attribution: Mapping[str, str] | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for the tenant, and its full text (shown once: only a hash is kept).
+
+    *attribution*: what every event the key records is attributed to (``{"department":
+    "Support"}``); a call's headers or a meter event that says otherwise is refused, so a
+    team's key cannot spend as another team, nor out of its budget."""
     _require(ledger, tenant)
+    fixed = _fixed(attribution)
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     created = _now()
     with ledger.engine.begin() as connection:
@@ -147,9 +183,16 @@ def create_api_key(ledger: Ledger, tenant: str, *, label: str | None = None) -> 
                 secret_sha256=_digest(secret),
                 label=label,
                 created_at_us=micros(created),
+                attribution=None
+                if fixed is None
+                else orjson.dumps(fixed, option=orjson.OPT_SORT_KEYS).decode(),
             )
         )
-    return ApiKey(key_id, tenant, label, created, None), f"p402_{key_id}_{secret}"
+    return ApiKey(key_id, tenant, label, created, None, fixed), f"p402_{key_id}_{secret}"
+
+
+def _attribution(text: str | None) -> dict[str, str] | None:
+    return None if text is None else dict(orjson.loads(text))
 
 
 def list_api_keys(ledger: Ledger, tenant: str) -> list[ApiKey]:
@@ -164,6 +207,7 @@ def list_api_keys(ledger: Ledger, tenant: str) -> list[ApiKey]:
                 row.label,
                 moment(row.created_at_us),
                 None if row.revoked_at_us is None else moment(row.revoked_at_us),
+                _attribution(row.attribution),
             )
             for row in connection.execute(query)
         ]
@@ -186,18 +230,27 @@ def revoke_api_key(ledger: Ledger, tenant: str, key_id: str) -> None:
 def authenticate(ledger: Ledger, presented: str) -> str | None:
     """The tenant a presented key belongs to, or ``None`` for a malformed, unknown or revoked
     key (one comparison in constant time, whatever was wrong)."""
+    found = credential(ledger, presented)
+    return None if found is None else found[0]
+
+
+def credential(ledger: Ledger, presented: str) -> tuple[str, dict[str, str]] | None:
+    """The tenant of a presented key and the attribution the key is fixed to (empty when
+    none), or ``None`` as for :func:`authenticate`."""
     match = _KEY.fullmatch(presented)
     key_id, secret = match.groups() if match else ("", presented)
     table = api_keys_table
     with ledger.engine.connect() as connection:
         row = connection.execute(
-            select(table.c.tenant, table.c.secret_sha256).where(
+            select(table.c.tenant, table.c.secret_sha256, table.c.attribution).where(
                 table.c.key_id == key_id, table.c.revoked_at_us.is_(None)
             )
         ).first()
     expected = row.secret_sha256 if row is not None else "0" * 64
     good = hmac.compare_digest(_digest(secret), expected)
-    return row.tenant if good and row is not None else None
+    if not good or row is None:
+        return None
+    return row.tenant, _attribution(row.attribution) or {}
 
 
 def tenant_row_counts(ledger: Ledger, tenant: str) -> dict[str, int]:

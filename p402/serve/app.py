@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,13 @@ from p402.ledger.rollup import totals_by
 from p402.money import allocate_cents, format_amount, from_units, round_cents
 from p402.period import Period, format_time, parse_period
 from p402.serve import proxy
-from p402.serve.auth import COOKIE, require_tenant, require_tenant_or_cookie, service_of
+from p402.serve.auth import (
+    COOKIE,
+    presented_key,
+    require_tenant,
+    require_tenant_or_cookie,
+    service_of,
+)
 from p402.serve.bodies import read_body
 from p402.serve.errors import NotFound, NotReady, RequestError, TooLarge, Unavailable
 from p402.serve.errors import install as install_errors
@@ -250,10 +257,14 @@ async def meter(request: Request, tenant: Tenant) -> Response:
     except (RequestError, TooLarge):
         service.refused(tenant, "meter")  # counted: a request refused whole is not lost
         raise
+    key = presented_key(request)
+    fixed = None if key is None else service.fixed_attribution(key)
     if len(items) <= _INLINE:
-        outcomes = await service.record_async(tenant, items, source="meter")
+        outcomes = await service.record_async(tenant, items, source="meter", fixed=fixed)
     else:  # validating a large batch would hold up the event loop: a worker thread does it
-        outcomes = await run_in_threadpool(service.record, tenant, items, source="meter")
+        outcomes = await run_in_threadpool(
+            partial(service.record, tenant, items, source="meter", fixed=fixed)
+        )
     totals = counts(outcomes)
     status = 200 if totals["rejected"] == 0 else 207 if totals["rejected"] < len(items) else 422
     return _json({**totals, "results": [outcome.as_json() for outcome in outcomes]}, status)
@@ -369,8 +380,6 @@ def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
-    from p402.serve.auth import presented_key
-
     service = service_of(request)
     key = presented_key(request, cookie=True)
     tenant = None if key is None else service.tenant_for_key(key)

@@ -530,6 +530,15 @@ async def _admit(request: Request, route: _Route) -> tuple[_Call, dict[str, Any]
     attribution, problem = _attribution(request.headers)
     if problem is not None:
         return _error(route, 400, problem, "invalid_p402_header")
+    for name, value in service.fixed_attribution(key).items():
+        said = attribution.get(name)
+        if said is not None and said != value:
+            message = (
+                f"this p402 key always spends as {name} {value!r}: x-p402-{name} cannot "
+                "change it (use a key made for the other value)"
+            )
+            return _error(route, 403, message, "attribution_fixed")
+        attribution[name] = value
     # The key id (never its secret) names the p402 key the call came with.
     attribution["api_key_id"] = key.removeprefix("p402_").split("_", 1)[0][:64]
     model = payload.get("model")

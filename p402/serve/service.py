@@ -25,7 +25,7 @@ from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
 from p402.ledger.store import Ledger, StoreError
-from p402.ledger.tenants import authenticate, get_tenant
+from p402.ledger.tenants import credential, get_tenant
 from p402.period import micros
 from p402.serve.policy import Policy, hard_spend
 
@@ -238,6 +238,15 @@ def _own_tags(raw: Mapping[str, Any]) -> str | None:
     return next((n for n in names if isinstance(n, str) and n.startswith(OWN_PREFIX)), None)
 
 
+def _clash(raw: Mapping[str, Any], fixed: Mapping[str, str]) -> tuple[str, str] | None:
+    """The field of *raw* that says other than the key's fixed attribution, and why."""
+    for name, value in fixed.items():
+        given = raw.get(name)
+        if given is not None and (not isinstance(given, str) or given.strip() != value):
+            return name, f"this p402 key always records {name} {value!r}"
+    return None
+
+
 def _share(jobs: list[_Job], stored: set[tuple[str, str]]) -> list[set[str]]:
     """The ids each job stored: the first submission of an id is the one that stored it."""
     left, shares = set(stored), []
@@ -295,7 +304,7 @@ class Service:
     data_dir: Path = Path("p402-data")
     signing_key: Path | None = None
     _pipelines: dict[tuple[str, str], tuple[Pipeline, float]] = field(default_factory=dict)
-    _keys: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _keys: dict[str, tuple[str, Mapping[str, str], float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     on_recorded: list[Callable[[Event], None]] = field(default_factory=list)
     """Called with every event this process stores, whatever the route (the proxy's budgets
@@ -312,21 +321,31 @@ class Service:
         known = self.known_tenant(presented)
         if known is not None:
             return known
-        tenant = authenticate(self.ledger, presented)
-        if tenant is not None:
-            with self._lock:
-                if len(self._keys) >= _AUTH_CACHE:
-                    self._keys.clear()
-                self._keys[presented] = (tenant, time.monotonic())
-        return tenant
+        found = credential(self.ledger, presented)
+        if found is None:
+            return None
+        with self._lock:
+            if len(self._keys) >= _AUTH_CACHE:
+                self._keys.clear()
+            self._keys[presented] = (found[0], found[1], time.monotonic())
+        return found[0]
 
     def known_tenant(self, presented: str) -> str | None:
         """The tenant of a key this process authenticated less than :data:`REMEMBER_SECONDS`
         ago, without the database."""
         found = self._keys.get(presented)
-        if found is None or time.monotonic() - found[1] >= REMEMBER_SECONDS:
+        if found is None or time.monotonic() - found[2] >= REMEMBER_SECONDS:
             return None
         return found[0]
+
+    def fixed_attribution(self, presented: str) -> Mapping[str, str]:
+        """The attribution a key is fixed to (empty when none): read with its tenant, by
+        :meth:`tenant_for_key`, which the request has just called."""
+        found = self._keys.get(presented)
+        if found is None:
+            again = credential(self.ledger, presented)
+            return {} if again is None else again[1]
+        return found[1]
 
     def forget_keys(self) -> None:
         """Drop remembered keys (after a revocation)."""
@@ -358,6 +377,7 @@ class Service:
         *,
         source: str,
         defaults: Mapping[str, Any] | None = None,
+        fixed: Mapping[str, str] | None = None,
     ) -> list[Outcome]:
         """Validate, price, attribute and store a batch; one outcome per item, in order.
 
@@ -365,15 +385,20 @@ class Service:
         in the ledger (or earlier in the batch) is a duplicate and changes nothing. Every item
         is counted in the channel's capture counts, rejected ones included.
         """
-        batch = self.prepare(tenant, raws, source=source, defaults=defaults)
+        batch = self.prepare(tenant, raws, source=source, defaults=defaults, fixed=fixed)
         return self.finish(batch, self.store(batch).result())
 
     async def record_async(
-        self, tenant: str, raws: Sequence[Mapping[str, Any] | Any], *, source: str
+        self,
+        tenant: str,
+        raws: Sequence[Mapping[str, Any] | Any],
+        *,
+        source: str,
+        fixed: Mapping[str, str] | None = None,
     ) -> list[Outcome]:
         """:meth:`record` for a few events, from the event loop: validated in place (tens of
         microseconds each), then awaited without holding a worker thread while they are stored."""
-        batch = self.prepare(tenant, raws, source=source)
+        batch = self.prepare(tenant, raws, source=source, fixed=fixed)
         # Shielded: a request that is cancelled stops waiting, but its events are still stored
         # and the writer's future is never cancelled under it.
         stored = await asyncio.shield(asyncio.wrap_future(self.store(batch)))
@@ -386,9 +411,11 @@ class Service:
         *,
         source: str,
         defaults: Mapping[str, Any] | None = None,
+        fixed: Mapping[str, str] | None = None,
     ) -> Batch:
         """Validate, price and attribute *raws*: the rejected items' outcomes, the good events,
-        and the counts of what was received."""
+        and the counts of what was received. *fixed*: the attribution the caller's key is fixed
+        to: an item that says otherwise is rejected, one that says nothing takes it."""
         pipeline = self.pipeline(tenant, source)
         batch = Batch((tenant, source, day_of(micros(datetime.now(UTC)))), [None] * len(raws))
         batch.tally.received(batch.key, len(raws))  # before anything can go astray
@@ -415,6 +442,16 @@ class Service:
                 )
                 batch.tally.rejected(batch.key)
                 continue
+            if fixed and (clash := _clash(merged, fixed)) is not None:
+                given = raw.get("event_id")
+                problem = Problem(source, None, clash[0], clash[1], f"[{index}]")
+                batch.outcomes[index] = Outcome(
+                    index, "rejected", given if isinstance(given, str) else None, (problem,)
+                )
+                batch.tally.rejected(batch.key)
+                continue
+            if fixed:
+                merged.update(fixed)
             item, problems, dropped = pipeline.event(merged)
             if item is None:
                 given = raw.get("event_id")
