@@ -37,7 +37,9 @@ LIMIT = Decimal("0.02")
 CALLS = 48
 MAX_TOKENS = 1_000
 # gpt-4o: $2.50 per million input tokens, $10 per million output tokens.
-PER_CALL_MOST = Decimal(MAX_TOKENS) * Decimal("10") / 10**6 + Decimal(4_000) * Decimal("2.5") / 10**6
+PER_CALL_MOST = (
+    Decimal(MAX_TOKENS) * Decimal("10") / 10**6 + Decimal(4_000) * Decimal("2.5") / 10**6
+)
 
 
 class _Slow(BaseHTTPRequestHandler):

@@ -776,31 +776,32 @@ def test_a_key_fixed_to_a_department_cannot_spend_as_another(
     capped = Budget("capped daily", "department", "Capped", "day", Decimal("0.000001"), "hard")
     running = _policy_proxy(ledger, upstream, capped)
     _, bound = create_api_key(ledger, "acme", attribution={"department": "Capped"})
-    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
     made: list[openai.OpenAI] = []
 
-    def client(**headers: str) -> openai.OpenAI:
+    def call(**headers: str) -> None:
         made.append(openai.OpenAI(base_url=f"{running.url}/v1", api_key=bound, max_retries=0,
                                   default_headers=headers))  # fmt: skip
-        return made[-1]
+        made[-1].chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
 
     try:
-        client().chat.completions.create(**ask)  # no header: spends as Capped, and passes it
+        call()  # no header: spends as Capped, and passes it
         (first,) = running.events(1)
         assert first.department == "Capped" and first.cost
         forwarded = len(running.seen.seen)
         for headers in ({}, {"X-P402-Department": "Capped"}):
             with pytest.raises(openai.RateLimitError):
-                client(**headers).chat.completions.create(**ask)
+                call(**headers)
         for dodge in ("capped", "Sales"):
             with pytest.raises(openai.PermissionDeniedError) as refused:
-                client(**{"X-P402-Department": dodge}).chat.completions.create(**ask)
+                call(**{"X-P402-Department": dodge})
             body = refused.value.response.json()["error"]
             assert body["code"] == "attribution_fixed" and "'Capped'" in body["message"]
         assert len(running.seen.seen) == forwarded  # none of them went upstream
         # Other fields stay the caller's to give.
         with pytest.raises(openai.RateLimitError):
-            client(**{"X-P402-Workflow": "nightly"}).chat.completions.create(**ask)
+            call(**{"X-P402-Workflow": "nightly"})
         events = running.events(4)
     finally:
         for each in made:

@@ -572,3 +572,38 @@ def test_a_key_fixed_to_attribution_records_every_meter_event_with_it(site: Site
     assert stored == {"m-1": "Support", "m-2": "Support"}
     # The tenant's other keys are not bound.
     assert site.post("acme", _event(5, department="Sales")).json()["accepted"] == 1
+
+
+def test_no_write_lands_after_the_tenant_is_deleted(site: Site) -> None:
+    """A running server remembers a key for 10 s: before, it stored a deleted tenant's events
+    for that long after "Nothing of it is left". The writer checks the tenant at commit."""
+    import threading
+
+    from p402.audit.lifecycle import delete_tenant
+    from p402.ledger.tenants import tenant_row_counts
+
+    assert site.post("acme", _event(1)).json()["accepted"] == 1  # the key is now remembered
+    stop, answers = threading.Event(), []
+
+    def keep_posting() -> None:
+        n = 100
+        while not stop.is_set():
+            n += 1
+            answers.append(site.post("acme", _event(n)).status_code)
+
+    poster = threading.Thread(target=keep_posting)
+    poster.start()
+    try:
+        time.sleep(0.2)
+        deleted, _ = delete_tenant(site.ledger, "acme")
+        assert deleted["events"] >= 1
+        time.sleep(0.3)  # writes of the remembered key go on arriving
+    finally:
+        stop.set()
+        poster.join()
+    late = site.post("acme", _event(9_999))
+    assert late.status_code == 401 and "deleted" in late.text  # not 503: nothing to retry
+    assert not any(tenant_row_counts(site.ledger, "acme").values())
+    assert site.ledger.count("acme") == 0
+    assert 200 in answers and set(answers) <= {200, 401}
+    assert site.post("umbrella", _event(1)).json()["accepted"] == 1  # the other tenant writes on

@@ -21,7 +21,13 @@ from p402.ledger.entries import StoredEntry, insert_entry, stored_entries
 from p402.ledger.log import latest_head
 from p402.ledger.retention import delete_expired
 from p402.ledger.store import Ledger
-from p402.ledger.tenants import TenantError, delete_tenant_rows, get_tenant
+from p402.ledger.tenants import (
+    TenantError,
+    delete_tenant_rows,
+    get_tenant,
+    revoke_all_keys,
+    tenant_row_counts,
+)
 from p402.money import format_amount, from_units
 from p402.period import format_time, moment
 
@@ -154,8 +160,15 @@ def delete_tenant(
     *key*, the signed deletion certificate: what was deleted, when, the last head of the
     tenant's audit log (so its earlier bundles can be tied to the deletion) and the final export
     (*export*: its file name, SHA-256 and event count), if one was written."""
+    revoke_all_keys(ledger, tenant)  # committed first: no process takes its keys from now on
     head = latest_head(ledger, tenant)
     deleted = delete_tenant_rows(ledger, tenant)
+    left = {table: n for table, n in tenant_row_counts(ledger, tenant).items() if n}
+    if left:  # never certify a deletion that is not whole
+        raise TenantError(
+            f"tenant {tenant!r} still has rows after its deletion ({left}); nothing was certified",
+            hint="stop every p402 serve of this ledger and run the deletion again",
+        )
     if key is None:
         return deleted, None
     body: dict[str, Any] = {

@@ -174,6 +174,9 @@ def tenant_delete(
             and not (data_dir / "audits" / tenant_id).is_dir()
         ):
             raise ConfigError(f"tenant {tenant_id!r} has no rows in this ledger; nothing to delete")
+        from p402.ledger.tenants import revoke_all_keys
+
+        revoke_all_keys(ledger, tenant_id)  # before the export: no new key lookups from here
         exported = None
         if export_path is not None:
             from p402.ledger.export import export_ledger
@@ -223,7 +226,9 @@ def apikey() -> None:
     "event can change: department=Support (repeat for several fields).",
 )  # fmt: skip
 @db_option
-def apikey_create(*, tenant_id: str, label: str | None, fixed: tuple[str, ...], db: str | None) -> None:
+def apikey_create(
+    *, tenant_id: str, label: str | None, fixed: tuple[str, ...], db: str | None
+) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import create_api_key

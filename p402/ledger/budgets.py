@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from p402.ledger.rollup import exact_sums, exact_total
@@ -87,12 +88,12 @@ class Refusal:
     held_units: int
 
 
-def _insert(dialect: str) -> object:
+def _insert(dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(budget_windows_table).on_conflict_do_nothing()
 
 
-def _where(key: tuple[str, str, str, int]) -> object:
+def _where(key: tuple[str, str, str, int]) -> ColumnElement[bool]:
     table = budget_windows_table
     tenant, budget, value, start = key
     return and_(
@@ -131,13 +132,13 @@ def reserve(
         figures: list[tuple[Window, int, int]] = []
         for window in windows:
             connection.execute(
-                _insert(dialect),  # type: ignore[arg-type]
+                _insert(dialect),
                 {"tenant": window.tenant, "budget": window.budget, "value": window.value,
                  "window_start_us": window.start_us, "spent_units": None, "seeded_at_us": None},
             )  # fmt: skip
             row = connection.execute(
                 select(table.c.spent_units, table.c.seeded_at_us)
-                .where(_where(window.key))  # type: ignore[arg-type]
+                .where(_where(window.key))
                 .with_for_update()
             ).one()
             spent, seeded = row
@@ -147,7 +148,7 @@ def reserve(
                 spent = _ledger_spend(connection, dialect, window)
                 connection.execute(
                     update(table)
-                    .where(_where(window.key))  # type: ignore[arg-type]
+                    .where(_where(window.key))
                     .values(spent_units=spent, seeded_at_us=now_us)
                 )
             held = connection.execute(
@@ -195,7 +196,7 @@ def settle(
             continue
         connection.execute(
             update(table)
-            .where(_where(key), table.c.spent_units.is_not(None))  # type: ignore[arg-type]
+            .where(_where(key), table.c.spent_units.is_not(None))
             .values(
                 spent_units=func.min(table.c.spent_units, _MOST - units) + units
                 if connection.dialect.name == "sqlite"

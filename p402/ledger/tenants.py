@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,13 +31,14 @@ __all__ = [
     "Tenant",
     "TenantError",
     "authenticate",
-    "credential",
     "create_api_key",
     "create_tenant",
+    "credential",
     "delete_tenant_rows",
     "get_tenant",
     "list_api_keys",
     "list_tenants",
+    "revoke_all_keys",
     "revoke_api_key",
     "tenant_row_counts",
 ]
@@ -266,10 +266,30 @@ def tenant_row_counts(ledger: Ledger, tenant: str) -> dict[str, int]:
         }
 
 
+def revoke_all_keys(ledger: Ledger, tenant: str) -> int:
+    """Revoke every active key of the tenant (committed at once: a process that reads a key
+    from the database from now on refuses it); how many."""
+    table = api_keys_table
+    with ledger.engine.begin() as connection:
+        done: int = connection.execute(
+            update(table)
+            .where(table.c.tenant == tenant, table.c.revoked_at_us.is_(None))
+            .values(revoked_at_us=micros(_now()))
+        ).rowcount
+    return done
+
+
 def delete_tenant_rows(ledger: Ledger, tenant: str) -> dict[str, int]:
-    """Delete every row of the tenant, in every table, in one transaction; the counts deleted."""
+    """Delete every row of the tenant, in every table, in one transaction; the counts deleted.
+
+    The tenant's row is locked first: a ``p402 serve`` writer storing its events holds a share
+    lock on it until its commit (``serve/service.py``), so the deletion waits for those events
+    and deletes them too, and any write after it finds the tenant gone and stores nothing."""
     deleted: dict[str, int] = {}
     with ledger.transaction() as connection:
+        connection.execute(
+            select(tenants_table.c.tenant).where(tenants_table.c.tenant == tenant).with_for_update()
+        )
         for table in TENANT_TABLES:
             deleted[table.name] = connection.execute(
                 delete(table).where(table.c.tenant == tenant)

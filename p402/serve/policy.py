@@ -262,7 +262,9 @@ def now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-def hard_spend(policy: Policy | None, events: Iterable[Event]) -> dict[tuple[str, str, str, int], int]:
+def hard_spend(
+    policy: Policy | None, events: Iterable[Event]
+) -> dict[tuple[str, str, str, int], int]:
     """What stored *events* add to each hard budget's window row (10^-12 USD): for the writer,
     which adds it in the transaction that stores them (``p402.ledger.budgets.settle``)."""
     spent: dict[tuple[str, str, str, int], int] = {}

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, select
+
 from p402.config import Config
 from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
@@ -24,9 +26,11 @@ from p402.ledger.budgets import settle
 from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
+from p402.ledger.schema import events_table, tenants_table
 from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import credential, get_tenant
 from p402.period import micros
+from p402.serve.errors import Unauthenticated
 from p402.serve.policy import Policy, hard_spend
 
 __all__ = ["Batch", "Outcome", "Service", "Unreadable"]
@@ -182,6 +186,7 @@ class _Writer:
                     for tenant, items in by_tenant.items()
                     for event_id in self._ledger.insert_new(connection, items)
                 }
+                jobs, stored = _without_deleted(connection, jobs, stored)
                 mine = _share(jobs, stored)
                 held = self._held(connection, jobs, mine)
                 tally, lost = Tally(), []
@@ -199,11 +204,7 @@ class _Writer:
                             gone.add(item.event_id)
                     lost.append(frozenset(gone))
                 add_counts(connection, tally, micros(datetime.now(UTC)), writer=self._slot)
-                holds = [hold for job in jobs for hold in job.holds]
-                if holds or self._policy is not None:
-                    new = [i for job, ids in zip(jobs, mine, strict=True)
-                           for i in job.events if i.event_id in ids]  # fmt: skip
-                    settle(connection, holds, hard_spend(self._policy, new))
+                self._settle_budgets(connection, jobs, mine)
         except Exception as exc:  # every waiting request must hear of it
             log.error("the ledger could not be written: %s", exc)
             for job in jobs:
@@ -211,6 +212,15 @@ class _Writer:
             return
         for job, share, missing in zip(jobs, mine, lost, strict=True):
             _settle(job.future, result=Written(frozenset(share), missing))
+
+    def _settle_budgets(self, connection: Any, jobs: list[_Job], mine: list[set[str]]) -> None:
+        """Release the holds of the calls these jobs record, and add the cost of the events
+        they stored to the hard budgets' windows."""
+        holds = [hold for job in jobs for hold in job.holds]
+        if holds or self._policy is not None:
+            new = [item for job, ids in zip(jobs, mine, strict=True)
+                   for item in job.events if item.event_id in ids]  # fmt: skip
+            settle(connection, holds, hard_spend(self._policy, new))
 
     def _held(
         self, connection: Any, jobs: list[_Job], mine: list[set[str]]
@@ -238,6 +248,36 @@ def _own_tags(raw: Mapping[str, Any]) -> str | None:
     return next((n for n in names if isinstance(n, str) and n.startswith(OWN_PREFIX)), None)
 
 
+def _without_deleted(
+    connection: Any, jobs: list[_Job], stored: set[tuple[str, str]]
+) -> tuple[list[_Job], set[tuple[str, str]]]:
+    """The jobs and stored ids left once the events of tenants deleted while their requests
+    were on the way are removed again (those requests hear so): nothing of such a tenant stays."""
+    deleted = _gone(connection, {job.key[0] for job in jobs})
+    if not deleted:
+        return jobs, stored
+    table = events_table
+    connection.execute(delete(table).where(table.c.tenant.in_(sorted(deleted))))
+    for job in jobs:
+        if job.key[0] in deleted:
+            _settle(job.future, error=_GONE)
+    kept = [job for job in jobs if job.key[0] not in deleted]
+    return kept, {key for key in stored if key[0] not in deleted}
+
+
+def _gone(connection: Any, tenants: set[str]) -> set[str]:
+    """Which of *tenants* are no longer registered, checked in the transaction that stores
+    their events, after the inserts: on PostgreSQL the tenant's row is share-locked until the
+    commit, so a deletion (which locks the row first) either waits for these events and deletes
+    them too, or has committed and they are refused; SQLite has one writer at a time."""
+    table = tenants_table
+    found = connection.execute(
+        select(table.c.tenant).where(table.c.tenant.in_(sorted(tenants)))
+        .with_for_update(read=True)
+    ).scalars()  # fmt: skip
+    return tenants - set(found)
+
+
 def _clash(raw: Mapping[str, Any], fixed: Mapping[str, str]) -> tuple[str, str] | None:
     """The field of *raw* that says other than the key's fixed attribution, and why."""
     for name, value in fixed.items():
@@ -261,6 +301,8 @@ def _share(jobs: list[_Job], stored: set[tuple[str, str]]) -> list[set[str]]:
     return shares
 
 
+_GONE = Unauthenticated("this tenant has been deleted; nothing of this request was stored")
+"""What a request of a tenant deleted while it was on its way hears."""
 _UNAVAILABLE = StoreError("the ledger could not be written; nothing of this request was stored")
 """What a request hears when its group's transaction failed. The database's own message (which
 names rows, possibly of other tenants committed in the same group) goes to the server log."""
