@@ -3,6 +3,7 @@ forwards to a fake upstream; every call lands in the ledger, and no content does
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import socket
@@ -11,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -58,9 +60,21 @@ def _completion(body: dict[str, Any]) -> str:
     return f"COMPLETION-{found.group(1) if found else 'none'}"
 
 
-def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> StreamingResponse:
+def _sse(
+    events: list[tuple[str | None, dict[str, Any] | str]], *, fault: str | None = None
+) -> StreamingResponse:
+    """A stream of *events*; with *fault* ``cut`` the upstream breaks the connection after the
+    second event, with ``early`` it ends cleanly there (no [DONE], message_stop...), with
+    ``slow`` it waits 0.3 s before each event after the first."""
+
     async def chunks() -> AsyncIterator[bytes]:
-        for name, data in events:
+        for number, (name, data) in enumerate(events):
+            if fault == "cut" and number == 2:
+                raise ConnectionResetError("the fake upstream breaks the stream off")
+            if fault == "early" and number == 2:
+                return
+            if fault == "slow" and number:
+                await asyncio.sleep(0.3)
             head = f"event: {name}\n" if name else ""
             payload = data if isinstance(data, str) else orjson.dumps(data).decode()
             yield f"{head}data: {payload}\n\n".encode()
@@ -117,7 +131,7 @@ async def _chat(request: Request) -> Response:
     if usage:
         events.append((None, {**chunk, "choices": [], "usage": CHAT_USAGE}))
     events.append((None, "[DONE]"))
-    return _sse(events)
+    return _sse(events, fault=body.get("user"))
 
 
 RESPONSES_USAGE = {
@@ -221,7 +235,7 @@ async def _messages(request: Request) -> Response:
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
                            "usage": {"output_tokens": 25}}),
         ("message_stop", {"type": "message_stop"}),
-    ])  # fmt: skip
+    ], fault=(body.get("metadata") or {}).get("user_id"))  # fmt: skip
 
 
 def _fake_upstream() -> Starlette:
@@ -810,3 +824,51 @@ def test_a_key_fixed_to_a_department_cannot_spend_as_another(
     assert sorted((e.department, e.policy_decision) for e in events) == [
         ("Capped", "allow"), ("Capped", "deny"), ("Capped", "deny"), ("Capped", "deny"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", ["cut", "early"])
+def test_a_stream_the_upstream_breaks_off_is_an_error_with_the_tokens_it_reported(
+    proxy: Proxy, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, an upstream cut was recorded 'cancelled' (as a caller's hang-up) with a
+    traceback logged, and a stream that ended early 'success', on Anthropic with the
+    placeholder output_tokens=1 of message_start."""
+    with pytest.raises(openai.APIError) if fault == "cut" else nullcontext():
+        chunks = list(proxy.openai().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True,
+            user=fault,
+        ))  # fmt: skip
+        assert len(chunks) == 2
+    claude = proxy.anthropic()
+    with (
+        pytest.raises(anthropic.APIError) if fault == "cut" else nullcontext(),
+        claude.messages.stream(
+            model="claude-haiku-4-5",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x"}],
+            metadata={"user_id": fault},
+        ) as stream,
+    ):
+        list(stream.text_stream)
+    events = {event.provider: event for event in proxy.events(2)}
+    for event in events.values():
+        assert event.outcome == "error", event
+        assert dict(event.tags)["p402.stream"] == ("cut" if fault == "cut" else "incomplete")
+    # Anthropic reported its input in message_start; the output count never came.
+    claude_event = events["anthropic"]
+    assert (claude_event.input_tokens, claude_event.output_tokens) == (40, 0)
+    assert (claude_event.cache_read_tokens, claude_event.cache_write_tokens) == (300, 150)
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("p402")]
+
+
+def test_a_caller_who_hangs_up_is_cancelled_not_an_error(proxy: Proxy) -> None:
+    with httpx.Client(timeout=10) as client, client.stream(
+        "POST", f"{proxy.url}/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "stream": True, "user": "slow",
+              "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {proxy.key}"},
+    ) as answer:  # fmt: skip
+        next(answer.iter_bytes())
+    (event,) = proxy.events(1)
+    assert event.outcome == "cancelled"
+    assert "p402.stream" not in dict(event.tags)

@@ -165,6 +165,9 @@ class _Call:
     response_model: str | None = None
     usage: dict[str, Any] | None = None
     service_tier: str | None = None
+    stream_end: str | None = None
+    """How a stream went wrong: ``cut`` (the upstream broke it off), ``incomplete`` (it ended
+    without its final event); kept as the tag ``p402.stream``."""
 
     def take(self, found: Mapping[str, Any]) -> None:
         """Keep the id, model, tier and usage of a response object (or stream event)."""
@@ -203,6 +206,8 @@ class _Call:
         upstream_id = self.upstream_id
         if upstream_id and len(upstream_id) <= 150 and upstream_id.isprintable():
             ours["p402.response_id"] = upstream_id  # the upstream's id: kept, never the identity
+        if self.stream_end is not None:
+            ours["p402.stream"] = self.stream_end
         if self.usage is not None:
             raw.update(self.route.tokens(self.usage))
         elif outcome == "success":
@@ -243,6 +248,10 @@ class _Call:
 _MAX_EVENT = 1024 * 1024
 """Longest server-sent event the watcher holds while waiting for its end."""
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_LAST_EVENT = re.compile(
+    rb'"type"\s*:\s*"(?:message_stop|response\.completed|response\.incomplete)"'
+)
+"""The event that ends an Anthropic or Responses stream (a chat stream ends with [DONE])."""
 
 
 class _Watcher:
@@ -257,6 +266,8 @@ class _Watcher:
         self.gave_up = False
         self.finished = False
         self.failed = False
+        self.completed = False
+        """Whether the stream's own last event came ([DONE], message_stop, response.completed)."""
 
     def feed(self, chunk: bytes) -> bytes:
         """Read *chunk*; return the bytes to pass on now."""
@@ -292,6 +303,8 @@ class _Watcher:
         """Read one event; whether the caller should see it."""
         lines = [line[5:] for line in block.splitlines() if line.startswith(b"data:")]
         data = b"\n".join(line[1:] if line.startswith(b" ") else line for line in lines)
+        if data.strip() == b"[DONE]" or _LAST_EVENT.search(data):
+            self.completed = True
         if not data or (not self.first and b'"usage"' not in data and b'"error"' not in data):
             return True
         self.first = False
@@ -305,7 +318,10 @@ class _Watcher:
         if kind in ("error", "response.failed") or (kind is None and "error" in found):
             self.failed = True
         if kind == "message_start":
-            self.call.take(_object(found.get("message")))
+            # Its output_tokens is a placeholder (1): the count comes with message_delta.
+            message = dict(_object(found.get("message")))
+            usage = {k: v for k, v in _object(message.get("usage")).items() if k != "output_tokens"}
+            self.call.take({**message, "usage": usage})
         elif isinstance(kind, str) and kind.startswith("response."):
             self.call.take(_object(found.get("response")))
         else:
@@ -608,6 +624,7 @@ async def _relay(answer: httpx.Response, watcher: _Watcher) -> AsyncIterator[byt
     """Pass a stream on as it comes. A stream that runs to its end is recorded by the
     response's background task, once the caller has its last byte; one cut short (the caller
     went away) is recorded here, as cancelled."""
+    call = watcher.call
     try:
         async for chunk in answer.aiter_bytes():
             passed = watcher.feed(chunk)
@@ -617,16 +634,35 @@ async def _relay(answer: httpx.Response, watcher: _Watcher) -> AsyncIterator[byt
         if tail:
             yield tail
         watcher.finished = True
+    except httpx.HTTPError as exc:  # the upstream broke the stream off: not the caller's doing
+        call.stream_end = "cut"
+        log.warning("the %s upstream cut a stream short (%s)", call.route.provider,
+                    exc.__class__.__name__)  # fmt: skip
+        yield _stream_error(call.route, "the upstream ended the stream before it was complete")
     finally:
         await answer.aclose()
         if not watcher.finished:
-            watcher.call.record_later("cancelled")
+            call.record_later("error" if call.stream_end == "cut" else "cancelled")
+
+
+def _stream_error(route: _Route, message: str) -> bytes:
+    """A last server-sent event that makes the caller's SDK raise, in the provider's shape."""
+    if route.provider == "anthropic":
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+    error = {"message": message, "type": "server_error", "code": "upstream_stream_cut"}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
 
 async def _record_stream(answer: httpx.Response, watcher: _Watcher) -> None:
-    """Record a stream that ran to its end (the background task of its response)."""
+    """Record a stream that ran to its end (the background task of its response). One that
+    ended without its last event is an error: what it used is what the upstream had reported."""
     if watcher.finished:
-        failed = answer.status_code >= 400 or watcher.failed
+        # A stream too odd to follow (gave_up) is not judged on its end.
+        ended = watcher.completed or watcher.gave_up
+        if not ended and answer.status_code < 400 and not watcher.failed:
+            watcher.call.stream_end = "incomplete"
+        failed = answer.status_code >= 400 or watcher.failed or not ended
         watcher.call.record("error" if failed else "success")
 
 
