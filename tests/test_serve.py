@@ -607,3 +607,42 @@ def test_no_write_lands_after_the_tenant_is_deleted(site: Site) -> None:
     assert site.ledger.count("acme") == 0
     assert 200 in answers and set(answers) <= {200, 401}
     assert site.post("umbrella", _event(1)).json()["accepted"] == 1  # the other tenant writes on
+
+
+def test_retention_is_the_tenants_policy_not_the_meter_clients(ledger: Ledger) -> None:
+    """Meter clients could set retention_until, keeping events past the tenant's retention or
+    before their own occurred_at."""
+    create_tenant(ledger, "strict", retention_days=30)
+    create_tenant(ledger, "lenient", retention_days=30, client_retention=True)
+    keys = {name: create_api_key(ledger, name)[1] for name in ("strict", "lenient")}
+    with TestClient(create_app(Service(ledger))) as client:
+
+        def post(tenant: str, until: str | None, n: int) -> dict[str, Any]:
+            event = _event(n, occurred_at="2026-10-05T10:00:00Z")
+            if until is not None:
+                event["retention_until"] = until
+            answer = client.post("/v1/events", json=event,
+                                 headers={"Authorization": f"Bearer {keys[tenant]}"})  # fmt: skip
+            result: dict[str, Any] = answer.json()["results"][0]
+            return result
+
+        for tenant in ("strict", "lenient"):
+            early = post(tenant, "2026-10-04T00:00:00Z", 1)
+            assert early["status"] == "rejected"
+            assert early["problems"][0]["field"] == "retention_until"
+            assert "before occurred_at" in early["problems"][0]["message"]
+            late = post(tenant, "2027-01-01T00:00:00Z", 2)
+            assert late["status"] == "rejected"
+            assert "beyond the tenant's retention of 30 days (until 2026-11-04T10:00:00Z)" in (
+                late["problems"][0]["message"]
+            )
+            assert post(tenant, None, 3)["status"] == "accepted"  # the tenant's own: 30 days
+        shorter = post("strict", "2026-10-10T00:00:00Z", 4)
+        assert shorter["status"] == "rejected" and "does not let clients" in (
+            shorter["problems"][0]["message"]
+        )
+        assert post("lenient", "2026-10-10T00:00:00Z", 4)["status"] == "accepted"
+    kept = {e.event_id: e.retention_until for e in ledger.stream("lenient")}
+    assert {k: f"{v:%Y-%m-%d}" for k, v in kept.items() if v} == {
+        "m-3": "2026-11-04", "m-4": "2026-10-10",
+    }  # fmt: skip

@@ -87,17 +87,23 @@ def tenant() -> None:
 @click.option("--name", default=None, help="Display name.")
 @click.option("--retention-days", type=click.IntRange(min=1), default=None,
               help="Keep events this many days; `p402 retention enforce` deletes older ones.")  # fmt: skip
+@click.option("--client-retention", is_flag=True,
+              help="Let meter clients keep an event for less (retention_until), never for more.")  # fmt: skip
 @db_option
 def tenant_create(
-    *, tenant_id: str, name: str | None, retention_days: int | None, db: str | None
-) -> None:
+    *, tenant_id: str, name: str | None, retention_days: int | None, client_retention: bool,
+    db: str | None,
+) -> None:  # fmt: skip
     """Register TENANT_ID."""
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import create_tenant
 
     ledger = Ledger.open(db)
     try:
-        created = create_tenant(ledger, tenant_id, name=name, retention_days=retention_days)
+        created = create_tenant(
+            ledger, tenant_id, name=name, retention_days=retention_days,
+            client_retention=client_retention,
+        )  # fmt: skip
     finally:
         ledger.close()
     kept = f"kept {created.retention_days} days" if created.retention_days else "kept indefinitely"

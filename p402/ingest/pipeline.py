@@ -31,18 +31,22 @@ class Pipeline:
         source: str,
         config: Config | None = None,
         retention_days: int | None = None,
+        client_retention: bool = True,
     ) -> None:
         config = config or Config()
         self.tenant, self.source = tenant, source
         self.config = config
         self.retention = self.retention_of(retention_days)
+        self.client_retention = client_retention
+        """Whether a row may name its own shorter ``retention_until`` (the meter asks the
+        tenant; an operator's import may)."""
         self.pricer = Pricer(config.prices)
         self.attributor = Attributor(config.rules)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A worker process builds its own pricer and attributor from the same settings.
         days = None if self.retention is None else self.retention.days
-        return (_pipeline, (self.tenant, self.source, self.config, days))
+        return (_pipeline, (self.tenant, self.source, self.config, days, self.client_retention))
 
     def retention_of(self, retention_days: int | None) -> timedelta | None:
         """How long this tenant's events are kept: the registered tenant's retention, else the
@@ -76,11 +80,39 @@ class Pipeline:
                 # Only absurd token counts get here; stored units would overflow 64 bits.
                 message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
                 return None, [(None, message)], dropped
-        if self.retention is not None and values.get("retention_until") is None:
+        until = values.get("retention_until")
+        if until is not None and (problem := self._retention_problem(values)) is not None:
+            return None, [("retention_until", problem)], dropped
+        if self.retention is not None and until is None:
             values["retention_until"] = values["occurred_at"] + self.retention
         self.attributor.attribute(values)
         return values, [], dropped
 
+    def _retention_problem(self, values: dict[str, Any]) -> str | None:
+        """Why a row's own ``retention_until`` cannot be kept: retention is the tenant's policy;
+        a row may ask for less only where the tenant lets it, and never for a date before the
+        event itself."""
+        until, at = values["retention_until"], values["occurred_at"]
+        if until < at:
+            return f"is before occurred_at ({_until(at)}): an event is kept at least until it happened"
+        if self.retention is not None and until > at + self.retention:
+            return (
+                f"is beyond the tenant's retention of {self.retention.days} days "
+                f"(until {_until(at + self.retention)})"
+            )
+        if not self.client_retention:
+            return "is the tenant's to set: this tenant does not let clients shorten retention"
+        return None
 
-def _pipeline(tenant: str, source: str, config: Config, retention_days: int | None) -> Pipeline:
-    return Pipeline(tenant=tenant, source=source, config=config, retention_days=retention_days)
+
+def _until(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pipeline(
+    tenant: str, source: str, config: Config, retention_days: int | None, client_retention: bool
+) -> Pipeline:
+    return Pipeline(
+        tenant=tenant, source=source, config=config, retention_days=retention_days,
+        client_retention=client_retention,
+    )  # fmt: skip

@@ -65,8 +65,8 @@ __all__ = [
 SCHEMA_VERSION = 6
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
 the tenants' audit logs; 4: tool charges and import control records; 5: the meter's and the
-proxy's capture counts; 6: hard budgets' shared windows and holds, and API keys' fixed
-attribution.
+proxy's capture counts; 6: hard budgets' shared windows and holds, API keys' fixed
+attribution, and whether a tenant's meter clients may shorten retention.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
@@ -201,6 +201,8 @@ tenants_table = Table(
     Column("name", String(200), nullable=True),
     Column("retention_days", Integer, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
+    # Whether meter clients may ask for a shorter retention than the tenant's (retention_until).
+    Column("client_retention", Boolean, nullable=False, server_default="0"),
 )
 api_keys_table = Table(
     "api_keys",

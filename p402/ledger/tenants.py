@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select, update
@@ -61,6 +62,8 @@ class Tenant:
     name: str | None
     retention_days: int | None
     created_at: datetime
+    client_retention: bool = False
+    """Whether meter clients may ask for less than the tenant's retention (never for more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,15 @@ def _now() -> datetime:
 
 
 def create_tenant(
-    ledger: Ledger, tenant: str, *, name: str | None = None, retention_days: int | None = None
+    ledger: Ledger,
+    tenant: str,
+    *,
+    name: str | None = None,
+    retention_days: int | None = None,
+    client_retention: bool = False,
 ) -> Tenant:
-    """Register a tenant. Its id is lower-case letters, digits, ``.``, ``_`` and ``-``."""
+    """Register a tenant. Its id is lower-case letters, digits, ``.``, ``_`` and ``-``.
+    *client_retention*: its meter clients may keep an event for less than *retention_days*."""
     if not TENANT_PATTERN.fullmatch(tenant):
         raise TenantError(
             f"tenant id {tenant!r} is not valid",
@@ -101,11 +110,12 @@ def create_tenant(
                     name=name,
                     retention_days=retention_days,
                     created_at_us=micros(created),
+                    client_retention=client_retention,
                 )
             )
     except IntegrityError:
         raise TenantError(f"tenant {tenant!r} already exists") from None
-    return Tenant(tenant, name, retention_days, created)
+    return Tenant(tenant, name, retention_days, created, client_retention)
 
 
 def get_tenant(ledger: Ledger, tenant: str) -> Tenant | None:
@@ -115,7 +125,7 @@ def get_tenant(ledger: Ledger, tenant: str) -> Tenant | None:
         row = connection.execute(select(table).where(table.c.tenant == tenant)).first()
     if row is None:
         return None
-    return Tenant(row.tenant, row.name, row.retention_days, moment(row.created_at_us))
+    return _tenant(row)
 
 
 def list_tenants(ledger: Ledger) -> list[Tenant]:
@@ -124,9 +134,16 @@ def list_tenants(ledger: Ledger) -> list[Tenant]:
     with ledger.engine.connect() as connection:
         rows = connection.execute(select(table).order_by(table.c.tenant))
         return [
-            Tenant(row.tenant, row.name, row.retention_days, moment(row.created_at_us))
+            _tenant(row)
             for row in rows
         ]
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(
+        row.tenant, row.name, row.retention_days, moment(row.created_at_us),
+        bool(row.client_retention),
+    )  # fmt: skip
 
 
 def _require(ledger: Ledger, tenant: str) -> Tenant:

@@ -403,11 +403,16 @@ class Service:
             return found[0]
         registered = get_tenant(self.ledger, tenant)
         days = None if registered is None else registered.retention_days
+        shorter = registered is not None and registered.client_retention
         if found is not None:  # keep its warm price quotes; only the retention may have changed
             made = found[0]
             made.retention = made.retention_of(days)
+            made.client_retention = shorter
         else:
-            made = Pipeline(tenant=tenant, source=source, config=self.config, retention_days=days)
+            made = Pipeline(
+                tenant=tenant, source=source, config=self.config, retention_days=days,
+                client_retention=shorter,
+            )  # fmt: skip
         with self._lock:
             self._pipelines[key] = (made, time.monotonic())
         return made

@@ -5,6 +5,8 @@ value), the row every admission of a call locks; ``budget_holds`` what each call
 cost, reserved at admission and released when its event is stored (see
 ``p402/serve/budgets.py``). ``api_keys.attribution`` is the attribution a key always spends as
 (a JSON object, or NULL): a call's headers cannot change it. Earlier keys have none.
+``tenants.client_retention``: whether the tenant's meter clients may ask for a shorter
+retention than the tenant's own (``retention_until``); false for earlier tenants.
 
 Revision ID: v6
 Revises: v5
@@ -50,5 +52,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("attribution", sa.Text, nullable=True))
+    with op.batch_alter_table("tenants") as batch:
+        batch.add_column(
+            sa.Column("client_retention", sa.Boolean, nullable=False, server_default="0")
+        )
     meta = sa.table("p402_meta", sa.column("key"), sa.column("value"))
     op.execute(meta.update().where(meta.c.key == "schema").values(value="6"))
