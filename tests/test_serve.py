@@ -633,16 +633,37 @@ def test_retention_is_the_tenants_policy_not_the_meter_clients(ledger: Ledger) -
             assert "before occurred_at" in early["problems"][0]["message"]
             late = post(tenant, "2027-01-01T00:00:00Z", 2)
             assert late["status"] == "rejected"
-            assert "beyond the tenant's retention of 30 days (until 2026-11-04T10:00:00Z)" in (
-                late["problems"][0]["message"]
+            assert (
+                "beyond the tenant's retention of 30 days (until 2026-11-04T10:00:00Z)"
+                in (late["problems"][0]["message"])
             )
             assert post(tenant, None, 3)["status"] == "accepted"  # the tenant's own: 30 days
         shorter = post("strict", "2026-10-10T00:00:00Z", 4)
-        assert shorter["status"] == "rejected" and "does not let clients" in (
-            shorter["problems"][0]["message"]
+        assert (
+            shorter["status"] == "rejected"
+            and "does not let clients" in (shorter["problems"][0]["message"])
         )
         assert post("lenient", "2026-10-10T00:00:00Z", 4)["status"] == "accepted"
     kept = {e.event_id: e.retention_until for e in ledger.stream("lenient")}
     assert {k: f"{v:%Y-%m-%d}" for k, v in kept.items() if v} == {
         "m-3": "2026-11-04", "m-4": "2026-10-10",
     }  # fmt: skip
+
+
+def test_a_thirteenth_decimal_place_is_refused_not_rounded_away(site: Site) -> None:
+    answer = site.post("acme", [
+        _event(1, cost="0.0000000000001"), _event(2, cost="1.123456789012"),
+        _event(3, cost="2.5000000000000"),
+    ])  # fmt: skip
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "accepted", "accepted"]
+    assert results[0]["problems"] == [{
+        "field": "cost",
+        "message": "0.0000000000001 has more than 12 decimal places: send it rounded to 10^-12 USD",
+    }]  # fmt: skip
+
+
+def test_tokens_that_price_beyond_an_events_ceiling_name_the_cost(site: Site) -> None:
+    answer = site.post("acme", _event(1, input_tokens=2**40, output_tokens=2**40))
+    (problem,) = answer.json()["results"][0]["problems"]
+    assert problem["field"] == "cost" and "beyond the" in problem["message"]

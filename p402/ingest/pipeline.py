@@ -7,7 +7,7 @@ attributed the same way whichever door it came in by.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from p402.config import Config
@@ -79,7 +79,7 @@ class Pipeline:
             if amount is not None and amount > MAX_EVENT_COST:
                 # Only absurd token counts get here; stored units would overflow 64 bits.
                 message = f"its tokens price at {amount:.2f} USD, beyond the {MAX_EVENT_COST} an event may hold"
-                return None, [(None, message)], dropped
+                return None, [(name, message)], dropped
         until = values.get("retention_until")
         if until is not None and (problem := self._retention_problem(values)) is not None:
             return None, [("retention_until", problem)], dropped
@@ -94,7 +94,9 @@ class Pipeline:
         event itself."""
         until, at = values["retention_until"], values["occurred_at"]
         if until < at:
-            return f"is before occurred_at ({_until(at)}): an event is kept at least until it happened"
+            return (
+                f"is before occurred_at ({_until(at)}): an event is kept at least until it happened"
+            )
         if self.retention is not None and until > at + self.retention:
             return (
                 f"is beyond the tenant's retention of {self.retention.days} days "
@@ -105,8 +107,8 @@ class Pipeline:
         return None
 
 
-def _until(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _until(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _pipeline(

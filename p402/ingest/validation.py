@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, Final
 
 import orjson
@@ -358,6 +358,26 @@ def _read(
     return values, tag_columns, dropped
 
 
+_WIDE = Context(prec=100)
+
+
+def _whole_digits(raw: Mapping[str, Any], problems: FieldProblems) -> None:
+    """A meter client's amounts are kept to the digit or refused: finer than 10^-12 USD is not
+    rounded away silently, as an export's binary-float noise is (``money.parse_amount``)."""
+    for name in ("cost", "list_cost", "tool_cost"):
+        value = raw.get(name)
+        if not isinstance(value, str | Decimal) or name in {p[0] for p in problems}:
+            continue
+        try:
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            continue
+        if amount.is_finite() and amount != amount.quantize(Decimal("1E-12"), context=_WIDE):
+            problems.append(
+                (name, f"{value!s} has more than 12 decimal places: send it rounded to 10^-12 USD")
+            )
+
+
 def _cross_checks(
     values: dict[str, Any],
     raw: Mapping[str, Any],
@@ -392,6 +412,8 @@ def _cross_checks(
         problems.append(("tool_cost", "is the part of cost that is tool calls: from 0 to cost"))
     if values.get("reasoning_tokens", 0) > values.get("output_tokens", 0):
         problems.append(("reasoning_tokens", "is part of output_tokens, so cannot exceed it"))
+    if source == "meter":
+        _whole_digits(raw, problems)
     evidence = "captured" if source == "proxy" else "reported"
     if source.startswith("import:") and source != "import:events":
         evidence = "imported"

@@ -133,10 +133,7 @@ def list_tenants(ledger: Ledger) -> list[Tenant]:
     table = tenants_table
     with ledger.engine.connect() as connection:
         rows = connection.execute(select(table).order_by(table.c.tenant))
-        return [
-            _tenant(row)
-            for row in rows
-        ]
+        return [_tenant(row) for row in rows]
 
 
 def _tenant(row: Any) -> Tenant:
