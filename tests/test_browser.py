@@ -2,7 +2,8 @@
 Playwright, against the real app served by uvicorn over a SQLite ledger.
 
 A controller signs in with a key, sees the tenant's audits and downloads the PDF, the XLSX and
-the signed bundle; the key lives in an HttpOnly cookie; another tenant sees none of it.
+the signed bundle; a session id (never the key) lives in an HttpOnly cookie; another tenant sees
+none of it.
 Chromium is Debian's (``.ci/browser`` installs it); Playwright's own browsers are never
 downloaded. Without ``/usr/bin/chromium`` the module is skipped, unless
 ``P402_REQUIRE_BROWSER=1`` (CI), which makes a missing browser a failure.
@@ -171,7 +172,7 @@ def test_a_wrong_key_is_refused_with_a_message(
     expect(page.get_by_role("alert")).to_have_text("That key is not valid, or it was revoked.")
     page.screenshot(path=tmp_path / "signin-refused.png", full_page=True)
     expect(page.get_by_label("API key")).to_be_visible()
-    assert not [cookie for cookie in context.cookies() if cookie["name"] == "p402_key"]
+    assert not [cookie for cookie in context.cookies() if cookie["name"] == "p402_session"]
 
 
 def test_a_signed_in_tenant_lists_and_downloads_its_audit(
@@ -198,15 +199,15 @@ def test_a_signed_in_tenant_lists_and_downloads_its_audit(
     assert bundle.testzip() is None
     assert {PDF, XLSX} <= set(bundle.namelist())
 
-    (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "p402_key"]
-    assert cookie["value"] == site.keys[TENANT_A]
+    (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "p402_session"]
+    assert cookie["value"] and cookie["value"] not in site.keys[TENANT_A]  # a session, not the key
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
-    assert "p402_key" not in page.evaluate("document.cookie")
+    assert "p402_session" not in page.evaluate("document.cookie")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API key")).to_be_visible()
-    assert not [cookie for cookie in context.cookies() if cookie["name"] == "p402_key"]
+    assert not [cookie for cookie in context.cookies() if cookie["name"] == "p402_session"]
 
 
 def test_another_tenant_sees_nothing_of_the_audit(context: BrowserContext, site: Site) -> None:

@@ -26,6 +26,7 @@ from p402.ledger.schema import (
     budget_holds_table,
     budget_windows_table,
     metadata,
+    sessions_table,
 )
 from p402.ledger.store import Ledger
 from p402.ledger.tenants import (
@@ -185,6 +186,12 @@ def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
                 tenant=tenant, budget="b", value="v", window_start_us=0, spent_units=1
             )
         )
+        connection.execute(
+            sessions_table.insert().values(
+                session_sha256=f"{tenant:0<64}", tenant=tenant, key_id="k", created_at_us=1,
+                expires_at_us=2,
+            )
+        )  # fmt: skip
         connection.execute(
             budget_holds_table.insert().values(
                 hold_id=f"{tenant}-hold", tenant=tenant, budget="b", value="v",

@@ -398,7 +398,7 @@ def test_an_audit_requested_over_the_api_is_built_and_downloadable(
         assert answer.status_code == 404
     summary = site.client.get("/v1/summary?period=2026-10", headers=other).json()
     assert summary["total"]["events"] == 0
-    site.client.cookies.set("p402_key", site.keys["umbrella"])
+    site.client.post("/signin", data={"key": site.keys["umbrella"]})
     page = site.client.get("/")
     assert "Audits of umbrella" in page.text
     assert done["audit_id"] not in page.text
@@ -443,15 +443,46 @@ def test_the_page_signs_in_with_a_key_and_out(site: Site) -> None:
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
+    session = site.client.cookies["p402_session"]
+    assert session and site.keys["acme"] not in signed.headers["set-cookie"]  # never the key
     listing = site.client.get("/")
     assert "Audits of acme" in listing.text and listing.headers["cache-control"] == "no-store"
     site.client.post("/signout")
-    site.client.cookies.clear()
+    assert 'name="key"' in site.client.get("/").text
+    # Signing out ended the session itself: a copy of the cookie is worth nothing.
+    site.client.cookies.set("p402_session", session)
+    assert 'name="key"' in site.client.get("/").text
+    assert site.client.get("/v1/audits/x/pdf").status_code == 401
+
+
+def test_the_page_refuses_form_posts_from_another_site(site: Site) -> None:
+    """Sign-in and sign-out accepted cross-site form posts (login CSRF, forced sign-out)."""
+    key = {"key": site.keys["acme"]}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null"}, {"Sec-Fetch-Site": "same-site"}):  # fmt: skip
+        refused = site.client.post("/signin", data=key, headers=headers, follow_redirects=False)
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers, headers
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    assert (
+        site.client.post("/signin", data=key, headers=own, follow_redirects=False).status_code
+        == 303
+    )
+    forced = site.client.post("/signout", headers={"Origin": "https://evil.example"})
+    assert forced.status_code == 403
+    assert "Audits of acme" in site.client.get("/").text  # still signed in
+
+
+def test_revoking_the_key_ends_its_sessions(site: Site) -> None:
+    site.client.post("/signin", data={"key": site.keys["acme"]})
+    assert "Audits of acme" in site.client.get("/").text
+    key_id = site.keys["acme"].split("_")[1]
+    revoke_api_key(site.ledger, "acme", key_id)
     assert 'name="key"' in site.client.get("/").text
 
 
 def test_the_cookie_does_not_authorise_writes(site: Site) -> None:
-    site.client.cookies.set("p402_key", site.keys["acme"])
+    site.client.post("/signin", data={"key": site.keys["acme"]})
+    assert site.client.cookies["p402_session"]
     assert site.client.post("/v1/events", json=_event(1)).status_code == 401
     assert site.client.post("/v1/audits?period=2026-10").status_code == 401
 

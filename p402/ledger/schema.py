@@ -59,6 +59,7 @@ __all__ = [
     "meta_table",
     "metadata",
     "record_from_row",
+    "sessions_table",
     "tenants_table",
 ]
 
@@ -66,7 +67,7 @@ SCHEMA_VERSION = 6
 """2: events and invoice lines; 3: adds tenants, API keys, signed ledger entries, audits and
 the tenants' audit logs; 4: tool charges and import control records; 5: the meter's and the
 proxy's capture counts; 6: hard budgets' shared windows and holds, API keys' fixed
-attribution, and whether a tenant's meter clients may shorten retention.
+attribution, whether a tenant's meter clients may shorten retention, and the page's sessions.
 Each version is an Alembic revision of ``p402/ledger/migrations`` (``p402 db upgrade``)."""
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite only auto-increments INTEGER
 SOURCE_KEYS = (*ATTRIBUTION_FIELDS, "attribution_rule")
@@ -218,6 +219,17 @@ api_keys_table = Table(
     # call's headers cannot change them), or NULL.
     Column("attribution", Text, nullable=True),
 )
+sessions_table = Table(
+    "sessions",
+    metadata,
+    # The HTML page's sign-ins: the cookie holds a random session id, this table only its hash,
+    # the tenant and the key it was opened with (revoking the key ends it; signing out deletes it).
+    Column("session_sha256", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("key_id", String(32), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+)
 budget_windows_table = Table(
     "budget_windows",
     metadata,
@@ -292,7 +304,7 @@ log_heads_table = Table(
 TENANT_TABLES = (
     log_heads_table, imports_table, capture_days_table, captures_table,
     events_table, invoice_lines_table, ledger_entries_table, audits_table, budget_holds_table,
-    budget_windows_table, api_keys_table, tenants_table,
+    budget_windows_table, sessions_table, api_keys_table, tenants_table,
 )  # fmt: skip
 """Every table that holds a tenant's rows (all but ``p402_meta``), children first: what
 deleting a tenant must empty."""

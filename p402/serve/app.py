@@ -32,15 +32,18 @@ from p402.ledger.audit_jobs import (
     start_job,
 )
 from p402.ledger.rollup import totals_by
+from p402.ledger.sessions import SESSION_SECONDS, end_session, open_session
 from p402.money import allocate_cents, format_amount, from_units, round_cents
-from p402.period import Period, format_time, parse_period
+from p402.period import Period, format_time, micros, parse_period
 from p402.serve import proxy
 from p402.serve.auth import (
     COOKIE,
     presented_key,
     require_tenant,
     require_tenant_or_cookie,
+    same_origin,
     service_of,
+    session_of,
 )
 from p402.serve.bodies import read_body
 from p402.serve.errors import NotFound, NotReady, RequestError, TooLarge, Unavailable
@@ -105,7 +108,9 @@ _PAGE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not no-referrer: under it a browser sends "Origin: null" with the page's own form posts,
+    # and the sign-in form could not tell them from another site's.
+    (b"referrer-policy", b"same-origin"),
 )
 """On p402's own answers: no sniffing a download into a page, no framing the page (clickjacking),
 forms posting only to p402, and no tenant URL leaking in a Referer."""
@@ -381,10 +386,11 @@ def download(request: Request, tenant: PageTenant, audit_id: str, what: str) -> 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     service = service_of(request)
-    key = presented_key(request, cookie=True)
-    tenant = None if key is None else service.tenant_for_key(key)
+    session = session_of(request)
+    tenant = None if session is None else service.tenant_for_session(session)
     if tenant is None:
-        return HTMLResponse(_render("serve_signin.html", error=key is not None), headers=_PRIVATE)
+        # A cookie of a session that ended (signed out elsewhere, expired, key revoked): sign in.
+        return HTMLResponse(_render("serve_signin.html", error=False), headers=_PRIVATE)
     audits = _audits(service, tenant)
     return HTMLResponse(
         _render("serve_audits.html", tenant=tenant, audits=audits), headers=_PRIVATE
@@ -393,25 +399,41 @@ def page(request: Request) -> Response:
 
 @router.post("/signin", include_in_schema=False)
 def signin(request: Request, key: Annotated[str, Form()]) -> Response:
-    tenant = service_of(request).tenant_for_key(key.strip())
+    if not same_origin(request):
+        return _cross_site()
+    service = service_of(request)
+    text = key.strip()
+    tenant = service.tenant_for_key(text)
     if tenant is None:
         return HTMLResponse(_render("serve_signin.html", error=True), status_code=401)
-    response = RedirectResponse("/", status_code=303)
+    key_id = text.removeprefix("p402_").split("_", 1)[0]
+    session = open_session(service.ledger, tenant, key_id, now_us=micros(datetime.now(UTC)))
+    response = RedirectResponse("/", status_code=303, headers=_PRIVATE)
     response.set_cookie(
-        COOKIE,
-        key.strip(),
-        httponly=True,
-        samesite="strict",
+        COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
-    )
+    )  # fmt: skip
     return response
 
 
 @router.post("/signout", include_in_schema=False)
-def signout() -> Response:
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE)
+def signout(request: Request) -> Response:
+    if not same_origin(request):
+        return _cross_site()
+    session = session_of(request)
+    if session is not None:
+        end_session(service_of(request).ledger, session)  # the cookie is worthless from now on
+    response = RedirectResponse("/", status_code=303, headers=_PRIVATE)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return response
+
+
+def _cross_site() -> Response:
+    """A form post from another site: refused, changing nothing."""
+    return HTMLResponse(
+        "<p>Refused: this form was posted from another site.</p>", status_code=403,
+        headers=_PRIVATE,
+    )  # fmt: skip
 
 
 _PRIVATE = {"Cache-Control": "no-store"}

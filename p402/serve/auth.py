@@ -1,10 +1,11 @@
 """Who is calling: every route needs a p402 API key, and the key names the tenant.
 
 A key may come as ``X-P402-Key``, as ``Authorization: Bearer p402_...`` or as Anthropic's
-``x-api-key: p402_...`` (so an SDK pointed at the proxy can carry it as its own API key), or,
-for the HTML page and its download links only, in the ``p402_key`` cookie set by the page's
-sign-in form. An ``Authorization`` or ``x-api-key`` that is not a p402 key is the caller's own
-provider key, which the routing proxy passes upstream untouched.
+``x-api-key: p402_...`` (so an SDK pointed at the proxy can carry it as its own API key). The
+HTML page and its download links also take the ``p402_session`` cookie its sign-in form sets:
+a random session id, never the key (``ledger/sessions.py``). An ``Authorization`` or
+``x-api-key`` that is not a p402 key is the caller's own provider key, which the routing proxy
+passes upstream untouched.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from p402.serve.errors import Unauthenticated
 from p402.serve.service import Service
 
-__all__ = ["COOKIE", "presented_key", "require_tenant", "service_of"]
+__all__ = [
+    "COOKIE", "presented_key", "require_tenant", "same_origin", "service_of", "session_of",
+]  # fmt: skip
 
-COOKIE = "p402_key"
+COOKIE = "p402_session"
 _PREFIX = "p402_"
 
 
@@ -27,8 +30,8 @@ def service_of(request: Request) -> Service:
     return service
 
 
-def presented_key(request: Request, *, cookie: bool = False) -> str | None:
-    """The p402 key the request carries, wherever it is, or ``None``."""
+def presented_key(request: Request) -> str | None:
+    """The p402 key the request's headers carry, or ``None``."""
     headers = request.headers
     explicit = headers.get("x-p402-key")
     if explicit:
@@ -39,17 +42,37 @@ def presented_key(request: Request, *, cookie: bool = False) -> str | None:
     anthropic = headers.get("x-api-key", "").strip()
     if anthropic.startswith(_PREFIX):
         return anthropic
-    if cookie:
-        return request.cookies.get(COOKIE) or None
     return None
 
 
+def session_of(request: Request) -> str | None:
+    """The page's session id the request's cookie carries, or ``None``."""
+    return request.cookies.get(COOKIE) or None
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a form post comes from p402's own page: a browser says where a post comes from
+    (``Sec-Fetch-Site``, ``Origin``), and a post from any other site (login CSRF, a forced
+    sign-out) is refused. A client that says nothing is no browser, and no such victim."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:  # every current browser says it; Origin may be "null" for its own posts
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin.rstrip("/").lower() == own.lower()
+
+
 async def _tenant(request: Request, *, cookie: bool) -> str:
-    key = presented_key(request, cookie=cookie)
+    key = presented_key(request)
     service = service_of(request)
     tenant = None if key is None else service.known_tenant(key)
     if tenant is None and key is not None:  # first sight of the key: one database lookup
         tenant = await run_in_threadpool(service.tenant_for_key, key)
+    session = session_of(request) if cookie and key is None else None
+    if session is not None:
+        tenant = await run_in_threadpool(service.tenant_for_session, session)
     if tenant is None:
         raise Unauthenticated(
             "missing or invalid p402 API key (send it as X-P402-Key or Authorization: Bearer)"

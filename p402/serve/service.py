@@ -27,6 +27,7 @@ from p402.ledger.captures import Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
 from p402.ledger.schema import events_table, tenants_table
+from p402.ledger.sessions import session_tenant
 from p402.ledger.store import Ledger, StoreError
 from p402.ledger.tenants import credential, get_tenant
 from p402.period import micros
@@ -388,6 +389,11 @@ class Service:
             again = credential(self.ledger, presented)
             return {} if again is None else again[1]
         return found[1]
+
+    def tenant_for_session(self, session: str) -> str | None:
+        """The tenant of the page's session, read from the database every time: a sign-out or
+        a revoked key ends it at once, on every worker."""
+        return session_tenant(self.ledger, session, now_us=micros(datetime.now(UTC)))
 
     def forget_keys(self) -> None:
         """Drop remembered keys (after a revocation)."""

@@ -6,7 +6,8 @@ cost, reserved at admission and released when its event is stored (see
 ``p402/serve/budgets.py``). ``api_keys.attribution`` is the attribution a key always spends as
 (a JSON object, or NULL): a call's headers cannot change it. Earlier keys have none.
 ``tenants.client_retention``: whether the tenant's meter clients may ask for a shorter
-retention than the tenant's own (``retention_until``); false for earlier tenants.
+retention than the tenant's own (``retention_until``); false for earlier tenants. ``sessions``:
+the HTML page's sign-ins (the hash of a random session id, never the key).
 
 Revision ID: v6
 Revises: v5
@@ -52,6 +53,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("attribution", sa.Text, nullable=True))
+    op.create_table(
+        "sessions",
+        sa.Column("session_sha256", sa.String(64), primary_key=True),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=False),
+        sa.Column("created_at_us", sa.BigInteger, nullable=False),
+        sa.Column("expires_at_us", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_sessions_tenant", "sessions", ["tenant"])
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(
             sa.Column("client_retention", sa.Boolean, nullable=False, server_default="0")
