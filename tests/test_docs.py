@@ -1,13 +1,19 @@
 """The README and every page of docs/ are true: each `p402 ...` line names a command and options
 that exist, every link leads somewhere, the configuration example loads, the error tree is the
-one errors.py draws, the Makefile has the targets the pages name, and the README's tour runs as
-written."""
+one errors.py draws, the Makefile has the targets the pages name, and the README's sections run
+as written, one after the other in one shell (the proxy example against a stand-in provider)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -15,7 +21,7 @@ import pytest
 from p402 import errors
 from p402.cli import cli
 from p402.config import load_config
-from tests.test_cli import run
+from tests.test_cli import P402, run
 
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -121,15 +127,79 @@ def test_makefile_has_the_targets_the_pages_name() -> None:
         assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.M), f"make {target}"
 
 
-@pytest.mark.slow
-def test_the_tour_runs_as_written(tmp_path: Path) -> None:
-    """The README's tour, line by line, in an empty folder: every command succeeds."""
-    (tour,) = [block for block in _blocks(README, "sh") if "p402 verify-receipt" in block]
-    for line in tour.splitlines():
-        words = shlex.split(line.split("  #")[0])
-        if not words:
+class _Provider(BaseHTTPRequestHandler):
+    """The provider behind the README's proxy example: one chat completion, with usage."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        answer = json.dumps({
+            "id": "chatcmpl-readme", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+        }).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def _object_with(text: str, key: str) -> dict[str, Any]:
+    """The first JSON object in *text* that has *key* (commands print around it)."""
+    decoder = json.JSONDecoder()
+    for start in (i for i, char in enumerate(text) if char == "{"):
+        try:
+            found, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
             continue
-        assert words[0] == "p402"
-        done = run(*words[1:], cwd=tmp_path)
-        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
-    assert (tmp_path / "receipt.json").exists()
+        if isinstance(found, dict) and key in found:
+            return found
+    raise AssertionError(f"no JSON object with {key!r} in {text!r}")
+
+
+@pytest.mark.slow
+def test_the_readme_runs_section_after_section_in_one_shell(tmp_path: Path) -> None:
+    """`make audit`, then the tour, then the live ledger, word for word in one shell: each
+    section works after the one before it, and the verify command `make audit` printed still
+    says valid at the end (the tour used to overwrite its bundle with one of another key)."""
+    made = run("audit", "--demo", "--out", "out", cwd=tmp_path)  # what `make audit` runs
+    assert made.returncode == 0, made.stderr
+    (printed,) = re.findall(r"^Verify with: (.+)$", made.stdout, flags=re.M)
+    provider = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    (tmp_path / "provider.toml").write_text(
+        f'[upstreams]\nopenai = {{ base_url = "http://127.0.0.1:{provider.server_port}/v1", '
+        'api_key_env = "OPENAI_API_KEY" }\n'
+    )
+    sections = [block for block in _blocks(README, "sh") if not block.lstrip().startswith("make ")]
+    assert len(sections) == 2  # the tour, the live ledger
+    venv = Path(P402).parent
+    env = {
+        **os.environ, "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}", "P402_DATABASE_URL": "",
+        "OPENAI_API_KEY": "sk-readme", "P402_CONFIG": str(tmp_path / "provider.toml"),
+    }  # fmt: skip
+    try:
+        shell = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", "\n".join(sections)], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        provider.shutdown()
+        provider.server_close()
+    assert shell.returncode == 0, f"{shell.stdout}\n{shell.stderr}"
+    summary = _object_with(shell.stdout, "total")  # what curl printed
+    assert summary["total"]["events"] == 1
+    assert summary["by_department"][0]["department"] == "Support"
+    (event,) = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert (event["department"], event["input_tokens"], event["output_tokens"]) == (
+        "Support",
+        11,
+        3,
+    )
+    again = subprocess.run(shlex.split(printed), cwd=tmp_path, env=env, capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    assert again.returncode == 0, f"{printed}\n{again.stdout}\n{again.stderr}"
