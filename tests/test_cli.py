@@ -261,6 +261,9 @@ def test_an_audit_of_nothing_is_refused_unless_asked_for(tmp_path: Path) -> None
 
     create_keys(tmp_path / "keys")
     key, db = str(tmp_path / "keys" / "p402-signing.key"), str(tmp_path / "l.db")
+    from p402.ledger.store import Ledger
+
+    Ledger.open(db).close()  # a ledger, without the misspelt tenant's events
     args = ("audit", "--period", "2026-10", "--key", key, "--db", db, "--tenant", "acmee")
     assert_one_line_error(
         run(*args, "--out", str(tmp_path / "a")), "tenant 'acmee' has no events in 2026-10"
@@ -293,3 +296,26 @@ def test_apikey_create_fixes_attribution_and_lists_it(tmp_path: Path) -> None:
         refused = run("apikey", "create", "--tenant", "acme", "--attribution", bad, "--db", db)
         assert refused.returncode != 0 and said in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr
+
+
+def test_a_command_that_needs_a_ledger_leaves_none_behind_when_there_is_none(
+    tmp_path: Path,
+) -> None:
+    from p402.bundles.signing import create_keys
+
+    private = str(create_keys(tmp_path.parent / f"{tmp_path.name}-keys")[0])
+    for args in (
+        ("audit", "--period", "2026-10", "--tenant", "nope", "--key", private),
+        ("report", "--period", "2026-10", "--tenant", "nope"),
+        ("export", "--tenant", "nope", "--out", "x.jsonl"),
+        ("imports",),
+        ("apikey", "create", "--tenant", "nope"),
+    ):
+        failed = run(*args, cwd=tmp_path)
+        assert failed.returncode != 0, args
+        assert "there is no ledger at p402-ledger.db" in failed.stderr, (args, failed.stderr)
+        assert "Traceback" not in failed.stderr
+        assert list(tmp_path.iterdir()) == [], args  # no empty p402-ledger.db left behind
+    listed = run("tenant", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "No tenants yet" in listed.stderr
+    assert list(tmp_path.iterdir()) == []

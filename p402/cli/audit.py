@@ -108,7 +108,9 @@ def audit(
         public_path = _matching_public_key(key_path, key.public.key_id)
     if demo and db is None:
         out_dir.mkdir(parents=True, exist_ok=True)  # the demo's ledger is kept beside its bundle
-    ledger = Ledger.open(db or (str(out_dir / "demo-ledger.db") if demo else None))
+    ledger = Ledger.open(
+        db or (str(out_dir / "demo-ledger.db") if demo else None), existing=not demo
+    )
     try:
         with progress_bar() as bar:
             if demo:
@@ -301,7 +303,7 @@ def report(
         raise ConfigError(f"--format {formats!r}: give pdf, xlsx or pdf,xlsx")
     window = parse_window(period, start, end, None)
     config, tenant = resolve(config_path, tenant)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         written = write_reports(
             ledger,

@@ -61,7 +61,7 @@ def export(
 
     window = _window(period, start, end)
     _, tenant = resolve(config_path, tenant)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         with progress_bar() as bar:
             summary = export_ledger(

@@ -151,7 +151,7 @@ def imports_command(
     from p402.money import parse_amount, round_cents, to_units
 
     _, tenant = resolve(config_path, tenant)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         records = list_captures(ledger, tenant) if captures else list_imports(ledger, tenant)
         held = ledger_days(ledger, tenant) if captures else {}
@@ -242,7 +242,7 @@ def attribute(
     from p402.progress import progress_bar
 
     config, tenant = resolve(config_path, tenant)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     total = ledger.count(tenant)
     try:
         with progress_bar() as bar:

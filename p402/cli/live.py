@@ -116,14 +116,16 @@ def tenant_create(
 @json_option
 def tenant_list(*, db: str | None, as_json: bool) -> None:
     """List the registered tenants."""
-    from p402.ledger.store import Ledger
+    from p402.ledger.store import Ledger, ledger_exists
     from p402.ledger.tenants import list_tenants
 
-    ledger = Ledger.open(db)
-    try:
-        found = list_tenants(ledger)
-    finally:
-        ledger.close()
+    found = []
+    if ledger_exists(db):  # no ledger yet: no tenants, and none is created to say so
+        ledger = Ledger.open(db)
+        try:
+            found = list_tenants(ledger)
+        finally:
+            ledger.close()
     if as_json:
         echo_json([{"tenant": t.tenant, "name": t.name, "retention_days": t.retention_days,
                     "created_at": t.created_at.isoformat()} for t in found])  # fmt: skip
@@ -173,7 +175,7 @@ def tenant_delete(
     if certificate is not None and certificate.exists():
         raise ConfigError(f"{certificate} exists; nothing was deleted")
     key = None if key_path is None else load_signing_key(key_path)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         if (
             not any(tenant_row_counts(ledger, tenant_id).values())
@@ -247,7 +249,7 @@ def apikey_create(
                 f"{item!r}: give each field once, as FIELD=VALUE", param_hint="--attribution"
             )
         attribution[name.strip()] = value
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         key, text = create_api_key(ledger, tenant_id, label=label, attribution=attribution)
     finally:
@@ -268,7 +270,7 @@ def apikey_list(*, tenant_id: str, db: str | None) -> None:
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import list_api_keys
 
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         keys = list_api_keys(ledger, tenant_id)
     finally:
@@ -291,7 +293,7 @@ def apikey_revoke(*, key_id: str, tenant_id: str, db: str | None) -> None:
     from p402.ledger.store import Ledger
     from p402.ledger.tenants import revoke_api_key
 
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         revoke_api_key(ledger, tenant_id, key_id)
     finally:
@@ -351,7 +353,7 @@ def retention_enforce(
             "--key is required: each purge is signed", hint="p402 keys create --out keys/"
         )
     key = load_signing_key(key_path)
-    ledger = Ledger.open(db)
+    ledger = Ledger.open(db, existing=True)
     try:
         chosen = list(tenant_ids) or [t.tenant for t in list_tenants(ledger) if t.retention_days]
         purges = [enforce_retention(ledger, name, key=key) for name in chosen]

@@ -81,6 +81,15 @@ def database_url(target: str | None) -> str:
     return f"sqlite:///{Path(target).expanduser()}"
 
 
+def ledger_exists(target: str | None = None) -> bool:
+    """Whether the ledger at *target* (see :func:`database_url`) is there: a SQLite file that
+    exists, or any server database (whose existence only connecting can tell)."""
+    url = database_url(target)
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return True
+    return Path(url.removeprefix("sqlite:///")).exists()
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers stream while an import writes; NORMAL is durable at each commit in WAL.
@@ -122,11 +131,20 @@ class Ledger:
         )
 
     @classmethod
-    def open(cls, target: str | None = None, *, prepare: bool = True) -> Ledger:
+    def open(
+        cls, target: str | None = None, *, prepare: bool = True, existing: bool = False
+    ) -> Ledger:
         """Open (and create if needed) the ledger at a path or URL; see :func:`database_url`.
 
-        *prepare* false skips creating and checking the schema: for ``p402 db upgrade``."""
+        *prepare* false skips creating and checking the schema: for ``p402 db upgrade``.
+        *existing*: a SQLite file that is not there is an error, never created: a command that
+        only reads, or needs a tenant, leaves nothing behind when it fails."""
         url = database_url(target)
+        if existing and not ledger_exists(target):
+            raise StoreError(
+                f"there is no ledger at {url.removeprefix('sqlite:///')}",
+                hint="import events into it first (p402 import ...), or name one with --db",
+            )
         if not url.startswith(("sqlite", "postgresql")):
             raise StoreError(
                 f"unsupported database URL {url.split('://')[0]}://",
