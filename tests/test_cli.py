@@ -319,3 +319,15 @@ def test_a_command_that_needs_a_ledger_leaves_none_behind_when_there_is_none(
     listed = run("tenant", "list", cwd=tmp_path)
     assert listed.returncode == 0 and "No tenants yet" in listed.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_refuses_to_replace_a_file_unless_forced(tmp_path: Path) -> None:
+    target = tmp_path / "events.jsonl"
+    target.write_text("mine\n")
+    refused = run("demo", "--out", str(target), "--count", "3")
+    assert refused.returncode != 0 and "already exists" in refused.stderr
+    assert "--force" in refused.stderr and target.read_text() == "mine\n"
+    forced = run("demo", "--out", str(target), "--count", "3", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(target.read_text().splitlines()) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]  # no partial left

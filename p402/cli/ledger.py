@@ -280,13 +280,19 @@ def attribute(
 )  # fmt: skip
 @click.option("--count", type=click.IntRange(1, 10_000_000), default=50_000, show_default=True)
 @click.option("--tenant", default=None, help="Tenant id written into the events (default 'demo').")
-def demo_command(*, out_file: Path, count: int, tenant: str | None) -> None:
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def demo_command(*, out_file: Path, count: int, tenant: str | None, force: bool) -> None:
     """Write the demo organisation's events as canonical JSON Lines, ready to import."""
     import orjson
 
+    from p402.errors import ConfigError
     from p402.ingest import demo as demo_org
 
-    with out_file.open("wb") as handle:
+    if out_file.exists() and not force:  # as p402 export: a file is never replaced unasked
+        raise ConfigError(f"{out_file} already exists", hint="give --force to replace it")
+    partial = out_file.with_name(f".{out_file.name}.partial")
+    with partial.open("wb") as handle:
         for item in demo_org.generate(tenant=tenant or demo_org.DEMO_TENANT, count=count):
             handle.write(orjson.dumps(item.to_json()) + b"\n")
+    partial.replace(out_file)  # whole or not at all
     click.echo(f"Wrote {count:,} demo events of {demo_org.DEMO_PERIOD} to {out_file}")
