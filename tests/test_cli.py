@@ -224,6 +224,14 @@ def test_report_writes_the_pdf_and_workbook_of_a_period(tmp_path: Path) -> None:
     ]  # fmt: skip
     bad = run("report", "--period", "2026-10", "--db", "l.db", "--format", "docx", cwd=tmp_path)
     assert_one_line_error(bad, "--format 'docx'")
+    machine = run("report", "--period", "2026-10", "--db", "l.db", "--format", "pdf", "--json",
+                  "--out", "again", cwd=tmp_path)  # fmt: skip
+    assert machine.returncode == 0, machine.stderr
+    assert json.loads(machine.stdout) == {
+        "tenant": "acme", "period": "2026-10", "events": 3, "total": "7.50", "attributed": "7.50",
+        "unattributed": "0.00", "unpriced_events": 0, "reconciliation_findings": 1,
+        "files": [str(Path("again") / "p402-report-acme-2026-10.pdf")],
+    }  # fmt: skip
 
 
 @pytest.mark.slow

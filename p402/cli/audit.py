@@ -290,9 +290,10 @@ def verify_receipt_command(*, receipt_file: Path, key_paths: tuple[Path, ...]) -
     "--tenant", envvar="P402_TENANT", default=None, help="Tenant id (default: the configuration's)."
 )
 @config_option
+@json_option
 def report(
     *, period: str | None, start: Any, end: Any, formats: str, page_size: str, out_dir: Path, db: str | None,
-    tenant: str | None, config_path: Path | None,
+    tenant: str | None, config_path: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Write the PDF and XLSX reports of a period, without signing a bundle."""
     from p402.audit.draft import write_reports
@@ -317,6 +318,15 @@ def report(
     finally:
         ledger.close()
     summary = written.report.summary
+    if as_json:
+        echo_json({
+            "tenant": tenant, "period": window.label, "events": summary.events,
+            "total": f"{summary.total:f}", "attributed": f"{summary.attributed:f}",
+            "unattributed": f"{summary.unattributed:f}", "unpriced_events": summary.unpriced_events,
+            "reconciliation_findings": len(written.report.findings),
+            "files": [str(path) for path in written.files],
+        })  # fmt: skip
+        return
     click.echo(
         f"Reported {tenant} {window.label}: {summary.events:,} events, ${summary.total:,} total, "
         f"{len(written.report.findings)} reconciliation findings."
