@@ -39,6 +39,17 @@ STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _postgres_ledger() -> Iterator[Ledger]:
+    for url in postgres_schema_url():
+        ledger = Ledger.open(url)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """The URL of a PostgreSQL schema of its own, dropped afterwards (skipped without a server,
+    unless P402_REQUIRE_POSTGRES): what a test gives ``--db`` or ``Ledger.open``."""
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("P402_REQUIRE_POSTGRES=1 but P402_TEST_POSTGRES_URL is not set")
@@ -57,11 +68,9 @@ def _postgres_ledger() -> Iterator[Ledger]:
             pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
     separator = "&" if "?" in POSTGRES_URL else "?"
-    ledger = Ledger.open(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
     try:
-        yield ledger
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
-        ledger.close()
         with admin.begin() as connection:
             connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

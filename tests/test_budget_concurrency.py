@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+from tests.conftest import STORES, postgres_schema_url
 from tests.test_cli import P402, run
 from tests.test_serve_process import _free_port
 
@@ -67,20 +68,20 @@ class _Slow(BaseHTTPRequestHandler):
         pass
 
 
-def _stores() -> list[Any]:
-    stores: list[Any] = ["sqlite"]
-    mark = () if POSTGRES_URL else (pytest.mark.skip(reason="no P402_TEST_POSTGRES_URL"),)
-    if POSTGRES_URL or not REQUIRE_POSTGRES:
-        stores.append(pytest.param("postgresql", marks=mark))
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ledger's --db: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
     else:
-        stores.append("postgresql")
-    return stores
+        yield from postgres_schema_url()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
-@pytest.mark.parametrize("store", _stores())
-def test_a_hard_budget_holds_with_calls_in_flight(tmp_path: Path, store: str, workers: int) -> None:
-    db = str(tmp_path / "ledger.db") if store == "sqlite" else str(POSTGRES_URL)
+def test_a_hard_budget_holds_with_calls_in_flight(
+    tmp_path: Path, database: str, workers: int
+) -> None:
+    db, store = database, "sqlite" if database.endswith(".db") else "postgresql"
     tenant = f"burst-{uuid.uuid4().hex[:10]}"
     assert run("tenant", "create", tenant, "--db", db).returncode == 0
     key = run("apikey", "create", "--tenant", tenant, "--db", db).stdout.strip()
