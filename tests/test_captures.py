@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,7 @@ def test_concurrent_writers_on_postgresql_count_exactly(tmp_path: Path) -> None:
     source = _postgres_ledger()
     first = next(source)
     try:
+        create_tenant(first, "acme")  # the writer stores registered tenants' events only
         second = Ledger.open(first.engine.url.render_as_string(hide_password=False))
         services = [Service(first, data_dir=tmp_path), Service(second, data_dir=tmp_path)]
         barrier = threading.Barrier(8)
@@ -237,3 +239,63 @@ def _dumps(record: dict[str, Any]) -> bytes:
     from p402.bundles.canonical import dumps
 
     return dumps(record)
+
+
+def test_a_day_beyond_a_bigint_is_counted_exactly(ledger: Ledger) -> None:
+    """Two events at the $9,000,000 ceiling pass what a BIGINT holds in 10^-12 USD: the
+    capture counts failed the whole group commit on PostgreSQL and turned into a float on
+    SQLite. The writer now moves such a day to a fresh row, and reads sum exactly."""
+    from p402.serve.service import _Writer
+
+    create_tenant(ledger, "acme")
+    service, writer = Service(ledger), _Writer(ledger)
+    big = {"cost": "9000000", "cost_source": "provider"}
+    writer._store([_job(service.prepare("acme", [_event(1, **big)], source="meter"))])
+    together = [_job(service.prepare("acme", [_event(n, **big)], source="meter")) for n in (2, 3)]
+    writer._store(together)
+    four = _job(service.prepare("acme", [_event(n, **big) for n in (4, 5, 6)], source="meter"))
+    writer._store([four])
+    assert four.future.result().ids == {"c-4", "c-5", "c-6"}
+    assert ledger.count("acme") == 6
+    (record,) = list_captures(ledger, "acme")
+    assert (record["accepted"], record["stored_cost"], record["ties"]) == (6, "54000000", True)
+    assert sum(Decimal(day["cost"]) for day in record["days"].values()) == 54_000_000
+    assert ledger_days(ledger, "acme")[("meter", "2026-10-02")][1] == 18_000_000 * 10**12
+
+
+def test_one_tenants_failed_write_never_fails_another_tenants_events(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One group commit holds many tenants' events: a failure of one tenant's (here planted)
+    failed them all. Each tenant is now tried again on its own; only the failing one hears so."""
+    import p402.serve.service as service_module
+    from p402.serve.service import _Writer
+
+    for name in ("acme", "umbrella"):
+        create_tenant(ledger, name)
+    service, writer = Service(ledger), _Writer(ledger)
+    real = service_module.add_counts  # type: ignore[attr-defined]
+
+    def failing(connection: Any, tally: Any, *args: Any, **kwargs: Any) -> None:
+        if any(key[0] == "acme" for key in tally.cells):
+            raise RuntimeError("acme's counts cannot be written")
+        real(connection, tally, *args, **kwargs)
+
+    monkeypatch.setattr(service_module, "add_counts", failing)
+    jobs = [
+        _job(service.prepare("acme", [_event(1)], source="meter")),
+        _job(service.prepare("umbrella", [_event(2)], source="meter")),
+    ]
+    writer._store(jobs)  # one group, as the writer thread makes it
+    assert jobs[1].future.result().ids == {"c-2"}
+    with pytest.raises(Exception, match="could not be written"):
+        jobs[0].future.result()
+    assert (ledger.count("acme"), ledger.count("umbrella")) == (0, 1)
+
+
+def _job(batch: Any) -> Any:
+    from concurrent.futures import Future
+
+    from p402.serve.service import _Job
+
+    return _Job([item for _, item in batch.good], batch.key, batch.dropped, batch.tally, Future())

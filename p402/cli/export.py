@@ -54,13 +54,17 @@ def export(
     Without --period (or --from/--to) the whole ledger of the tenant is written. Money is
     exact everywhere (decimal strings; decimal128 in Parquet), never a binary float.
     """
-    from p402.ledger.export import export_ledger
+    from p402.ledger.export import FORMATS, ExportError, export_ledger
     from p402.ledger.store import Ledger
     from p402.money import format_amount, round_cents, to_units
     from p402.progress import progress_bar
 
     window = _window(period, start, end)
     _, tenant = resolve(config_path, tenant)
+    if fmt.strip().lower() not in FORMATS:  # the user's words first, then whether there is data
+        raise ExportError(
+            f"unknown export format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}"
+        )
     ledger = Ledger.open(db, existing=True)
     try:
         with progress_bar() as bar:

@@ -18,6 +18,7 @@ difference, never a success.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,13 +28,14 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from p402.ledger.events import Event
+from p402.ledger.rollup import exact_sums, exact_total
 from p402.ledger.schema import CAPTURE_COUNTS, capture_days_table, captures_table, events_table
 from p402.ledger.store import Ledger
 from p402.money import format_amount, from_units, to_units
 from p402.period import format_time, micros, moment
 
 __all__ = [
-    "CHANNELS", "Tally", "add_counts", "captures_touching", "ledger_days", "list_captures",
+    "CHANNELS", "Slots", "Tally", "add_counts", "captures_touching", "ledger_days", "list_captures",
 ]  # fmt: skip
 
 CHANNELS = ("meter", "proxy")
@@ -151,28 +153,77 @@ def _upserts(dialect: str) -> tuple[Any, Any]:
     return found
 
 
-def add_counts(connection: Connection, tally: Tally, now_us: int, *, writer: int = 0) -> None:
+_MOST = (1 << 63) - 1
+"""What a BIGINT holds: no counter of a row is ever let past it."""
+_PART = 1 << 62
+"""The most one upsert adds to a counter (a larger count is written in parts)."""
+
+
+def _parts(values: list[int]) -> list[list[int]]:
+    """*values* as one or more rows of counters, each at most :data:`_PART`, summing to them."""
+    if all(value <= _PART for value in values):
+        return [values]
+    count = max(-(-value // _PART) for value in values)
+    return [[min(max(value - i * _PART, 0), _PART) for value in values] for i in range(count)]
+
+
+class Slots:
+    """The rows a writer process counts in. Each process has a slot of its own (the rows of a
+    day are summed when read, so two processes never wait on each other's row locks); when a
+    row's counter would pass what a BIGINT holds (a day of money beyond $9.2 million through
+    one process), the process moves that day to a fresh slot, so no sum overflows and none is
+    silently turned into a float (SQLite's ``+`` does that)."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self._current: dict[tuple[Any, ...], int] = {}
+        self._added: dict[tuple[tuple[Any, ...], int], list[int]] = {}
+
+    def place(self, key: tuple[Any, ...], values: list[int]) -> list[tuple[int, list[int]]]:
+        """Where to add *values* of row *key*: (slot, the part added there) pairs."""
+        placed = []
+        for part in _parts(values):
+            slot = self._current.get(key, self.first)
+            added = self._added.get((key, slot))
+            if added is not None and any(a + v > _MOST for a, v in zip(added, part, strict=True)):
+                slot = self._current[key] = secrets.randbelow(1 << 62)
+                added = None
+            if added is None:
+                added = self._added[(key, slot)] = [0] * len(part)
+            for i, value in enumerate(part):
+                added[i] += value
+            placed.append((slot, part))
+        return placed
+
+
+def add_counts(
+    connection: Connection, tally: Tally, now_us: int, *, writer: int | Slots = 0
+) -> None:
     """Add *tally* to the stored counts, in the caller's transaction (the one storing the
-    events), in the rows of *writer* (one per process: the rows of a day are summed when read,
-    so two processes never wait on each other's row locks). Rows are upserted in key order, so
-    concurrent writers of one row never deadlock."""
+    events), in the rows of *writer* (a process's :class:`Slots`, or one slot). Rows are
+    upserted in key order, so concurrent writers of one row never deadlock."""
     if not tally.cells:
         return
+    slots = writer if isinstance(writer, Slots) else Slots(writer)
     counts, by_day = _upserts(connection.dialect.name)
     for (tenant, channel, day), values in sorted(tally.cells.items()):
-        connection.execute(
-            counts,
-            {"tenant": tenant, "channel": channel, "day": day, "writer": writer,
-             "updated_at_us": now_us,
-             **dict(zip(CAPTURE_COUNTS, values, strict=True))},
-        )  # fmt: skip
-    for (tenant, channel, day, event_day), (events, units, tokens) in sorted(tally.days.items()):
-        connection.execute(
-            by_day,
-            {"tenant": tenant, "channel": channel, "day": day, "writer": writer,
-             "event_day": event_day,
-             "events": events, "units": units, "tokens": tokens},
-        )  # fmt: skip
+        for slot, part in slots.place(("counts", tenant, channel, day), values):
+            connection.execute(
+                counts,
+                {"tenant": tenant, "channel": channel, "day": day, "writer": slot,
+                 "updated_at_us": now_us,
+                 **dict(zip(CAPTURE_COUNTS, part, strict=True))},
+            )  # fmt: skip
+    for (tenant, channel, day, event_day), values in sorted(tally.days.items()):
+        for slot, (events, units, tokens) in slots.place(
+            ("days", tenant, channel, day, event_day), values
+        ):
+            connection.execute(
+                by_day,
+                {"tenant": tenant, "channel": channel, "day": day, "writer": slot,
+                 "event_day": event_day,
+                 "events": events, "units": units, "tokens": tokens},
+            )  # fmt: skip
 
 
 def _date(day: int) -> str:
@@ -223,29 +274,48 @@ def list_captures(
     of it. (A tenant has at most two capture days a calendar day: they are read whole, each the
     sum of its writers' rows.)"""
     table, days = captures_table, capture_days_table
+    dialect = ledger.dialect
+    width = len(exact_sums(dialect, table.c.day))  # how many columns one exact sum takes
     counts = select(
         table.c.tenant, table.c.channel, table.c.day,
-        *(func.sum(table.c[name]).label(name) for name in CAPTURE_COUNTS),
         func.max(table.c.updated_at_us).label("updated_at_us"),
+        *(part for name in CAPTURE_COUNTS for part in exact_sums(dialect, table.c[name])),
     ).where(table.c.tenant == tenant).group_by(table.c.tenant, table.c.channel, table.c.day)  # fmt: skip
     by_day = (
         select(
             days.c.channel,
             days.c.day,
             days.c.event_day,
-            *(func.sum(days.c[name]).label(name) for name in ("events", "units", "tokens")),
+            *(
+                part
+                for name in ("events", "units", "tokens")
+                for part in exact_sums(dialect, days.c[name])
+            ),
         )
         .where(days.c.tenant == tenant)
         .group_by(days.c.channel, days.c.day, days.c.event_day)
     )
+
+    def sums(row: Any, start: int, names: tuple[str, ...]) -> dict[str, int]:
+        return {
+            name: exact_total(row[start + i * width : start + (i + 1) * width])
+            for i, name in enumerate(names)
+        }
+
     with ledger.engine.connect() as connection:
         rows = sorted(
-            connection.execute(counts).mappings(), key=lambda row: (row["day"], row["channel"])
-        )
+            (
+                {"tenant": row[0], "channel": row[1], "day": row[2], "updated_at_us": row[3],
+                 **sums(row, 4, CAPTURE_COUNTS)}
+                for row in connection.execute(counts)
+            ),
+            key=lambda row: (row["day"], row["channel"]),
+        )  # fmt: skip
         breakdown: dict[tuple[str, int], dict[int, list[int]]] = {}
-        for found in connection.execute(by_day).mappings():
-            breakdown.setdefault((found["channel"], found["day"]), {})[found["event_day"]] = [
-                int(found["events"]), int(found["units"]), int(found["tokens"]),
+        for found in connection.execute(by_day):
+            summed = sums(found, 3, ("events", "units", "tokens"))
+            breakdown.setdefault((found[0], found[1]), {})[found[2]] = [
+                summed["events"], summed["units"], summed["tokens"],
             ]  # fmt: skip
     records = []
     for row in rows:
@@ -272,12 +342,12 @@ def ledger_days(ledger: Ledger, tenant: str) -> dict[tuple[str, str], tuple[int,
     table = events_table
     day = table.c.occurred_at_us // _DAY_US  # integer division on both stores
     query = (
-        select(table.c.source, day, func.count(), func.coalesce(func.sum(table.c.cost_units), 0))
+        select(table.c.source, day, func.count(), *exact_sums(ledger.dialect, table.c.cost_units))
         .where(table.c.tenant == tenant, table.c.source.in_(CHANNELS))
         .group_by(table.c.source, day)
     )
     with ledger.engine.connect() as connection:
         return {
-            (source, _date(int(at))): (int(n), int(units))
-            for source, at, n, units in connection.execute(query)
+            (row[0], _date(int(row[1]))): (int(row[2]), exact_total(row[3:]))
+            for row in connection.execute(query)
         }

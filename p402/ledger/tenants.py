@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from p402.errors import P402Error
 from p402.ledger.events import ATTRIBUTION_FIELDS
-from p402.ledger.schema import TENANT_TABLES, api_keys_table, tenants_table
+from p402.ledger.schema import TENANT_TABLES, api_keys_table, events_table, tenants_table
 from p402.ledger.store import Ledger
 from p402.period import micros, moment
 
@@ -36,12 +36,14 @@ __all__ = [
     "create_tenant",
     "credential",
     "delete_tenant_rows",
+    "drop_events",
     "get_tenant",
     "list_api_keys",
     "list_tenants",
     "revoke_all_keys",
     "revoke_api_key",
     "tenant_row_counts",
+    "unregistered",
 ]
 
 TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -278,6 +280,23 @@ def tenant_row_counts(ledger: Ledger, tenant: str) -> dict[str, int]:
             )
             for table in TENANT_TABLES
         }
+
+
+def unregistered(connection: Connection, tenants: set[str]) -> set[str]:
+    """Which of *tenants* have no row, read in the caller's transaction with their rows
+    share-locked until it ends (PostgreSQL): a deletion, which locks the row first, then waits
+    for this transaction, or has committed and the tenant is reported gone."""
+    table = tenants_table
+    found = connection.execute(
+        select(table.c.tenant).where(table.c.tenant.in_(sorted(tenants))).with_for_update(read=True)
+    ).scalars()
+    return tenants - set(found)
+
+
+def drop_events(connection: Connection, tenants: set[str]) -> None:
+    """Delete every event of *tenants* in the caller's transaction (tenants just found gone)."""
+    table = events_table
+    connection.execute(delete(table).where(table.c.tenant.in_(sorted(tenants))))
 
 
 def revoke_all_keys(ledger: Ledger, tenant: str) -> int:

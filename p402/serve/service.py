@@ -16,20 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from p402.config import Config
 from p402.errors import Problem
 from p402.ingest.pipeline import Pipeline
 from p402.ingest.tags import OWN_PREFIX
 from p402.ledger.budgets import settle
-from p402.ledger.captures import Tally, add_counts, day_of
+from p402.ledger.captures import Slots, Tally, add_counts, day_of
 from p402.ledger.events import Event
 from p402.ledger.imports import existing_ids
-from p402.ledger.schema import events_table, tenants_table
 from p402.ledger.sessions import session_tenant
 from p402.ledger.store import Ledger, StoreError
-from p402.ledger.tenants import credential, get_tenant
+from p402.ledger.tenants import credential, drop_events, get_tenant, unregistered
 from p402.period import micros
 from p402.serve.errors import Unauthenticated
 from p402.serve.policy import Policy, hard_spend
@@ -117,7 +114,7 @@ class _Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._slot = secrets.randbelow(1 << 62)
+        self._slots = Slots(secrets.randbelow(1 << 62))
         """This writer's rows of the capture counts: its own, so two processes never wait on
         each other's row locks (a day's counts are the sum of its writers' rows)."""
 
@@ -176,6 +173,7 @@ class _Writer:
                     _settle(job.future, error=exc)
 
     def _store(self, jobs: list[_Job]) -> None:
+        submitted = jobs
         by_tenant: dict[str, list[Event]] = {}
         for job in jobs:
             for item in job.events:
@@ -204,11 +202,20 @@ class _Writer:
                             log.error("event %s was neither stored nor found", item.event_id)
                             gone.add(item.event_id)
                     lost.append(frozenset(gone))
-                add_counts(connection, tally, micros(datetime.now(UTC)), writer=self._slot)
+                add_counts(connection, tally, micros(datetime.now(UTC)), writer=self._slots)
                 self._settle_budgets(connection, jobs, mine)
         except Exception as exc:  # every waiting request must hear of it
+            tenants = sorted({job.key[0] for job in submitted})
+            if len(tenants) > 1:
+                # One tenant's failure (a count beyond a BIGINT, say) must not fail another's
+                # events: each tenant's submissions are tried again in a transaction of its own.
+                log.warning("a group of %d tenants failed (%s): writing each on its own",
+                            len(tenants), exc.__class__.__name__)  # fmt: skip
+                for tenant in tenants:
+                    self._store([job for job in submitted if job.key[0] == tenant])
+                return
             log.error("the ledger could not be written: %s", exc)
-            for job in jobs:
+            for job in submitted:
                 _settle(job.future, error=_UNAVAILABLE)
             return
         for job, share, missing in zip(jobs, mine, lost, strict=True):
@@ -254,29 +261,16 @@ def _without_deleted(
 ) -> tuple[list[_Job], set[tuple[str, str]]]:
     """The jobs and stored ids left once the events of tenants deleted while their requests
     were on the way are removed again (those requests hear so): nothing of such a tenant stays."""
-    deleted = _gone(connection, {job.key[0] for job in jobs})
+    # After the inserts: see unregistered for why that order holds on both stores.
+    deleted = unregistered(connection, {job.key[0] for job in jobs})
     if not deleted:
         return jobs, stored
-    table = events_table
-    connection.execute(delete(table).where(table.c.tenant.in_(sorted(deleted))))
+    drop_events(connection, deleted)
     for job in jobs:
         if job.key[0] in deleted:
             _settle(job.future, error=_GONE)
     kept = [job for job in jobs if job.key[0] not in deleted]
     return kept, {key for key in stored if key[0] not in deleted}
-
-
-def _gone(connection: Any, tenants: set[str]) -> set[str]:
-    """Which of *tenants* are no longer registered, checked in the transaction that stores
-    their events, after the inserts: on PostgreSQL the tenant's row is share-locked until the
-    commit, so a deletion (which locks the row first) either waits for these events and deletes
-    them too, or has committed and they are refused; SQLite has one writer at a time."""
-    table = tenants_table
-    found = connection.execute(
-        select(table.c.tenant).where(table.c.tenant.in_(sorted(tenants)))
-        .with_for_update(read=True)
-    ).scalars()  # fmt: skip
-    return tenants - set(found)
 
 
 def _clash(raw: Mapping[str, Any], fixed: Mapping[str, str]) -> tuple[str, str] | None:
