@@ -872,3 +872,30 @@ def test_a_caller_who_hangs_up_is_cancelled_not_an_error(proxy: Proxy) -> None:
     (event,) = proxy.events(1)
     assert event.outcome == "cancelled"
     assert "p402.stream" not in dict(event.tags)
+
+
+def test_a_budget_applies_to_the_attribution_after_the_rules(
+    sqlite_ledger: Ledger, upstream: tuple[Served, Seen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call the rules put in department Capped spends Capped's budget, whatever its headers
+    said (here: none, only the workflow the rule reads)."""
+    monkeypatch.setenv(OPENAI_KEY_ENV, "sk-configured-openai")
+    rule = Rule("triage is capped", (("workflow", "triage"),), (("department", "Capped"),))
+    capped = Budget("capped daily", "department", "Capped", "day", Decimal("0.000001"), "hard")
+    running = start_proxy(sqlite_ledger, upstream, Config(rules=(rule,), budgets=(capped,)))
+    try:
+        client = running.openai(default_headers={"X-P402-Workflow": "triage"})
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+        running.events(1)
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            )
+        events = running.events(2)
+    finally:
+        running.served.stop()
+    assert sorted((e.department, e.policy_decision) for e in events) == [
+        ("Capped", "allow"), ("Capped", "deny"),
+    ]  # fmt: skip
