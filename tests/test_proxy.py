@@ -154,6 +154,13 @@ async def _responses(request: Request) -> Response:
         "status": "completed", "model": CHAT_MODEL, "output": [{**message, "content": [content]}],
         "usage": RESPONSES_USAGE, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
     }  # fmt: skip
+    if body.get("tools"):  # two web searches and a file search, each an output item
+        searches = [{"type": "web_search_call", "id": f"ws_{n}", "status": "completed"}
+                    for n in range(2)]  # fmt: skip
+        found: list[Any] = [
+            {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": []}
+        ]
+        whole = {**whole, "output": [*searches, *found, {**message, "content": [content]}]}
     if not body.get("stream"):
         return Response(orjson.dumps(whole), media_type="application/json")
     start = {**whole, "status": "in_progress", "output": [], "usage": None}
@@ -211,6 +218,10 @@ async def _messages(request: Request) -> Response:
         "id": f"msg_{uuid.uuid4().hex}", "type": "message", "role": "assistant", "model": CLAUDE,
         "stop_reason": "end_turn", "stop_sequence": None,
     }  # fmt: skip
+    if body.get("tools"):  # the web search tool: three searches, billed per search
+        usage = {**MESSAGES_USAGE, "server_tool_use": {"web_search_requests": 3}}
+        whole = {**message, "content": [{"type": "text", "text": text_}], "usage": usage}
+        return Response(orjson.dumps(whole), media_type="application/json")
     if not body.get("stream"):
         whole = {**message, "content": [{"type": "text", "text": text_}], "usage": MESSAGES_USAGE}
         return Response(orjson.dumps(whole), media_type="application/json")
@@ -899,3 +910,27 @@ def test_a_budget_applies_to_the_attribution_after_the_rules(
     assert sorted((e.department, e.policy_decision) for e in events) == [
         ("Capped", "allow"), ("Capped", "deny"),
     ]  # fmt: skip
+
+
+def test_tool_calls_through_the_proxy_are_counted_and_priced_apart(proxy: Proxy) -> None:
+    """Anthropic's server_tool_use.web_search_requests and the Responses API's web and file
+    search calls are spend, billed per call: the proxy kept neither."""
+    proxy.anthropic().messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}],
+        tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}],
+    )  # fmt: skip
+    for stream in (False, True):
+        answer = proxy.openai().responses.create(
+            model="gpt-4o-mini", input="x", tools=[{"type": "web_search_preview"}], stream=stream
+        )
+        if stream:
+            list(answer)
+    events = proxy.events(3)
+    (claude,) = [event for event in events if event.provider == "anthropic"]
+    assert claude.web_search_calls == 3
+    assert claude.tool_cost == Decimal("0.03")  # $10 per 1,000 searches
+    assert claude.cost is not None and claude.cost > claude.tool_cost
+    responses = [event for event in events if event.provider == "openai"]
+    assert len(responses) == 2  # answered whole, and streamed
+    for event in responses:
+        assert (event.web_search_calls, event.file_search_calls) == (2, 1), event

@@ -127,6 +127,10 @@ def _anthropic_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
         "cache_write_1h_tokens": hour,
         "output_tokens": output,
         "reasoning_tokens": min(thinking, output),
+        # Billed per search ($10 per 1,000), apart from tokens: spend, priced as such.
+        "web_search_calls": _count(
+            _object(usage.get("server_tool_use")).get("web_search_requests")
+        ),
     }
 
 
@@ -141,6 +145,10 @@ _CHAT = _Route("openai", "chat", _chat_tokens)
 _RESPONSES = _Route("openai", "responses", _responses_tokens)
 _EMBEDDINGS = _Route("openai", "embeddings", _chat_tokens)
 _MESSAGES = _Route("anthropic", "chat", _anthropic_tokens)
+
+
+_TOOL_ITEMS = {"web_search_calls": "web_search_call", "file_search_calls": "file_search_call"}
+"""Event field → the Responses API output item that is one such billed call."""
 
 
 # --- the call: who, what, and the event it becomes ----------------------------------------------
@@ -165,6 +173,9 @@ class _Call:
     response_model: str | None = None
     usage: dict[str, Any] | None = None
     service_tier: str | None = None
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    """The Responses API's web and file search calls, counted from its output items (each
+    billed per call, apart from tokens)."""
     stream_end: str | None = None
     """How a stream went wrong: ``cut`` (the upstream broke it off), ``incomplete`` (it ended
     without its final event); kept as the tag ``p402.stream``."""
@@ -182,6 +193,12 @@ class _Call:
         tier = found.get("service_tier") or _object(usage).get("service_tier")
         if isinstance(tier, str) and tier:
             self.service_tier = tier
+        output = found.get("output")
+        if self.route is _RESPONSES and isinstance(output, list):  # the whole response: count anew
+            kinds = [item.get("type") for item in output if isinstance(item, dict)]
+            self.tool_calls = {
+                name: kinds.count(kind) for name, kind in _TOOL_ITEMS.items() if kinds.count(kind)
+            }
 
     def event(self, outcome: str) -> dict[str, Any]:
         """The canonical raw event of the call."""
@@ -212,6 +229,7 @@ class _Call:
             raw.update(self.route.tokens(self.usage))
         elif outcome == "success":
             ours["p402.usage"] = "missing"
+        raw.update(self.tool_calls)
         if ours:
             raw["tags"] = {**raw.get("tags", {}), **ours}
         return raw
