@@ -42,8 +42,10 @@ from p402.ledger.store import Ledger
 
 __all__ = ["HOLD_SECONDS", "RESEED_SECONDS", "Refusal", "Window", "release", "reserve", "settle"]
 
-RESEED_SECONDS = 5.0
-"""How old a window's spend may be before it is summed from the ledger again."""
+RESEED_SECONDS = 30.0
+"""How old a window's spend may be before it is summed from the ledger again. Only spend that
+bypasses p402 serve's writer (an import) needs it, and the sum is read under the window's
+lock, holding up that window's admissions while it scans: so not every few seconds."""
 HOLD_SECONDS = 900.0
 """How long a hold counts at most: longer than any call the proxy waits for."""
 _MOST = (1 << 63) - 1
