@@ -234,3 +234,25 @@ def test_concurrent_admissions_never_share_the_figures_they_decide_on(ledger: Le
         decisions = list(pool.map(admit, range(40)))
     assert decisions.count("allow") == 4 and decisions.count("deny") == 36
     assert sum(units for _, units in held(ledger)) == 10**12
+
+
+def test_a_hard_budget_that_cannot_be_checked_refuses_the_call(
+    ledger: Ledger, monkeypatch: Any
+) -> None:
+    """A lock wait past SQLite's timeout (or a database gone away) must not let a call past a
+    hard limit, nor answer 500: the call is refused, 503, and may be tried again."""
+    import p402.serve.policy as policy_module
+    from p402.ledger.store import StoreError
+
+    def unavailable(*_args: Any, **_kwargs: Any) -> None:
+        raise StoreError("the ledger could not be written: OperationalError: database is locked")
+
+    monkeypatch.setattr(policy_module, "reserve", unavailable)
+    budget = Budget("ops day", "workflow", "ops", "day", Decimal("1.00"), "hard")
+    refused = Policy(Config(budgets=(budget,)), ledger).decide(
+        "acme", model="m", workflow="ops", now=NOW
+    )
+    assert (refused.decision, refused.http_status, refused.code, refused.hold) == (
+        "deny", 503, "budget_unavailable", None,
+    )  # fmt: skip
+    assert refused.message is not None and "could not be checked" in refused.message

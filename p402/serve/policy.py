@@ -46,7 +46,7 @@ from fnmatch import translate
 from p402.config import Budget, Config
 from p402.ledger.budgets import Refusal, Window, reserve
 from p402.ledger.events import Event
-from p402.ledger.store import Ledger
+from p402.ledger.store import Ledger, StoreError
 from p402.money import CENT, format_amount, from_units, to_units
 from p402.period import micros
 
@@ -192,7 +192,12 @@ class Policy:
         if windows:
             assert self.ledger is not None
             hold = uuid.uuid4().hex
-            refused = reserve(self.ledger, windows, hold_id=hold, now_us=now_us())
+            try:
+                refused = reserve(self.ledger, windows, hold_id=hold, now_us=now_us())
+            except StoreError:  # a hard limit that cannot be checked is not passed: fail closed
+                name = windows[0].budget
+                message = f"p402 budget {name!r} could not be checked just now; try again"
+                return Decision("deny", name, 503, message, "budget_unavailable")
             if refused is not None:
                 budget = next(b for b, _ in self.budgets if b.name == refused.window.budget)
                 message = _refusal(budget, refused)
