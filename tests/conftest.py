@@ -77,6 +77,16 @@ def postgres_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ledger's ``--db`` for a process under test: a SQLite file, or a PostgreSQL schema of
+    its own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+    else:
+        yield from postgres_schema_url()
+
+
+@pytest.fixture(params=STORES)
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     """An empty ledger on SQLite, then on PostgreSQL."""
     if request.param == "postgres":

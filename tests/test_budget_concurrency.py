@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,9 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import STORES, postgres_schema_url
 from tests.test_cli import P402, run
-from tests.test_serve_process import _free_port
+from tests.test_serve_process import _free_port, answer_json, wait_until_up
 
 pytestmark = pytest.mark.slow  # real servers with several workers: not in make test-fast
 
@@ -51,30 +49,16 @@ class _Slow(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["content-length"]))
         asked = json.loads(body)
         time.sleep(0.4)
-        answer = json.dumps({
+        answer_json(self, {
             "id": "chatcmpl-same", "object": "chat.completion", "model": "gpt-4o-2024-08-06",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
                          "finish_reason": "length"}],
             "usage": {"prompt_tokens": len(body) // 4, "completion_tokens": asked["max_tokens"],
                       "total_tokens": len(body) // 4 + asked["max_tokens"]},
-        }).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        })  # fmt: skip
 
     def log_message(self, *_args: Any) -> None:
         pass
-
-
-@pytest.fixture(params=STORES)
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A ledger's --db: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.db")
-    else:
-        yield from postgres_schema_url()
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -105,12 +89,7 @@ def test_a_hard_budget_holds_with_calls_in_flight(
     body = {"model": "gpt-4o", "max_tokens": MAX_TOKENS,
             "messages": [{"role": "user", "content": "Summarise the quarter."}]}  # fmt: skip
     try:
-        for _ in range(400):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_up(base)
         with httpx.Client(timeout=60) as client:
             # Every worker up and connected before the burst (one call each would already spend).
             for _ in range(workers * 4):

@@ -22,6 +22,7 @@ from p402 import errors
 from p402.cli import cli
 from p402.config import load_config
 from tests.test_cli import P402, run
+from tests.test_serve_process import answer_json
 
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -132,17 +133,12 @@ class _Provider(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["content-length"]))
-        answer = json.dumps({
+        answer_json(self, {
             "id": "chatcmpl-readme", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"},
                          "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
-        }).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        })  # fmt: skip
 
     def log_message(self, *_args: object) -> None:
         pass

@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ import httpx
 import pytest
 
 from p402.ledger.store import Ledger
-from tests.conftest import STORES, postgres_schema_url
 from tests.test_cli import P402, run
-from tests.test_serve_process import _free_port
+from tests.test_serve_process import _free_port, wait_until_up
 
 pytestmark = pytest.mark.slow  # real servers killed and restarted: not in make test-fast
 
@@ -46,13 +44,7 @@ class _Server:
             env={**os.environ, "P402_DATABASE_URL": ""}, start_new_session=True,
         )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
-        for _ in range(400):
-            try:
-                if httpx.get(f"{self.url}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("p402 serve did not start")
+        wait_until_up(self.url)
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)  # the server and its workers, at once
@@ -87,15 +79,6 @@ def _stored(db: str, tenant: str) -> tuple[int, set[str]]:
         return len(ids), set(ids)
     finally:
         ledger.close()
-
-
-@pytest.fixture(params=STORES)
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A ledger's --db: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.db")
-    else:
-        yield from postgres_schema_url()
 
 
 def test_kill_9_twice_under_load_loses_and_repeats_nothing(tmp_path: Path, database: str) -> None:

@@ -3,12 +3,15 @@ the environment by the CLI), used over HTTP, then stopped with SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +26,27 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def wait_until_up(base: str) -> None:
+    """Wait for a starting ``p402 serve`` at *base* to answer its health check (20 s at most)."""
+    for _ in range(400):
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"p402 serve at {base} did not start")
+
+
+def answer_json(handler: BaseHTTPRequestHandler, payload: dict[str, Any]) -> None:
+    """Answer a stand-in upstream's request with *payload*, 200, as JSON."""
+    body = json.dumps(payload).encode()
+    handler.send_response(200)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def test_serve_runs_as_a_process_with_workers(tmp_path: Path) -> None:
@@ -40,12 +64,7 @@ def test_serve_runs_as_a_process_with_workers(tmp_path: Path) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_up(base)
         headers = {"Authorization": f"Bearer {key}"}
         events = [
             {"event_id": f"e{n}", "occurred_at": "2026-10-05T10:00:00Z", "provider": "openai",
