@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "p402"
 STAGES = ("ingest", "ledger", "reporting", "bundles", "audit", "serve", "cli")
-SHARED = ("errors", "money", "period", "config", "archive", "progress")
+SHARED = ("errors", "money", "period", "config", "archive", "progress", "cells")
 """Small modules beside the stages, which any stage may use and which use no stage."""
 
 FORBIDDEN = {

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import orjson
 
+from p402.cells import neutralised
 from p402.errors import P402Error
 from p402.ledger.events import ATTRIBUTION_FIELDS, FIELDS, Event
 from p402.money import format_amount, from_units, to_units
@@ -47,8 +48,6 @@ __all__ = [
     "ExportSummary",
     "export_ledger",
     "focus_row",
-    "neutralised",
-    "restored",
 ]
 
 FORMATS: Final = ("jsonl", "csv", "parquet", "focus")
@@ -259,24 +258,6 @@ _TEXT: Final[dict[Kind, Callable[[Any], str]]] = {
     "json": _json_text,
 }  # fmt: skip
 """How each kind of cell is written as text: exact decimals, RFC 3339 times, JSON objects."""
-
-
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
-"""What a spreadsheet opening a CSV takes for the start of a formula (OWASP, CSV injection)."""
-
-
-def neutralised(text: str) -> str:
-    """A text cell no spreadsheet evaluates: one that starts like a formula (or with the quote
-    that marks one neutralised) gets a leading ``'``, as OWASP advises; :func:`restored` takes
-    it off again, so ``p402 import events`` reads back exactly what was exported."""
-    return f"'{text}" if text.startswith((*FORMULA_STARTS, "'")) else text
-
-
-def restored(text: str) -> str:
-    """The text :func:`neutralised` was given."""
-    return (
-        text[1:] if text.startswith("'") and text[1:].startswith((*FORMULA_STARTS, "'")) else text
-    )
 
 
 def _text_cell(value: Any) -> str:

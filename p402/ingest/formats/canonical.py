@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
+from p402.cells import restored
 from p402.ingest.formats._common import Format, Parts, Progress, SourceRow, Span, span_lines
-from p402.ledger.export import restored
 
 __all__ = ["FORMATS"]
 
