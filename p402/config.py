@@ -138,17 +138,51 @@ class Upstream:
 
 @dataclass(frozen=True, slots=True)
 class JournalSettings:
-    """``[journal]``: the accounts of the close journal, and department names to cost centre
-    codes (the defaults are a typical chart of accounts)."""
+    """``[journal]``: the close journal's accounts (number and name apart, as an ERP imports
+    them), where each line's cost centre comes from, the entity and whether accruals reverse,
+    and the threshold above which an unexplained invoice difference goes to suspense. The
+    defaults are a typical chart of accounts."""
 
-    expense_account: str = "6150 AI and machine learning services"
-    liability_account: str = "2150 Accrued AI services"
+    expense_account: str = "6150"
+    expense_account_name: str = "AI and machine learning services"
+    """Operating expense: internal use (no customer named on the events)."""
+    cogs_account: str = "5150"
+    cogs_account_name: str = "AI services, cost of revenue"
+    """Cost of revenue: customer-facing use (events that name a customer)."""
+    liability_account: str = "2150"
+    liability_account_name: str = "Accrued AI services"
+    suspense_account: str = "2199"
+    suspense_account_name: str = "AI invoice differences, suspense"
     default_cost_center: str = "SHARED"
-    """Where usage with no department is charged."""
+    """Where usage with no department (and no cost-centre tag) is charged."""
     cost_centers: Mapping[str, str] = field(default_factory=dict)
+    """Department name to cost-centre code."""
+    cost_center_tag: str | None = None
+    """An event tag whose value, where an event carries it, is the line's cost centre (before
+    ``cost_centers``)."""
+    entity: str | None = None
+    """The legal entity (subsidiary, company) the journal posts to; the tenant id when unset."""
+    currency: str = "USD"
+    suspense_threshold: Decimal = Decimal("0.00")
+    """An unexplained difference of a month that does not reconcile goes to the suspense
+    account when it is larger than this (USD); at or under it, it is spread like a reconciled
+    month's difference."""
+    reverse_accruals: bool = False
+    """Whether each accrual carries an auto-reversal date: the first day of the next month."""
+    journal_code: str = "GJ"
+    """The journal (symbol) entries are imported into, where the ERP asks (Sage Intacct)."""
+    tax_rate: str = "Tax Exempt"
+    """The tax rate's name every line carries, where the ERP asks for one (Xero)."""
 
 
-JOURNAL_ACCOUNTS = ("expense_account", "liability_account", "default_cost_center")
+JOURNAL_ACCOUNTS = (
+    "expense_account", "expense_account_name", "cogs_account", "cogs_account_name",
+    "liability_account", "liability_account_name", "suspense_account", "suspense_account_name",
+    "default_cost_center", "cost_center_tag", "entity", "currency", "journal_code", "tax_rate",
+)  # fmt: skip
+_ACCOUNTS = ("expense_account", "cogs_account", "liability_account", "suspense_account")
+_JOURNAL_KEYS = (*JOURNAL_ACCOUNTS, "cost_centers", "suspense_threshold", "reverse_accruals")
+
 
 DEFAULT_UPSTREAMS = (
     Upstream("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
@@ -496,6 +530,42 @@ def _upstreams(reader: _Reader, data: Mapping[str, Any]) -> tuple[Upstream, ...]
     return tuple(found)
 
 
+def _journal_options(
+    reader: _Reader, table: Mapping[str, Any], where: str, after: int
+) -> dict[str, Any]:
+    """``[journal]``'s accounts, names and options, each checked: the settings' keywords."""
+    texts: dict[str, Any] = {
+        key: text for key in JOURNAL_ACCOUNTS if key in table
+        if (text := _text(reader, table, key, where, after, required=False)) is not None
+    }  # fmt: skip
+    for account in _ACCOUNTS:  # "6150 AI and machine learning services": number, then name
+        number, _, name = texts.get(account, "").partition(" ")
+        if name and f"{account}_name" not in texts:
+            texts[account], texts[f"{account}_name"] = number, name.strip()
+    checks = {
+        "cost_center_tag": (r"[A-Za-z0-9_.:/-]{1,64}", "a tag name (A-Z a-z 0-9 _ . : / -)"),
+        "currency": (r"[A-Z]{3}", 'an ISO 4217 code such as "USD"'),
+    }
+    for key, (pattern, what) in checks.items():
+        if key in texts and not re.fullmatch(pattern, texts[key]):
+            reader.error(f"{where}: {key} must be {what}", key, after)
+            del texts[key]
+    if "suspense_threshold" in table:
+        threshold = _decimal(
+            reader, table["suspense_threshold"], "suspense_threshold", where, after
+        )
+        if threshold is not None:
+            texts["suspense_threshold"] = threshold
+    if "reverse_accruals" in table:
+        if isinstance(table["reverse_accruals"], bool):
+            texts["reverse_accruals"] = table["reverse_accruals"]
+        else:
+            reader.error(
+                f"{where}: reverse_accruals must be true or false", "reverse_accruals", after
+            )
+    return texts
+
+
 def _journal(reader: _Reader, data: Mapping[str, Any]) -> JournalSettings:
     table = data.get("journal")
     if table is None:
@@ -505,11 +575,8 @@ def _journal(reader: _Reader, data: Mapping[str, Any]) -> JournalSettings:
         return JournalSettings()
     after = reader.header_line("journal")
     where = "[journal]"
-    reader.keys(table, (*JOURNAL_ACCOUNTS, "cost_centers"), where, after)
-    accounts = {
-        key: text for key in JOURNAL_ACCOUNTS if key in table
-        if (text := _text(reader, table, key, where, after, required=False)) is not None
-    }  # fmt: skip
+    reader.keys(table, _JOURNAL_KEYS, where, after)
+    texts = _journal_options(reader, table, where, after)
     centers = table.get("cost_centers", {})
     if not isinstance(centers, dict):
         reader.error(
@@ -523,7 +590,7 @@ def _journal(reader: _Reader, data: Mapping[str, Any]) -> JournalSettings:
                          department, after)  # fmt: skip
         else:
             codes[str(department)] = code.strip()
-    return JournalSettings(**accounts, cost_centers=codes)
+    return JournalSettings(**texts, cost_centers=codes)
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -22,6 +22,7 @@ __all__ = [
     "UNITS_PER_CENT",
     "UNIT_SCALE",
     "allocate_cents",
+    "allocate_to",
     "format_amount",
     "from_units",
     "parse_amount",
@@ -136,6 +137,35 @@ def allocate_cents(parts: Sequence[int]) -> tuple[Decimal, list[Decimal]]:
     for i in order[:missing]:
         floors[i] += 1
     return whole, [Decimal(cents).scaleb(-2) for cents in floors]
+
+
+def allocate_to(total: Decimal, parts: Sequence[int]) -> list[Decimal]:
+    """Round *parts* to cents so that they sum to *total*, a cent amount already allocated to
+    their whole by :func:`allocate_cents` (a provider's row, split into its months and days).
+
+    Each part starts at its floor in cents and the cents still missing go one each to the parts
+    with the largest remainders (the earlier part wins a tie), as in :func:`allocate_cents`; so
+    a breakdown of a breakdown ties to its parent row, and every part ends at the floor or
+    ceiling of its exact value.
+
+    Raises:
+        ValueError: *total* is not in cents, or no rounding of the parts reaches it (it is
+            not the floor or the ceiling of their sum).
+    """
+    cents = int(total / CENT)
+    if total != Decimal(cents) * CENT:
+        raise ValueError(f"{total} is not rounded to cents")
+    floors = [part // UNITS_PER_CENT for part in parts]
+    remainders = [part - floor * UNITS_PER_CENT for part, floor in zip(parts, floors, strict=True)]
+    missing = cents - sum(floors)
+    order = [
+        i for i in sorted(range(len(parts)), key=lambda i: (-remainders[i], i)) if remainders[i]
+    ]
+    if not 0 <= missing <= len(order):
+        raise ValueError(f"{total} is not a rounding of parts that sum to {from_units(sum(parts))}")
+    for i in order[:missing]:
+        floors[i] += 1
+    return [Decimal(part).scaleb(-2) for part in floors]
 
 
 def split_cents(total: Decimal, weights: Sequence[int]) -> list[Decimal]:

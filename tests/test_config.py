@@ -198,10 +198,45 @@ def test_the_journal_is_read_with_the_rest_of_the_file(tmp_path: Path) -> None:
     path.write_text(JOURNAL.replace("2150", '"2150 Accrued"').replace('colour = "red"\n', "")
                     .replace('Engineering = ""', 'Engineering = "CC-200"'), encoding="utf-8")  # fmt: skip
     journal = load_config(path).journal
-    assert journal.expense_account == "6150 AI services"
-    assert journal.liability_account == "2150 Accrued"
+    # An account written "number name" (the older form) is read as its number and its name.
+    assert (journal.expense_account, journal.expense_account_name) == ("6150", "AI services")
+    assert (journal.liability_account, journal.liability_account_name) == ("2150", "Accrued")
     assert journal.default_cost_center == "SHARED"
     assert dict(journal.cost_centers) == {"Customer Support": "CC-410", "Engineering": "CC-200"}
+
+
+def test_the_journal_settings_an_erp_import_needs(tmp_path: Path) -> None:
+    path = tmp_path / "p402.toml"
+    path.write_text(
+        '[journal]\nexpense_account = "6150"\nexpense_account_name = "AI services"\n'
+        'cogs_account = "5150"\ncost_center_tag = "cost_center"\nentity = "US01"\n'
+        'currency = "EUR"\nsuspense_threshold = "25.00"\nreverse_accruals = true\n',
+        encoding="utf-8",
+    )
+    journal = load_config(path).journal
+    assert (journal.cogs_account, journal.cost_center_tag, journal.entity) == (
+        "5150",
+        "cost_center",
+        "US01",
+    )
+    assert (journal.currency, journal.suspense_threshold, journal.reverse_accruals) == (
+        "EUR", Decimal("25.00"), True,
+    )  # fmt: skip
+    path.write_text(
+        '[journal]\ncost_center_tag = "a b"\ncurrency = "dollars"\nsuspense_threshold = 25.0\n'
+        'reverse_accruals = "yes"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(path)
+    problems = "\n".join(str(problem) for problem in caught.value.problems)
+    for line, key in (
+        (2, "cost_center_tag"),
+        (3, "currency"),
+        (4, "suspense_threshold"),
+        (5, "reverse_accruals"),
+    ):
+        assert f"{path}:{line}: [journal]: {key}" in problems
 
 
 def test_journal_mistakes_are_all_named_with_their_line(tmp_path: Path) -> None:

@@ -370,7 +370,8 @@ def test_cli_exports_and_says_what_it_wrote(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--format", "xml"), "error: unknown export format 'xml' (use one of: jsonl, csv, parquet, focus)"),
+        (("--format", "xml"), "error: unknown export format 'xml' (use one of: jsonl, csv, parquet, focus, journal, "
+                              "journal-intacct, journal-xero)"),
         (("--period", "2026-13"), "error: period '2026-13': month must be 01 to 12"),
         (("--period", "2026-10", "--from", "2026-10-01"), "error: give --period or --from/--to, not both"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,7 +92,7 @@ def test_xlsx_reads_back_and_ties_out(report: Report, summary: Summary) -> None:
     data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == [
-        "Summary", *SHEETS.values(), "Daily", "Policy Findings", "Reconciliation", "Journal", "Events",
+        "Summary", *SHEETS.values(), "Daily", "Policy Findings", "Reconciliation", "Bridge", "Journal", "Events",
     ]  # fmt: skip
     values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
     assert (
@@ -170,11 +171,15 @@ def test_xlsx_read_by_libreoffice_ties_out(
     )
     assert int(stated["Events"]) == summary.events
     for title in [*SHEETS.values(), "Daily"]:
-        *_, total = sheet(title)[1:]
-        assert Decimal(total[-1] if title == "Daily" else total[4]) == summary.total
-    journal = sheet("Journal")[1:]
-    assert journal[-1][7] == journal[-1][8]  # debits = credits
-    assert sum(Decimal(row[7]) for row in journal[:-1]) == Decimal(journal[-1][7])
+        header, *_, total = sheet(title)
+        assert (
+            Decimal(total[header.index("Total (USD)" if title == "Daily" else "Cost (USD)")])
+            == summary.total
+        )
+    header, *journal = sheet("Journal")
+    debit, credit = header.index("Debit"), header.index("Credit")
+    assert journal[-1][debit] == journal[-1][credit]  # debits = credits
+    assert sum(Decimal(row[debit]) for row in journal[:-1]) == Decimal(journal[-1][debit])
     events = sheet("Events")[1:]
     assert len(events) == summary.events
     assert sum(to_units(Decimal(row[12])) for row in events if row[12]) == summary.cost_units
@@ -247,3 +252,140 @@ def test_tool_charges_tier_unpriced_and_data_quality_are_shown_apart() -> None:
     assert str(values["Tool calls, part of total spend (USD)"]) == "0.07"  # a number cell
     assert values["Of the unpriced, tier-unpriced events"] == 1
     assert values["Data quality: model_missing (events)"] == 1
+
+
+def _formula_cells(data: bytes) -> dict[tuple[str, str], tuple[str, Any]]:
+    """Every formula cell of the workbook: (sheet, cell) -> (formula, cached value)."""
+    from openpyxl import load_workbook
+
+    formulas = load_workbook(io.BytesIO(data))
+    cached = load_workbook(io.BytesIO(data), data_only=True)
+    found = {}
+    for sheet in formulas.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    value = cached[sheet.title][cell.coordinate].value
+                    found[(sheet.title, cell.coordinate)] = (str(cell.value), value)
+    return found
+
+
+def test_every_formula_carries_its_value_for_readers_that_do_not_calculate(
+    report: Report, summary: Summary
+) -> None:
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
+    formulas = _formula_cells(data)
+    assert len(formulas) > 40
+    assert [cell for cell, (_, value) in formulas.items() if value is None] == []
+    # A reader that does not calculate finds every total: openpyxl data_only, and pandas.
+    book = load_workbook(io.BytesIO(data), data_only=True)
+    stated = {row[0]: row[1] for row in book["Summary"].iter_rows(min_row=2, values_only=True)}
+    assert Decimal(str(stated["Total spend (USD)"])) == summary.total
+    assert Decimal(str(stated["Attributed to a department (USD)"])) == summary.attributed
+    assert Decimal(str(stated["Unattributed (USD)"])) == summary.unattributed
+    assert stated["Events"] == summary.events
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=object)
+    for title in [*SHEETS.values(), "Daily"]:
+        frame = sheets[title]
+        total = frame[frame.iloc[:, 0] == "Total"]
+        column = "Total (USD)" if title == "Daily" else "Cost (USD)"
+        assert Decimal(str(total[column].iloc[0])) == summary.total, title
+    journal = sheets["Journal"]
+    totals = journal[journal["Journal"] == "Total"]
+    assert Decimal(str(totals["Debit"].iloc[0])) == Decimal(str(totals["Credit"].iloc[0]))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        workbook = archive.read("xl/workbook.xml").decode()
+    assert 'fullCalcOnLoad="1"' in workbook  # and a spreadsheet recomputes on opening
+
+
+def test_every_sheet_prints_fitted_with_its_header_repeated(report: Report) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(render_xlsx(report, CONTEXT, records(), moment=MOMENT)))
+    for sheet in book.worksheets:
+        fit = sheet.sheet_properties.pageSetUpPr
+        assert fit is not None and fit.fitToPage, sheet.title
+        assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0), sheet.title
+        assert sheet.print_title_rows == "$1:$1", sheet.title
+    wide = {s.title for s in book.worksheets if s.page_setup.orientation == "landscape"}
+    assert {"Reconciliation", "Bridge", "Journal", "Events"} <= wide
+    assert "Summary" not in wide
+
+
+def test_each_table_states_its_rounding_and_gives_the_exact_figure(report: Report) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(render_xlsx(report, CONTEXT, records(), moment=MOMENT)))
+    for title in [*SHEETS.values(), "Policy Findings"]:
+        header = next(book[title].iter_rows(max_row=1, values_only=True))
+        assert "Exact cost (USD)" in header, title
+        assert any(
+            str(cell).startswith("Cost (USD) is each row's share") for cell in header if cell
+        ), title
+    findings = list(book["Policy Findings"].iter_rows(min_row=2, values_only=True))
+    assert findings[-1][4] == f"=SUM(E2:E{len(findings)})"  # cost, summed
+    events = next(book["Events"].iter_rows(max_row=1, values_only=True))
+    assert {"tags", "attribution_rule", "list_cost"} <= set(events)
+
+
+def test_the_rollup_names_unattributed_rows(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpyxl import load_workbook
+
+    import p402.reporting.xlsx as workbook
+
+    monkeypatch.setattr(workbook, "EVENTS_SHEET_LIMIT", 10)
+    book = load_workbook(io.BytesIO(render_xlsx(report, CONTEXT, records(), moment=MOMENT)))
+    *rows, _ = book["Events"].iter_rows(min_row=2, values_only=True)
+    assert all(row[1] and row[2] and row[3] for row in rows)
+    assert "Unattributed" in {row[1] for row in rows}
+    assert sum(Decimal(str(row[9])) for row in rows) == report.summary.cost_units * Decimal("1e-12")
+
+
+@pytest.mark.slow
+def test_libreoffice_recomputes_every_formula_to_its_cached_value(
+    report: Report, tmp_path: Path
+) -> None:
+    """Every formula, recomputed by LibreOffice (which reads the cache but, asked to, computes
+    afresh), equals the value written beside it."""
+    import shutil
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("P402_REQUIRE_LIBREOFFICE") == "1":
+            pytest.fail("P402_REQUIRE_LIBREOFFICE=1 but soffice is not installed")
+        pytest.skip("LibreOffice (soffice) is not installed")
+    data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
+    # The cache emptied: whatever LibreOffice shows it computed itself.
+    (tmp_path / "in.xlsx").write_bytes(_without_cache(data))
+    subprocess.run(
+        [soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile", "--convert-to", "xlsx",
+         "--outdir", str(tmp_path / "out"), str(tmp_path / "in.xlsx")],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    computed = load_workbook(tmp_path / "out" / "in.xlsx", data_only=True)
+    differ = []
+    for (title, cell), (formula, value) in _formula_cells(data).items():
+        theirs = computed[title][cell].value
+        if Decimal(str(theirs)) != Decimal(str(value)):
+            differ.append((title, cell, formula, value, theirs))
+    assert differ == []
+
+
+def _without_cache(data: bytes) -> bytes:
+    """The workbook with every formula's cached value taken out."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            member = source.read(entry)
+            if entry.filename.startswith("xl/worksheets/"):
+                member = re.sub(rb"(</f>)<v>[^<]*</v>", rb"\1", member)
+            target.writestr(entry, member)
+    return out.getvalue()

@@ -27,18 +27,18 @@ QUARTER = parse_period("2026-Q4")
 _tenants = itertools.count()
 
 
-def by_event(ledger: Ledger, tenant: str, period: Period) -> Summary:
+def by_event(ledger: Ledger, tenant: str, period: Period, tag: str | None = None) -> Summary:
     """The summary counted one event at a time (the audit's path)."""
-    aggregator = Aggregator()
+    aggregator = Aggregator(cost_center_tag=tag)
     for record, units, at in ledger.stream_records(tenant, period):
         aggregator.add_record(record, units, at)
     return aggregator.summary(start=period.start.date())
 
 
-def by_rollup(ledger: Ledger, tenant: str, period: Period) -> Summary:
+def by_rollup(ledger: Ledger, tenant: str, period: Period, tag: str | None = None) -> Summary:
     """The summary counted from the database's grouped sums."""
-    aggregator = Aggregator()
-    for group in rollup(ledger, tenant, period):
+    aggregator = Aggregator(cost_center_tag=tag)
+    for group in rollup(ledger, tenant, period, tag=tag):
         aggregator.add_group(group)
     return aggregator.summary(start=period.start.date())
 
@@ -143,6 +143,22 @@ def test_rollup_summary_is_the_event_by_event_summary(ledger: Ledger, data: st.D
         expected = by_event(ledger, tenant, period)
         assert by_rollup(ledger, tenant, period) == expected
         assert_ties_out(expected)
+
+
+@pytest.mark.parametrize("tag", ["cost_center", "cc.code:v/2"])
+def test_the_journal_cost_centre_tag_rolls_up_as_counted_event_by_event(
+    ledger: Ledger, tag: str
+) -> None:
+    tenant = f"tag{next(_tenants)}"
+    values = ["4100", 'it\'s "quoted"', None, "5200"]
+    ledger.add([
+        event.evolve(tags=() if values[n % 4] is None else ((tag, str(values[n % 4])), ("env", "prod")))
+        for n, event in enumerate(small_events(tenant))
+    ])  # fmt: skip
+    expected = by_event(ledger, tenant, PERIOD, tag)
+    assert by_rollup(ledger, tenant, PERIOD, tag) == expected
+    tags = {charge.tag for month in expected.provider_months for charge in month.charges}
+    assert tags == {"4100", 'it\'s "quoted"', None, "5200"}
 
 
 def test_small_ledger_rolls_up_to_the_same_summary(ledger: Ledger) -> None:

@@ -17,7 +17,7 @@ from p402.reporting.outputs import render_reports
 from p402.reporting.report import Report, build_report
 from p402.reporting.xlsx import EVENTS_SHEET_LIMIT
 
-__all__ = ["ReportFiles", "write_reports"]
+__all__ = ["ReportFiles", "period_report", "write_reports"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class ReportFiles:
 
 
 def _summarise(
-    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool
+    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, tag: str | None = None
 ) -> tuple[Summary, list[dict[str, Any]]]:
     """The period's summary, and the events the workbook lists: all of them if *events_sheet*
     and the period has no more than :data:`EVENTS_SHEET_LIMIT`, else none.
@@ -39,7 +39,7 @@ def _summarise(
     to. Any other period is summed by the database (:func:`p402.ledger.rollup.rollup`, one
     grouped query), whatever its size; the summary is the same either way.
     """
-    aggregator = Aggregator()
+    aggregator = Aggregator(cost_center_tag=tag)
     records: list[dict[str, Any]] = []
     if events_sheet and ledger.count(tenant, period) <= EVENTS_SHEET_LIMIT:
         for record, units, at in ledger.stream_records(tenant, period):
@@ -49,9 +49,21 @@ def _summarise(
         if len(records) > EVENTS_SHEET_LIMIT:  # written to since the count: the roll-up sheet
             records = []
     else:
-        for group in rollup(ledger, tenant, period):
+        for group in rollup(ledger, tenant, period, tag=tag):
             aggregator.add_group(group)
     return aggregator.summary(start=period.start.date()), records
+
+
+def period_report(ledger: Ledger, *, tenant: str, period: Period, config: Config) -> Report:
+    """The period's report without its documents (summed by the database): its reconciliation,
+    bridge and journal are those the PDF and the workbook of the same period show."""
+    summary, _ = _summarise(
+        ledger, tenant, period, events_sheet=False, tag=config.journal.cost_center_tag
+    )
+    return build_report(
+        summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
+        tenant=tenant,
+    )  # fmt: skip
 
 
 def write_reports(
@@ -65,9 +77,15 @@ def write_reports(
     page_size: str,
 ) -> ReportFiles:
     """Write the period's PDF and/or XLSX into *out_dir*."""
-    summary, records = _summarise(ledger, tenant, period, events_sheet="xlsx" in formats)
+    summary, records = _summarise(
+        ledger, tenant, period, events_sheet="xlsx" in formats, tag=config.journal.cost_center_tag
+    )
     report = build_report(
-        summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
+        summary,
+        period=period,
+        config=config,
+        billed=ledger.billed_days(tenant, period),
+        tenant=tenant,
     )
     context = report_context(report, tenant=tenant, period=period, page_size=page_size)
     pdf, xlsx = render_reports(report, context, records, moment=data_through(report, period))

@@ -85,9 +85,15 @@ def run_audit(
     """
     config = config or Config()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
-        sealed, summary, tally = _read(ledger, tenant, period, Path(scratch), step)
+        sealed, summary, tally = _read(
+            ledger, tenant, period, Path(scratch), step, tag=config.journal.cost_center_tag
+        )
         report = build_report(
-            summary, period=period, config=config, billed=ledger.billed_days(tenant, period)
+            summary,
+            period=period,
+            config=config,
+            billed=ledger.billed_days(tenant, period),
+            tenant=tenant,
         )
         entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
         controls = control_records(ledger, tenant, period)
@@ -147,12 +153,12 @@ def control_records(ledger: Ledger, tenant: str, period: Period) -> list[dict[st
 
 
 def _read(
-    ledger: Ledger, tenant: str, period: Period, scratch: Path, step: Step
+    ledger: Ledger, tenant: str, period: Period, scratch: Path, step: Step, *, tag: str | None
 ) -> tuple[Sealed, Summary, dict[tuple[str, str], list[int]]]:
     """One pass over the period's events: sealed (into *scratch*), aggregated, and tallied per
     (source, provider) for the completeness section."""
     total = ledger.count(tenant, period)
-    aggregator = Aggregator()
+    aggregator = Aggregator(cost_center_tag=tag)
     sealer = Sealer(scratch)
     tally: dict[tuple[str, str], list[int]] = {}
     for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):

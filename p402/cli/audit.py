@@ -123,7 +123,8 @@ def audit(
                     label=f"demo:{window.label}",
                 )
                 config = Config(
-                    invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window))
+                    invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window)),
+                    journal=demo_org.DEMO_JOURNAL,
                 )
             elif ledger.count(tenant, window) == 0:
                 _nothing_to_audit(tenant, window.label, allow_empty=allow_empty)

@@ -27,7 +27,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
-from p402.config import Invoice
+from p402.config import Invoice, JournalSettings
 from p402.errors import ConfigError
 from p402.ingest.pricing import Pricer
 from p402.ledger.events import Event
@@ -37,7 +37,7 @@ from p402.ledger.store import Ledger
 from p402.money import CENT, ROUNDING, from_units
 from p402.period import parse_period
 
-__all__ = ["DEMO_PERIOD", "DEMO_TENANT", "generate", "store_demo"]
+__all__ = ["DEMO_JOURNAL", "DEMO_PERIOD", "DEMO_TENANT", "demo_invoices", "generate", "store_demo"]
 
 DEMO_TENANT: Final = "demo"
 DEMO_PERIOD: Final = "2026-10"
@@ -546,6 +546,12 @@ def _stream(tenant: str, days: list[datetime], count: int, seed: int) -> Iterato
             yield _priced(pricer, route, _event(rng, route, f"demo-{seed}-{n:08d}", moment))
             n += 1
 
+
+DEMO_JOURNAL: Final = JournalSettings(
+    cost_center_tag="cost_center", entity="NORTHWIND-US", reverse_accruals=True
+)
+"""The demo organisation's journal: cost centres from its events' ``cost_center`` tags, accruals
+reversed on the first of the next month."""
 
 # What each provider's invoice says, against the demo ledger: most reconcile within the 0.5 %
 # tolerance; OpenAI billed 2.3 % more than the ledger holds (as when a key outside the capture

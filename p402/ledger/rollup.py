@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Connection, case, func, literal_column, select, text
+from sqlalchemy import BigInteger, Connection, Text, case, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from p402.ledger.events import ROLLUP_FIELDS, Group
 from p402.ledger.schema import events_table
@@ -81,7 +82,22 @@ def exact_total(parts: Any) -> int:
     return int(high or 0) * _HALF + int(low or 0)
 
 
-def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) -> Iterator[Group]:
+def _tag_value(dialect: str, name: str) -> Any:
+    """The value of one tag of an event (its ``tags`` column holds a JSON object), or null."""
+    if dialect == "postgresql":
+        return events_table.c.tags.cast(JSONB).op("->>")(_string(name))
+    # SQLite's JSON path, the key quoted: a tag name may hold dots (never a quote: TAG_NAME).
+    return func.json_extract(events_table.c.tags, _string(f'$."{name}"'))
+
+
+def _string(value: str) -> Any:
+    # Inline, as the other constants: PostgreSQL matches the grouped expression by its text.
+    return literal_column("'" + value.replace("'", "''") + "'", Text())
+
+
+def rollup(
+    ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000, tag: str | None = None
+) -> Iterator[Group]:
     """The tenant's events in the period, grouped by UTC day and :data:`ROLLUP_FIELDS` in one
     query; never every group in memory at once. Groups come in no particular order.
 
@@ -90,6 +106,8 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
         tenant: whose events.
         period: the events with ``period.start <= occurred_at < period.end``.
         chunk: how many groups the driver fetches at a time.
+        tag: a tag whose value groups the events too (the journal's cost-centre tag), given
+            as each group's ``tag``.
     """
     table = events_table
     start = micros(period.start)
@@ -101,6 +119,8 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
     day = (table.c.occurred_at_us - _number(base)) // _number(_DAY_US)
     unpriced = case((table.c.cost_units.is_(None), _number(1)), else_=_number(0))
     keys = (day, *(table.c[name] for name in ROLLUP_FIELDS), unpriced)
+    if tag is not None:
+        keys = (*keys, _tag_value(ledger.dialect, tag))
     tokens = sum((table.c[name] for name in _TOKENS[1:]), table.c[_TOKENS[0]])
     query = (
         select(
@@ -126,8 +146,9 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
             query, execution_options={"stream_results": True, "yield_per": chunk}
         )
         for row in result:
-            events, requests, token_sum, first, last = row[width + 2 : width + 7]
-            money = row[width + 7 :]
+            shift = width + 2 + (tag is not None)
+            events, requests, token_sum, first, last = row[shift : shift + 5]
+            money = row[width + 7 + (tag is not None) :]
             half = len(money) // 2
             units, tools = exact_total(money[:half]), exact_total(money[half:])
             yield Group(
@@ -141,6 +162,7 @@ def rollup(ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000) 
                 int(first),
                 int(last),
                 tools,
+                None if tag is None or row[width + 2] is None else str(row[width + 2]),
             )
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from p402.ledger.events import Event, Group
-from p402.money import allocate_cents, parse_amount, round_cents, to_units
+from p402.money import allocate_cents, allocate_to, parse_amount, round_cents, to_units
 from p402.period import micros, moment
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "UNATTRIBUTED",
     "Aggregator",
     "Breakdown",
+    "Charge",
     "Daily",
     "DetailRow",
     "Finding",
@@ -88,6 +89,8 @@ class Daily:
     days: tuple[date, ...]
     providers: tuple[str, ...]
     cells: dict[tuple[date, str], Decimal]
+    units: dict[tuple[date, str], int] = field(default_factory=dict)
+    """The exact cost units of each cell."""
 
     def series(self) -> list[tuple[str, list[Decimal]]]:
         """One list of daily amounts per provider, every day of the period present."""
@@ -109,6 +112,17 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Charge:
+    """Spend of one provider-month charged alike: the same department, the same value of the
+    configured cost-centre tag, and customer-facing (a customer named) or internal."""
+
+    department: str | None
+    tag: str | None
+    customer_facing: bool
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderMonth:
     """What the ledger holds for one provider in one month: what reconciliation compares."""
 
@@ -121,6 +135,12 @@ class ProviderMonth:
     days: frozenset[date]
     departments: tuple[tuple[str | None, int], ...] = ()
     """Exact cost units per department (``None``: unattributed), largest first."""
+    cost: Decimal = Decimal("0.00")
+    """The month's cents: the provider's row of By Provider split across its months, so the
+    months of a provider sum to its row (and its days, in the Daily sheet, to this)."""
+    charges: tuple[Charge, ...] = ()
+    """Exact cost units per department, cost-centre tag and customer-facing or internal use,
+    largest first: what the journal's debit lines split."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +156,8 @@ class DetailRow:
     requests: int
     tokens: int
     cost: Decimal
+    cost_units: int = 0
+    """Exact."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +219,9 @@ class Aggregator:
     """Feed it events one at a time (:meth:`add`, :meth:`add_record`) or the ledger's roll-up
     groups (:meth:`add_group`), then read the :class:`Summary`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, cost_center_tag: str | None = None) -> None:
+        """*cost_center_tag* names the event tag whose value is the journal's cost centre."""
+        self._tag = cost_center_tag
         # per dimension, per value: [events, requests, tokens, cost units]
         self._cells: dict[str, defaultdict[str | None, list[int]]] = {
             name: defaultdict(lambda: [0, 0, 0, 0]) for name in DIMENSIONS
@@ -210,7 +234,9 @@ class Aggregator:
         # per (provider, month): events, units, unpriced events, unpriced tokens; and the days seen
         self._months: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self._month_days: defaultdict[tuple[str, str], set[date]] = defaultdict(set)
-        self._month_departments: defaultdict[tuple[str, str, str | None], int] = defaultdict(int)
+        self._month_charges: defaultdict[tuple[str, str, str | None, str | None, bool], int] = (
+            defaultdict(int)
+        )
         self._unpriced_models: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._tool_units = 0
         self._quality: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -231,7 +257,8 @@ class Aggregator:
         sums = (1, record["requests"], event_tokens(record), units or 0)
         tool = record.get("tool_cost")
         self._tool_units += 0 if tool is None else to_units(parse_amount(tool))
-        self._count(record, day, sums, units is None, (at, at))
+        tag = None if self._tag is None else (record.get("tags") or {}).get(self._tag)
+        self._count(record, day, sums, units is None, (at, at), tag=tag)
 
     def add_group(self, group: Group) -> None:
         """Count a group of events from the ledger's roll-up (:func:`p402.ledger.rollup.rollup`)
@@ -239,8 +266,9 @@ class Aggregator:
         sums = (group.events, group.requests, group.tokens, group.cost_units)
         self._tool_units += group.tool_cost_units
         self._count(
-            group.record(), group.day, sums, group.unpriced, (group.first_us, group.last_us)
-        )
+            group.record(), group.day, sums, group.unpriced, (group.first_us, group.last_us),
+            tag=group.tag,
+        )  # fmt: skip
 
     def _count(
         self,
@@ -249,6 +277,8 @@ class Aggregator:
         sums: tuple[int, int, int, int],
         unpriced: bool,
         span: tuple[int, int],
+        *,
+        tag: str | None = None,
     ) -> None:
         # sums: events, requests, tokens, cost units of events that share every field
         # aggregation reads (one event, or a roll-up group); span: their first and last times.
@@ -282,10 +312,16 @@ class Aggregator:
             self._first = first
         if self._last is None or last > self._last:
             self._last = last
-        self._time(record, day, sums, unpriced)
+        self._time(record, day, sums, unpriced, tag=tag)
 
     def _time(
-        self, record: Record, day: date, sums: tuple[int, int, int, int], unpriced: bool
+        self,
+        record: Record,
+        day: date,
+        sums: tuple[int, int, int, int],
+        unpriced: bool,
+        *,
+        tag: str | None,
     ) -> None:
         events, requests, tokens, cost = sums
         provider, department = record["provider"], record["department"]
@@ -314,7 +350,8 @@ class Aggregator:
         detail[1] += requests
         detail[2] += tokens
         detail[3] += cost
-        self._month_departments[(provider, label, department)] += cost
+        facing = record["customer"] is not None
+        self._month_charges[(provider, label, department, tag, facing)] += cost
         if record["policy_decision"] != "allow":
             finding = self._findings[
                 (
@@ -351,73 +388,131 @@ class Aggregator:
             )
         return Breakdown(name, tuple(rows), total)
 
-    def _daily_summary(self, start: date | None, end: date | None) -> Daily:
-        if start is None or end is None:
-            return Daily((), (), {})
-        days = tuple(date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1))
-        providers = tuple(sorted({provider for _, provider in self._daily}))
-        keys = sorted(self._daily)
-        _, cents = allocate_cents([self._daily[key] for key in keys])
-        return Daily(days, providers, dict(zip(keys, cents, strict=True)))
+    def _month_cents(self, providers: Breakdown) -> dict[tuple[str, str], Decimal]:
+        """Each provider's row of By Provider split across its months."""
+        rows = {row.label: row.cost for row in providers.rows}
+        keys: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key in sorted(self._months):
+            keys[key[0]].append(key)
+        cents: dict[tuple[str, str], Decimal] = {}
+        for provider, months in keys.items():
+            parts = allocate_to(rows[provider], [self._months[key][1] for key in months])
+            cents.update(zip(months, parts, strict=True))
+        return cents
 
-    def _time_summaries(self) -> tuple[tuple[Finding, ...], tuple[ProviderMonth, ...]]:
+    def _daily_summary(
+        self, start: date | None, end: date | None, months: Mapping[tuple[str, str], Decimal]
+    ) -> Daily:
+        """Each provider-month's cents split across its days: a provider's column of the Daily
+        sheet sums to its months, and so to its row of By Provider."""
+        days_of: defaultdict[tuple[str, str], list[date]] = defaultdict(list)
+        for day, provider in sorted(self._daily):
+            days_of[(provider, f"{day.year:04d}-{day.month:02d}")].append(day)
+        cells: dict[tuple[date, str], Decimal] = {}
+        for (provider, month), days in days_of.items():
+            parts = [self._daily[(day, provider)] for day in days]
+            for day, amount in zip(
+                days, allocate_to(months[(provider, month)], parts), strict=True
+            ):
+                cells[(day, provider)] = amount
+        if start is None or end is None:
+            return Daily((), (), cells, dict(self._daily))
+        frame = tuple(date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1))
+        providers = tuple(sorted({provider for _, provider in self._daily}))
+        return Daily(frame, providers, cells, dict(self._daily))
+
+    def _findings_summary(self) -> tuple[Finding, ...]:
         ordered = sorted(
             self._findings.items(), key=lambda item: (item[0][0] != "deny", -item[1][1], item[0])
         )
-        findings = tuple(Finding(*key, events, units) for key, (events, units) in ordered)
-        months = tuple(
-            ProviderMonth(
-                provider,
-                month,
-                events,
-                units,
-                unpriced,
-                tokens,
-                frozenset(self._month_days[(provider, month)]),
-                self._departments_of(provider, month),
-            )
-            for (provider, month), (events, units, unpriced, tokens) in sorted(self._months.items())
-        )
-        return findings, months
+        return tuple(Finding(*key, events, units) for key, (events, units) in ordered)
 
-    def _detail_rows(self) -> tuple[DetailRow, ...]:
+    def _provider_months(
+        self, cents: Mapping[tuple[str, str], Decimal]
+    ) -> tuple[ProviderMonth, ...]:
+        charges: defaultdict[tuple[str, str], list[Charge]] = defaultdict(list)
+        for (provider, month, department, tag, facing), units in self._month_charges.items():
+            charges[(provider, month)].append(Charge(department, tag, facing, units))
+        months = []
+        for key, (events, units, unpriced, tokens) in sorted(self._months.items()):
+            held = sorted(
+                charges[key],
+                key=lambda c: (c.department is None, -c.units, c.department or "", c.tag or "", c.customer_facing),
+            )  # fmt: skip
+            departments: dict[str | None, int] = {}
+            for charge in held:
+                departments[charge.department] = (
+                    departments.get(charge.department, 0) + charge.units
+                )
+            by_department = sorted(
+                departments.items(), key=lambda cell: (cell[0] is None, -cell[1], cell[0] or "")
+            )
+            months.append(
+                ProviderMonth(
+                    *key,
+                    events,
+                    units,
+                    unpriced,
+                    tokens,
+                    frozenset(self._month_days[key]),
+                    tuple(by_department),
+                    cents[key],
+                    tuple(held),
+                )
+            )
+        return tuple(months)
+
+    def _detail_rows(self, daily: Daily) -> tuple[DetailRow, ...]:
+        """The roll-up's rows, each provider-day's cents of the Daily sheet split across them."""
         keys = sorted(self._detail, key=lambda k: (k[0], *(part or "" for part in k[1:])))
-        _, cents = allocate_cents([self._detail[key][3] for key in keys])
+        within: defaultdict[tuple[date, str], list[int]] = defaultdict(list)
+        for index, key in enumerate(keys):
+            within[(key[0], key[4].split("/", 1)[0])].append(index)
+        cents: list[Decimal] = [Decimal("0.00")] * len(keys)
+        for cell, indexes in within.items():
+            parts = [self._detail[keys[i]][3] for i in indexes]
+            for i, amount in zip(indexes, allocate_to(daily.cells[cell], parts), strict=True):
+                cents[i] = amount
         rows = []
         for key, amount in zip(keys, cents, strict=True):
             day, department, customer, workflow, model = key
-            events, requests, tokens, _ = self._detail[key]
+            events, requests, tokens, units = self._detail[key]
             rows.append(
                 DetailRow(
-                    day, department, customer, workflow, model, events, requests, tokens, amount
+                    day,
+                    department,
+                    customer,
+                    workflow,
+                    model,
+                    events,
+                    requests,
+                    tokens,
+                    amount,
+                    units,
                 )
             )
         return tuple(rows)
-
-    def _departments_of(self, provider: str, month: str) -> tuple[tuple[str | None, int], ...]:
-        cells = [
-            (d, u)
-            for (p, m, d), u in self._month_departments.items()
-            if p == provider and m == month
-        ]
-        return tuple(sorted(cells, key=lambda cell: (cell[0] is None, -cell[1], cell[0] or "")))
 
     def summary(self, *, start: date | None = None, end: date | None = None) -> Summary:
         """The totals so far; *start* and *end* (both included) frame the daily series, which
         otherwise spans the first to the last event."""
         breakdowns = {name: self._breakdown(name) for name in DIMENSIONS}
-        findings, months = self._time_summaries()
+        cents = self._month_cents(breakdowns["provider"])
         first = None if self._first is None else moment(self._first)
         last = None if self._last is None else moment(self._last)
+        daily = self._daily_summary(
+            start or (first.date() if first else None),
+            end or (last.date() if last else None),
+            cents,
+        )
         by_provider = self._cells["provider"].values()
         units = sum(cell[3] for cell in by_provider)
-        departments = self._cells["department"]
-        _, (attributed, unattributed) = allocate_cents(
-            [
-                sum(cell[3] for key, cell in departments.items() if key is not None),
-                departments[None][3] if None in departments else 0,
-            ]
+        # The department breakdown's own Unattributed row, and the rest: what By Department shows.
+        unattributed = sum(
+            (row.cost for row in breakdowns["department"].rows if not row.attributed),
+            Decimal("0.00"),
         )
+        attributed = breakdowns["department"].total - unattributed
         return Summary(
             events=sum(cell[0] for cell in by_provider),
             requests=sum(cell[1] for cell in by_provider),
@@ -434,12 +529,9 @@ class Aggregator:
             first=first,
             last=last,
             breakdowns=breakdowns,
-            daily=self._daily_summary(
-                start or (first.date() if first else None),
-                end or (last.date() if last else None),
-            ),
-            findings=findings,
-            provider_months=months,
+            daily=daily,
+            findings=self._findings_summary(),
+            provider_months=self._provider_months(cents),
             tool_cost=round_cents(self._tool_units),
             tier_unpriced_events=self._counts["tier_unpriced"],
             quality=tuple(
@@ -448,7 +540,7 @@ class Aggregator:
                     self._quality.items(), key=lambda item: (-item[1][0], item[0])
                 )
             ),
-            detail=self._detail_rows(),
+            detail=self._detail_rows(daily),
             unpriced_models=tuple(
                 sorted(
                     (

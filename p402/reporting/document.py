@@ -87,6 +87,9 @@ def render_html(
         tables=tables,
         top=lambda breakdown: top_rows(breakdown, context.top_n),
         tolerance=TOLERANCE,
+        bridge_ledger=sum((b.ledger for b in report.bridge), Decimal("0.00")),
+        bridge_items=sum((i.amount for b in report.bridge for i in b.items), Decimal("0.00")),
+        bridge_accrued=sum((b.accrued for b in report.bridge), Decimal("0.00")),
         charts=charts or {},
         unattributed_label=UNATTRIBUTED,
         # Our own stylesheet, from package data: trusted, and escaping it would break its quotes.

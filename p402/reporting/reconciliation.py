@@ -2,9 +2,9 @@
 
 The billed side is an invoice total from ``p402.toml`` (``[[invoices]]``) when one is given,
 else the sum of the provider's imported cost export (invoice lines). The ledger side is the
-period's events of that provider, the month's amounts allocated from the same exact sums as
-every other table. Within ±0.5 % of the larger amount, a month is reconciled; beyond that it
-is a finding, with the causes the data can show: unpriced events, billed days with no usage
+period's events of that provider: the provider's row of By Provider split across its months,
+so they tie to every other table. Within ±0.5 % of the larger amount, a month is reconciled;
+beyond that it is a finding, with the causes the data can show: unpriced events, billed days with no usage
 captured, days of the month with no events at all.
 """
 
@@ -16,13 +16,14 @@ from datetime import date
 from decimal import Decimal
 
 from p402.config import Invoice
-from p402.money import CENT, allocate_cents, round_cents
+from p402.money import CENT, round_cents
 from p402.reporting.aggregate import ProviderMonth
 
-__all__ = ["TOLERANCE", "Reconciliation", "reconcile"]
+__all__ = ["NO_CAUSE", "TOLERANCE", "Reconciliation", "reconcile"]
 
 TOLERANCE = Decimal("0.5")
 """Percent of the larger amount within which a month counts as reconciled."""
+NO_CAUSE = "no cause in the data: check for usage outside the keys and projects this ledger covers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,12 @@ class Reconciliation:
     ledger: Decimal
     difference: Decimal | None
     percent: Decimal | None
+    """The difference (ledger minus billed) in percent of the larger amount, signed."""
     status: str
     causes: tuple[str, ...]
+    uncaptured: Decimal = Decimal("0.00")
+    """Billed on days the ledger holds no usage of the provider for (from imported billed
+    lines): the part of the difference the data explains and can price."""
 
     def as_json(self) -> dict[str, str | None]:
         """The month as the manifest and the PDF's JSON summary record it (amounts in cents)."""
@@ -92,7 +97,7 @@ def _causes(
 def _status(billed: Decimal | None, ledger: Decimal, percent: Decimal | None) -> str:
     if billed is None:
         return "no invoice"
-    if percent is None or percent <= TOLERANCE:
+    if percent is None or abs(percent) <= TOLERANCE:
         return "reconciled"
     if ledger == 0:
         return "missing from ledger"
@@ -118,8 +123,7 @@ def reconcile(
             not this audit's business.
     """
     held = {(m.provider, m.month): m for m in months}
-    _, ledger_cents = allocate_cents([m.cost_units for m in months])
-    ledger = {(m.provider, m.month): cents for m, cents in zip(months, ledger_cents, strict=True)}
+    ledger = {(m.provider, m.month): m.cost for m in months}
     lines: dict[tuple[str, str], dict[str, int]] = {}
     for (provider, day), units in billed.items():
         lines.setdefault((provider, day[:7]), {})[day] = units
@@ -136,16 +140,18 @@ def reconcile(
         difference = None if amount is None else mine - amount
         larger = None if amount is None else max(abs(amount), abs(mine))
         percent = (
-            None
-            if difference is None or not larger
-            else (abs(difference) / larger * 100).quantize(CENT)
+            None if difference is None or not larger else (difference / larger * 100).quantize(CENT)
         )
         status = _status(amount, mine, percent)
         causes = (
             ()
             if status in {"reconciled", "no invoice"}
-            else tuple(_causes(held.get((provider, month)), days, through, month))
+            else tuple(_causes(held.get((provider, month)), days, through, month) or [NO_CAUSE])
+        )
+        seen = held[(provider, month)].days if (provider, month) in held else frozenset()
+        uncaptured = round_cents(
+            sum(units for day, units in days.items() if date.fromisoformat(day) not in seen)
         )
         rows.append(Reconciliation(provider, month, amount, source if amount is not None else None, mine,
-                                   difference, percent, status, causes))  # fmt: skip
+                                   difference, percent, status, causes, uncaptured))  # fmt: skip
     return rows

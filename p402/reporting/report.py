@@ -12,9 +12,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from p402.config import Config
-from p402.money import allocate_cents
 from p402.period import Period
 from p402.reporting.aggregate import Summary
+from p402.reporting.bridge import Bridge, bridge
 from p402.reporting.completeness import Completeness
 from p402.reporting.journal import JournalLine, journal
 from p402.reporting.reconciliation import Reconciliation, reconcile
@@ -33,6 +33,8 @@ class Report:
     """Spend per month of the period (cents allocated: they sum to the total)."""
     completeness: Completeness | None = None
     """The completeness and accuracy section (audits only: it needs the control records)."""
+    bridge: tuple[Bridge, ...] = ()
+    """Per provider-month, the ledger to what is accrued, item by item."""
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or
@@ -66,7 +68,12 @@ def period_months(period: Period) -> list[str]:
 
 
 def build_report(
-    summary: Summary, *, period: Period, config: Config, billed: Mapping[tuple[str, str], int]
+    summary: Summary,
+    *,
+    period: Period,
+    config: Config,
+    billed: Mapping[tuple[str, str], int],
+    tenant: str = "",
 ) -> Report:
     """Reconcile the summary with the configured invoices and the imported billed lines, and
     draw up the journal.
@@ -76,6 +83,7 @@ def build_report(
         period: the audit period.
         config: the configuration (invoices, ``[journal]``).
         billed: billed storage units per (provider, ISO day) from imported cost exports.
+        tenant: whose period; the journal's entity unless ``[journal] entity`` names one.
     """
     through = summary.last.date() if summary.last else None
     rows = reconcile(
@@ -85,10 +93,13 @@ def build_report(
         through=through,
         period_months=period_months(period),
     )
-    lines = journal(summary.provider_months, rows, config.journal)
+    bridges = bridge(rows, config.journal)
+    lines = journal(summary.provider_months, bridges, config.journal, entity=tenant)
     labels = period_months(period)
-    by_month = [
-        sum(m.cost_units for m in summary.provider_months if m.month == label) for label in labels
-    ]
-    _, cents = allocate_cents(by_month)
-    return Report(summary, tuple(rows), tuple(lines), tuple(zip(labels, cents, strict=True)))
+    # A month's spend is its providers' months: the same cents as the reconciliation and the
+    # Daily sheet, so the months sum to the total and tie to both.
+    months = tuple(
+        (label, sum((m.cost for m in summary.provider_months if m.month == label), Decimal("0.00")))
+        for label in labels
+    )
+    return Report(summary, tuple(rows), tuple(lines), months, bridge=tuple(bridges))

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from p402.money import allocate_cents
 from p402.reporting.aggregate import Breakdown
 from p402.reporting.report import Report
 
-__all__ = ["BREAKDOWNS", "Column", "Sheet", "breakdown_sheet", "detail_sheets"]
+__all__ = ["BREAKDOWNS", "ROUNDING", "Column", "Sheet", "breakdown_sheet", "detail_sheets"]
 
 BREAKDOWNS = {
     "department": "By Department",
@@ -46,6 +47,10 @@ class Sheet:
     table: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
+    note: str | None = None
+    """What the sheet holds and how its figures are rounded: beside its header."""
+    landscape: bool = False
+    """Printed across the page (a wide sheet)."""
 
     @property
     def totals_row(self) -> int | None:
@@ -54,8 +59,35 @@ class Sheet:
 
     def cell(self, header: str) -> str:
         """The A1 reference of *header*'s total, for formulas on other sheets."""
-        index = next(i for i, column in enumerate(self.columns) if column.header == header)
-        return f"'{self.title}'!{chr(ord('A') + index)}{self.totals_row}"
+        index = self.index(header)
+        return f"'{self.title}'!{_letter(index + 1)}{self.totals_row}"
+
+    def index(self, header: str) -> int:
+        """The 0-based column of *header*."""
+        return next(i for i, column in enumerate(self.columns) if column.header == header)
+
+    def total(self, header: str) -> Any:
+        """The sum of *header*'s column: what its totals-row formula computes."""
+        index = self.index(header)
+        return sum((row[index] for row in self.rows if row[index] is not None), Decimal(0))
+
+
+def _letter(number: int) -> str:
+    """The column letters of a 1-based column number (A, ..., Z, AA, ...)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+ROUNDING = (
+    "Cost (USD) is each row's share of the total in cents: the total is rounded once (half up), "
+    "each row starts at its exact cost rounded down and the cents left go to the rows with the "
+    "largest remainders, so the rows sum to the total and a row may show a cent under or over "
+    "its own rounding. Exact cost (USD) is the row's unrounded cost, to 10^-12 USD: use it for a "
+    "rebill."
+)
 
 
 def breakdown_sheet(dimension: str, breakdown: Breakdown) -> Sheet:
@@ -79,7 +111,7 @@ def breakdown_sheet(dimension: str, breakdown: Breakdown) -> Sheet:
         )
         for row in breakdown.rows
     )
-    return Sheet(BREAKDOWNS[dimension], f"By{dimension.capitalize()}", columns, rows)
+    return Sheet(BREAKDOWNS[dimension], f"By{dimension.capitalize()}", columns, rows, ROUNDING)
 
 
 def _daily(report: Report) -> Sheet:
@@ -88,61 +120,101 @@ def _daily(report: Report) -> Sheet:
         Column("Date", 12, "date"),
         *(Column(p, 14, "money", total=True) for p in daily.providers),
     )
-    columns += (Column("Total (USD)", 16, "money", total=True),)
+    columns += (
+        Column("Total (USD)", 16, "money", total=True),
+        Column("Exact total (USD)", 22, "exact"),
+    )
     rows = []
     for day in daily.days:
         cells = [daily.cells.get((day, provider), Decimal("0.00")) for provider in daily.providers]
-        rows.append((day, *cells, sum(cells, Decimal("0.00"))))
-    return Sheet("Daily", "Daily", columns, tuple(rows))
+        exact = sum(daily.units.get((day, provider), 0) for provider in daily.providers)
+        rows.append((day, *cells, sum(cells, Decimal("0.00")), Decimal(exact).scaleb(-12)))
+    note = (
+        "Each provider's column is its row of By Provider split across the days, by largest "
+        "remainder (its months first, as in Reconciliation): the columns tie to By Provider and "
+        "each month to the Reconciliation's ledger figure. Exact total (USD) is the day's "
+        "unrounded cost."
+    )
+    return Sheet("Daily", "Daily", columns, tuple(rows), note, landscape=len(columns) > 7)
 
 
 def _findings(report: Report) -> Sheet:
     columns = (
         Column("Decision", 10), Column("Policy", 40), Column("Department", 24),
-        Column("Events", 12, "count", total=True), Column("Exact cost (USD)", 22, "exact"),
+        Column("Events", 12, "count", total=True), Column("Cost (USD)", 16, "money", total=True),
+        Column("Exact cost (USD)", 22, "exact"),
     )  # fmt: skip
+    findings = report.summary.findings
+    _, cents = allocate_cents([f.cost_units for f in findings])
     rows = tuple(
-        (f.decision, f.policy, f.department, f.events, Decimal(f.cost_units).scaleb(-12))
-        for f in report.summary.findings
+        (f.decision, f.policy, f.department, f.events, cent, Decimal(f.cost_units).scaleb(-12))
+        for f, cent in zip(findings, cents, strict=True)
     )
-    return Sheet("Policy Findings", "PolicyFindings", columns, rows)
+    return Sheet("Policy Findings", "PolicyFindings", columns, rows, ROUNDING)
 
 
 def _reconciliation(report: Report) -> Sheet:
     columns = (
-        Column("Provider", 14), Column("Month", 10), Column("Billed (USD)", 16, "money"),
-        Column("Billed from", 24), Column("Ledger (USD)", 16, "money"), Column("Difference (USD)", 16, "money"),
+        Column("Provider", 14), Column("Month", 10), Column("Billed (USD)", 16, "money", total=True),
+        Column("Billed from", 24), Column("Ledger (USD)", 16, "money", total=True),
+        Column("Ledger exact (USD)", 22, "exact"), Column("Difference (USD)", 16, "money", total=True),
         Column("Difference %", 14, "percent"), Column("Status", 22), Column("Causes", 80),
     )  # fmt: skip
+    exact = {(m.provider, m.month): m.cost_units for m in report.summary.provider_months}
     rows = tuple(
-        (r.provider, r.month, r.billed, r.billed_source, r.ledger, r.difference,
-         None if r.percent is None else r.percent / 100, r.status, "; ".join(r.causes))
+        (r.provider, r.month, r.billed, r.billed_source, r.ledger,
+         Decimal(exact.get((r.provider, r.month), 0)).scaleb(-12), r.difference,
+         None if r.percent is None else r.percent / 100, r.status, "; ".join(r.causes) or None)
         for r in report.reconciliation
     )  # fmt: skip
-    return Sheet("Reconciliation", "Reconciliation", columns, rows)
+    note = (
+        "Difference = ledger minus billed; Difference % is of the larger amount, signed. Ledger "
+        "(USD) is the provider's row of By Provider split across its months. The Bridge sheet "
+        "takes each month from the ledger to what the journal accrues."
+    )
+    return Sheet("Reconciliation", "Reconciliation", columns, rows, note, landscape=True)
+
+
+def _bridge(report: Report) -> Sheet:
+    columns = (
+        Column("Provider", 14), Column("Month", 10), Column("Step", 60),
+        Column("Amount (USD)", 16, "money", total=True), Column("Posted as", 36),
+    )  # fmt: skip
+    rows: list[tuple[Any, ...]] = []
+    for b in report.bridge:
+        rows.append((b.provider, b.month, "Ledger", b.ledger, "cost centres"))
+        rows.extend((b.provider, b.month, i.description, i.amount, i.treatment) for i in b.items)
+    note = (
+        "From the ledger to what was billed, per provider and month: the ledger's figure, then "
+        "each reconciling item (billed minus ledger). Amount's total is what the journal "
+        "accrues, the invoices where given and the ledger elsewhere: "
+        + "; ".join(f"{b.provider} {b.month} {b.basis}" for b in report.bridge)
+        + "."
+    )
+    return Sheet("Bridge", "Bridge", columns, tuple(rows), note, landscape=True)
 
 
 def _journal(report: Report) -> Sheet:
     columns = (
-        Column("Date", 12, "date"), Column("Provider", 12), Column("Month", 10), Column("Account", 36),
-        Column("Cost centre", 16), Column("Department", 24), Column("Description", 56),
-        Column("Debit (USD)", 16, "money", total=True), Column("Credit (USD)", 16, "money", total=True),
+        Column("Journal", 26), Column("Line", 6, "count"), Column("Date", 12, "date"),
+        Column("Reversal date", 13, "date"), Column("Entity", 14), Column("Currency", 9),
+        Column("Account", 10), Column("Account name", 34), Column("Cost centre", 14),
+        Column("Department", 24), Column("Description", 64), Column("Debit", 16, "money", total=True),
+        Column("Credit", 16, "money", total=True), Column("Ledger exact (USD)", 22, "exact"),
     )  # fmt: skip
     rows = tuple(
-        (
-            j.posting_date,
-            j.provider,
-            j.month,
-            j.account,
-            j.cost_center,
-            j.department,
-            j.description,
-            j.debit,
-            j.credit,
-        )
+        (j.journal_id, j.line, j.posting_date, j.reversal_date, j.entity, j.currency, j.account,
+         j.account_name, j.cost_center or None, j.department or None, j.description, j.debit,
+         j.credit, j.exact)
         for j in report.journal
+    )  # fmt: skip
+    note = (
+        "One entry per provider and month, each balanced: debits of the ledger's cost by cost "
+        "centre (cost of revenue for customer-facing use, operating expense for internal use), "
+        "the Bridge's reconciling items, and a credit of the accrued liability. "
+        "`p402 export --format journal` writes it as a file to import."
     )
-    return Sheet("Journal", "Journal", columns, rows)
+    return Sheet("Journal", "Journal", columns, rows, note, landscape=True)
 
 
 def _completeness(report: Report) -> list[Sheet]:
@@ -186,9 +258,9 @@ def _completeness(report: Report) -> list[Sheet]:
 
 
 def detail_sheets(report: Report) -> list[Sheet]:
-    """The sheets after the breakdowns: daily spend, policy findings, reconciliation, journal,
-    and (audits) completeness and accuracy."""
+    """The sheets after the breakdowns: daily spend, policy findings, reconciliation, the
+    bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        _daily(report), _findings(report), _reconciliation(report), _journal(report),
-        *_completeness(report),
+        _daily(report), _findings(report), _reconciliation(report), _bridge(report),
+        _journal(report), *_completeness(report),
     ]  # fmt: skip

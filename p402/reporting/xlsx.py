@@ -4,8 +4,10 @@ Numbers are numbers, written exactly (a Decimal's own digits go into the sheet X
 :func:`_exact_numbers`), dates
 are dates, money has a currency format, headers are frozen, each sheet's data is an Excel
 table, and totals rows are ``=SUM()`` formulas over the rows (which tie to the stored
-figures: the tests recompute them with LibreOffice). The Summary's figures reference the
-breakdown sheets, so a controller can trace them. Data is never code: a text from the ledger
+figures: the tests recompute them with LibreOffice), each written with its computed value
+beside it, so a reader that does not calculate sees the figure too. The Summary's figures
+reference the breakdown sheets, so a controller can trace them. Each sheet states how its
+cents are rounded beside its header, and prints fitted to the page width. Data is never code: a text from the ledger
 (a department called ``=HYPERLINK(...)``, a customer called ``#N/A``) is written as a string
 cell, and only the formulas p402 writes itself (:class:`Formula`) are formulas (see
 :func:`_text_is_text`). The Events sheet lists every event up to a
@@ -23,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from p402.archive import repack
+from p402.reporting.aggregate import UNATTRIBUTED
 from p402.reporting.document import ReportContext
 from p402.reporting.report import Report
 from p402.reporting.sheets import BREAKDOWNS, Sheet, breakdown_sheet, detail_sheets
@@ -44,9 +47,18 @@ SHEETS = BREAKDOWNS
 
 
 class Formula(str):
-    """A formula p402 writes (a total, a reference): the only text that becomes a formula."""
+    """A formula p402 writes (a total, a reference): the only text that becomes a formula.
 
-    __slots__ = ()
+    *cached* is the value it computes, written beside it: a reader that does not calculate
+    (openpyxl's ``data_only``, pandas, previewers, upload tools) sees the figure, not a blank.
+    """
+
+    cached: Decimal | int | None
+
+    def __new__(cls, text: str, cached: Decimal | int | None = None) -> Formula:
+        formula = super().__new__(cls, text)
+        formula.cached = cached
+        return formula
 
 
 def _styled(sheet: Any, value: Any, *, number_format: str | None = None, bold: bool = False) -> Any:
@@ -70,12 +82,24 @@ def _header(sheet: Any, names: list[str], widths: list[int]) -> None:
     sheet.append([_styled(sheet, name, bold=True) for name in names])
 
 
-def _write_sheet(book: Any, spec: Sheet, *, note: str | None = None) -> None:
+def _print_setup(sheet: Any, *, landscape: bool) -> None:
+    """Printed as a controller files it: fit to the page's width, the header row repeated on
+    every page, across the page when the sheet is wide."""
+    sheet.page_setup.orientation = "landscape" if landscape else "portrait"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
+
+
+def _write_sheet(book: Any, spec: Sheet) -> None:
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.filters import AutoFilter
     from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
     sheet = book.create_sheet(spec.title)
+    _print_setup(sheet, landscape=spec.landscape)
+    note = spec.note
     names, widths = [c.header for c in spec.columns], [c.width for c in spec.columns]
     if note:  # beside the table, in the header row: the table still starts at A1
         names, widths = [*names, "", note], [*widths, 2, 100]
@@ -105,7 +129,11 @@ def _write_sheet(book: Any, spec: Sheet, *, note: str | None = None) -> None:
     totals: list[Any] = [_styled(sheet, "Total", bold=True)]
     for index, column in enumerate(spec.columns[1:], start=2):
         letter = get_column_letter(index)
-        formula = Formula(f"=SUM({letter}2:{letter}{len(spec.rows) + 1})") if column.total else None
+        formula = (
+            Formula(f"=SUM({letter}2:{letter}{len(spec.rows) + 1})", spec.total(column.header))
+            if column.total
+            else None
+        )
         totals.append(
             _styled(sheet, formula, number_format=FORMATS.get(column.kind), bold=True)
             if formula
@@ -115,24 +143,44 @@ def _write_sheet(book: Any, spec: Sheet, *, note: str | None = None) -> None:
 
 
 def _summary_sheet(
-    book: Any, report: Report, context: ReportContext, by: Mapping[str, Sheet]
+    book: Any, report: Report, context: ReportContext, by: Mapping[str, Sheet], bridge: Sheet
 ) -> None:
+    from openpyxl.utils import get_column_letter
+
     summary = report.summary
     sheet = book.create_sheet("Summary")
+    _print_setup(sheet, landscape=False)
     _header(sheet, ["Item", "Value"], [40, 70])
     department = by["department"]
+
+    def total(header: str) -> Formula:
+        return Formula(f"={department.cell(header)}", department.total(header))
+
+    # Attributed and unattributed are the By Department sheet's own cells: its Unattributed row
+    # (last, when there is one) and the total less it.
+    cost = department.index("Cost (USD)")
+    where = next((i for i, row in enumerate(department.rows) if row[0] == UNATTRIBUTED), None)
+    if where is None:
+        outside = Formula("=0", Decimal("0.00"))
+    else:
+        cell = f"'{department.title}'!{get_column_letter(cost + 1)}{where + 2}"
+        outside = Formula(f"={cell}", department.rows[where][cost])
+    inside = Formula(
+        f"={department.cell('Cost (USD)')}-{outside[1:]}",
+        department.total("Cost (USD)") - (outside.cached or 0),
+    )
     rows: list[tuple[str, Any, str | None]] = [
         ("Tenant", context.tenant, None),
         ("Period", context.period, None),
         ("Window start (UTC)", context.window_start, None),
         ("Window end (UTC, excluded)", context.window_end, None),
-        ("Events", Formula(f"={department.cell('Events')}"), "#,##0"),
-        ("Requests", Formula(f"={department.cell('Requests')}"), "#,##0"),
-        ("Tokens", Formula(f"={department.cell('Tokens')}"), "#,##0"),
-        ("Total spend (USD)", Formula(f"={department.cell('Cost (USD)')}"), MONEY_FORMAT),
+        ("Events", total("Events"), "#,##0"),
+        ("Requests", total("Requests"), "#,##0"),
+        ("Tokens", total("Tokens"), "#,##0"),
+        ("Total spend (USD)", total("Cost (USD)"), MONEY_FORMAT),
         ("Total spend, stored figure (USD)", summary.total, MONEY_FORMAT),
-        ("Attributed to a department (USD)", summary.attributed, MONEY_FORMAT),
-        ("Unattributed (USD)", summary.unattributed, MONEY_FORMAT),
+        ("Attributed to a department (USD)", inside, MONEY_FORMAT),
+        ("Unattributed (USD)", outside, MONEY_FORMAT),
         ("Unpriced events", summary.unpriced_events, "#,##0"),
         ("Unpriced tokens", summary.unpriced_tokens, "#,##0"),
         ("Of the unpriced, tier-unpriced events", summary.tier_unpriced_events, "#,##0"),
@@ -145,6 +193,17 @@ def _summary_sheet(
         ("Refused by policy", summary.denied, "#,##0"),
         ("Errors", summary.errors, "#,##0"),
         ("Provider-months not reconciled", len(report.findings), "#,##0"),
+        *(
+            [
+                (
+                    "Accrued in the journal (USD)",
+                    Formula(f"={bridge.cell('Amount (USD)')}", bridge.total("Amount (USD)")),
+                    MONEY_FORMAT,
+                )
+            ]
+            if bridge.rows
+            else []
+        ),
         ("Bundle id", context.bundle_id, None),
         ("Merkle root", context.merkle_root, None),
         ("Signing key id", context.key_id, None),
@@ -161,40 +220,45 @@ _EVENT_COLUMNS: tuple[tuple[str, int], ...] = (
     ("cache_write_1h_tokens", 12), ("output_tokens", 12), ("reasoning_tokens", 12), ("cost", 16),
     ("cost_source", 12), ("department", 18), ("customer", 22), ("workflow", 20), ("owner", 26),
     ("employee", 26), ("project", 16), ("feature", 16), ("api_key_id", 22), ("policy_decision", 10),
-    ("outcome", 10), ("source", 12), ("price_ref", 60),
+    ("outcome", 10), ("source", 12), ("attribution_rule", 24), ("list_cost", 16), ("tags", 40),
+    ("price_ref", 60),
 )  # fmt: skip
 
 
 def _rollup_sheet(book: Any, report: Report, total: int) -> None:
     """Above the sheet limit, Events holds the day x department x customer x workflow x model
     roll-up; every event is in the bundle's ledger."""
+    from p402.reporting.aggregate import NO_CUSTOMER
     from p402.reporting.sheets import Column, Sheet
 
     note = (
         f"This period has {total:,} events, more than the {EVENTS_SHEET_LIMIT:,} a sheet holds here: this is their "
-        "roll-up by day, department, customer, workflow and model. Every event is in the bundle: ledger/events.jsonl."
+        "roll-up by day, department, customer, workflow and model. Every event is in the bundle: ledger/events.jsonl. "
+        "Cost (USD) is each provider-day of the Daily sheet split across its rows by largest remainder; "
+        "Exact cost (USD) is the row's unrounded cost."
     )
     columns = (
         Column("Date", 12, "date"), Column("Department", 24), Column("Customer", 24), Column("Workflow", 24),
         Column("Provider / model", 36), Column("Events", 10, "count", total=True),
         Column("Requests", 12, "count", total=True), Column("Tokens", 16, "count", total=True),
-        Column("Cost (USD)", 16, "money", total=True),
+        Column("Cost (USD)", 16, "money", total=True), Column("Exact cost (USD)", 22, "exact"),
     )  # fmt: skip
     rows = tuple(
         (
             r.day,
-            r.department,
-            r.customer,
-            r.workflow,
+            r.department or UNATTRIBUTED,
+            r.customer or NO_CUSTOMER,
+            r.workflow or UNATTRIBUTED,
             r.model,
             r.events,
             r.requests,
             r.tokens,
             r.cost,
+            Decimal(r.cost_units).scaleb(-12),
         )
         for r in report.summary.detail[: _MAX_ROWS - 3]
     )
-    _write_sheet(book, Sheet("Events", "EventsRollup", columns, rows), note=note)
+    _write_sheet(book, Sheet("Events", "EventsRollup", columns, rows, note, landscape=True))
 
 
 def _events_sheet(
@@ -205,14 +269,17 @@ def _events_sheet(
 ) -> None:
     sheet = book.create_sheet("Events")
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
 
+    _print_setup(sheet, landscape=True)
     _header(sheet, [name for name, _ in _EVENT_COLUMNS], [width for _, width in _EVENT_COLUMNS])
     # One style object per formatted column, shared by its cells: setting number_format cell by
     # cell costs a style-table lookup each time.
     time_style = _styled(sheet, None, number_format="yyyy-mm-dd hh:mm:ss")._style
     cost_style = _styled(sheet, None, number_format=EXACT_FORMAT)._style
     names = [name for name, _ in _EVENT_COLUMNS]
-    at_time, at_cost = names.index("occurred_at"), names.index("cost")
+    at_time, at_tags = names.index("occurred_at"), names.index("tags")
+    exact = [names.index("cost"), names.index("list_cost")]
     for done, record in enumerate(records, start=1):
         values: list[Any] = [record[name] for name in names]
         # Typed Any: openpyxl's stubs know neither _style nor Decimal values (which it writes exactly).
@@ -221,14 +288,17 @@ def _events_sheet(
         )
         moment._style = time_style
         values[at_time] = moment
-        if values[at_cost] is not None:
-            cost: Any = WriteOnlyCell(sheet, Decimal(values[at_cost]))  # type: ignore[arg-type]
-            cost._style = cost_style
-            values[at_cost] = cost
+        for at in exact:
+            if values[at] is not None:
+                cost: Any = WriteOnlyCell(sheet, Decimal(values[at]))  # type: ignore[arg-type]
+                cost._style = cost_style
+                values[at] = cost
+        tags = values[at_tags]
+        values[at_tags] = ", ".join(f"{k}={v}" for k, v in sorted(tags.items())) if tags else None
         sheet.append(values)
         if progress is not None and done % 2_000 == 0:
             progress(done, total)
-    sheet.auto_filter.ref = f"A1:Z{total + 1}"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(names))}{total + 1}"
 
 
 @functools.cache
@@ -247,8 +317,41 @@ def _text_is_text() -> None:
         infer(cell, value)
         if cell.data_type in ("f", "e") and value.__class__ is not Formula:
             cell.data_type = "s"
+        elif cell.data_type == "f":
+            cell._value = value  # openpyxl keeps a plain str: keep the Formula, and its cache
 
     Cell._bind_value = bind  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _cached_formulas() -> None:
+    """Make openpyxl write a :class:`Formula`'s cached value beside it (``<f>`` then ``<v>``),
+    as Excel and LibreOffice do when they save. openpyxl writes every formula with an empty
+    value, which a reader that does not calculate reads as a blank total. The workbook still
+    asks to be recalculated on load (``calcPr fullCalcOnLoad``), so a spreadsheet computes it
+    afresh. Sheets write their cells through one function, which is the one place to fix."""
+    from openpyxl.cell import _writer as cells
+    from openpyxl.worksheet import _writer as sheets
+    from openpyxl.xml.functions import Element, SubElement
+
+    # Typed Any: openpyxl's stubs leave out these private modules' functions.
+    _writer: Any = cells
+    sheet_writer: Any = sheets
+
+    plain = sheet_writer.write_cell
+
+    def write(xf: Any, worksheet: Any, cell: Any, styled: Any = None) -> None:
+        value = cell._value
+        if cell.data_type != "f" or not isinstance(value, Formula) or value.cached is None:
+            plain(xf, worksheet, cell, styled)
+            return
+        _, attributes = _writer._set_attributes(cell, styled)
+        element = Element("c", attributes)
+        SubElement(element, "f").text = value[1:]
+        SubElement(element, "v").text = _writer.safe_string(value.cached)
+        xf.write(element)
+
+    sheet_writer.write_cell = write
 
 
 @functools.cache
@@ -287,15 +390,18 @@ def render_xlsx(
 
     _exact_numbers()
     _text_is_text()
+    _cached_formulas()
     book = Workbook(write_only=True)
     by = {name: breakdown_sheet(name, report.summary.breakdowns[name]) for name in BREAKDOWNS}
-    _summary_sheet(book, report, context, by)
-    for spec in [*by.values(), *detail_sheets(report)]:
+    details = detail_sheets(report)
+    _summary_sheet(book, report, context, by, next(s for s in details if s.title == "Bridge"))
+    for spec in [*by.values(), *details]:
         _write_sheet(book, spec)
     if report.summary.events > EVENTS_SHEET_LIMIT:
         _rollup_sheet(book, report, report.summary.events)
     else:
         _events_sheet(book, records, report.summary.events, progress)
+    book.calculation.fullCalcOnLoad = True  # a spreadsheet recomputes what the cache holds
     stamp = moment.replace(tzinfo=None)
     book.properties.creator = context.generator
     book.properties.title = f"AI spend audit {context.tenant} {context.period}"
