@@ -310,6 +310,11 @@ def test_every_sheet_prints_fitted_with_its_header_repeated(report: Report) -> N
         assert fit is not None and fit.fitToPage, sheet.title
         assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0), sheet.title
         assert sheet.print_title_rows == "$1:$1", sheet.title
+    # The table is printed, not the note beside its header (which would shrink it to nothing).
+    journal = book["Journal"]
+    assert journal.print_area == f"'Journal'!$A$1:$N${len(report.journal) + 2}"
+    footer = journal.oddFooter
+    assert footer is not None and footer.center.text == "&A, page &P of &N"
     wide = {s.title for s in book.worksheets if s.page_setup.orientation == "landscape"}
     assert {"Reconciliation", "Bridge", "Journal", "Events"} <= wide
     assert "Summary" not in wide

@@ -78,7 +78,9 @@ def _causes(
     causes: list[str] = []
     if held is not None and held.unpriced_events:
         causes.append(
-            f"{held.unpriced_events:,} events ({held.unpriced_tokens:,} tokens) use a model with no known price"
+            f"{held.unpriced_events:,} {'event' if held.unpriced_events == 1 else 'events'} "
+            f"({held.unpriced_tokens:,} tokens) {'uses' if held.unpriced_events == 1 else 'use'} "
+            "a model with no known price"
         )
     seen = held.days if held is not None else frozenset()
     billed_not_seen = sorted(

@@ -90,6 +90,7 @@ def _print_setup(sheet: Any, *, landscape: bool) -> None:
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_title_rows = "1:1"
+    sheet.oddFooter.center.text = "&A, page &P of &N"  # the sheet's name, the page, of how many
 
 
 def _write_sheet(book: Any, spec: Sheet) -> None:
@@ -113,6 +114,9 @@ def _write_sheet(book: Any, spec: Sheet) -> None:
     if not spec.rows:
         sheet.append(["None in this period."])
         return
+    # The table and its totals, not the note beside the header (the sheet shows it; fitted to
+    # the page's width it would shrink the table to nothing).
+    sheet.print_area = f"A1:{last}{len(spec.rows) + 1 + (spec.totals_row is not None)}"
     table = Table(displayName=spec.table, ref=f"A1:{last}{len(spec.rows) + 1}")
     # A write-only sheet keeps no cells to read the header from: the columns are named here.
     table.tableColumns = [
