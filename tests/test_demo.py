@@ -11,6 +11,7 @@ from itertools import islice, pairwise
 
 import pytest
 
+from p402.config import Config
 from p402.errors import ConfigError
 from p402.ingest.demo import DEMO_PERIOD, DEMO_TENANT, generate
 from p402.ingest.pricing import Pricer
@@ -18,6 +19,8 @@ from p402.ingest.validation import validate
 from p402.ledger.events import TOKEN_FIELDS, Event
 from p402.money import parse_amount
 from p402.period import parse_period
+from p402.reporting.aggregate import Aggregator
+from p402.reporting.report import build_report
 
 COUNT = 5_000
 
@@ -208,3 +211,30 @@ def test_demo_invoices_give_the_reconciliation_something_to_find() -> None:
         "anthropic": Decimal("1001.00"), "bedrock": Decimal("1000.00"), "google": Decimal("998.00"),
         "openai": Decimal("1023.00"),
     }  # fmt: skip
+
+
+def test_the_demo_month_has_findings_that_name_their_events(events: list[Event]) -> None:
+    aggregator = Aggregator()
+    aggregator.extend(events)
+    summary = aggregator.summary(start=parse_period(DEMO_PERIOD).start.date())
+    report = build_report(
+        summary, period=parse_period(DEMO_PERIOD), config=Config(), billed={}, tenant="demo"
+    )
+    assert report.anomalies
+    ids = {event.event_id: event for event in events}
+    field = {"department": "department", "workflow": "workflow", "customer": "customer"}
+    for anomaly in report.anomalies:
+        behind = [ids[i] for i in anomaly.event_ids]
+        assert len(behind) == min(10, anomaly.events)
+        for event in behind:
+            assert event.occurred_at.date() == anomaly.day
+            if anomaly.dimension in field:
+                assert (getattr(event, field[anomaly.dimension]) or "Unattributed") == anomaly.value
+            else:
+                assert f"{event.provider}/{event.model}" == anomaly.value
+    quarter = next(f for f in report.forecasts if f.dimension == "total" and f.horizon == "quarter")
+    assert (
+        quarter.actual == summary.total
+        and quarter.backtests > 0
+        and quarter.low <= quarter.expected
+    )

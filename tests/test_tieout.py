@@ -135,6 +135,21 @@ def _assert_ties(summary: Summary, report: Report) -> None:
     )
     entries = _sums((j.journal_id, j.debit - j.credit) for j in report.journal)
     assert set(entries.values()) <= {_ZERO}
+    for horizon in ("month", "quarter"):
+        whole = [f for f in report.forecasts if f.dimension == "total" and f.horizon == horizon]
+        (total_forecast,) = whole
+        for dimension in ("provider", "department"):
+            rows = [
+                f for f in report.forecasts if f.dimension == dimension and f.horizon == horizon
+            ]
+            if rows:
+                assert sum((f.actual for f in rows), _ZERO) == total_forecast.actual
+                assert sum((f.expected for f in rows), _ZERO) == total_forecast.expected
+                assert all(f.low <= f.expected <= f.high for f in rows)
+        if horizon == "quarter":  # the period is the quarter: spent to date is By Provider
+            stated = {f.value: f.actual for f in report.forecasts if f.dimension == "provider"}
+            assert stated == providers
+            assert total_forecast.actual == total
     for bridge in report.bridge:
         spread = sum((i.amount for i in bridge.items if i.treatment == "spread by usage"), _ZERO)
         assert usage.get((bridge.provider, bridge.month), _ZERO) == bridge.ledger + spread

@@ -29,8 +29,9 @@ class ReportFiles:
 
 
 def _summarise(
-    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, tag: str | None = None
-) -> tuple[Summary, list[dict[str, Any]]]:
+    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, tag: str | None = None,
+    by_event: bool = False,
+) -> tuple[Summary, list[dict[str, Any]]]:  # fmt: skip
     """The period's summary, and the events the workbook lists: all of them if *events_sheet*
     and the period has no more than :data:`EVENTS_SHEET_LIMIT`, else none.
 
@@ -41,7 +42,10 @@ def _summarise(
     """
     aggregator = Aggregator(cost_center_tag=tag)
     records: list[dict[str, Any]] = []
-    if events_sheet and ledger.count(tenant, period) <= EVENTS_SHEET_LIMIT:
+    if by_event:  # the findings name their events: only a read event by event knows them
+        for record, units, at in ledger.stream_records(tenant, period):
+            aggregator.add_record(record, units, at)
+    elif events_sheet and ledger.count(tenant, period) <= EVENTS_SHEET_LIMIT:
         for record, units, at in ledger.stream_records(tenant, period):
             aggregator.add_record(record, units, at)
             if len(records) <= EVENTS_SHEET_LIMIT:
@@ -54,12 +58,16 @@ def _summarise(
     return aggregator.summary(start=period.start.date()), records
 
 
-def period_report(ledger: Ledger, *, tenant: str, period: Period, config: Config) -> Report:
-    """The period's report without its documents (summed by the database): its reconciliation,
-    bridge and journal are those the PDF and the workbook of the same period show."""
+def period_report(
+    ledger: Ledger, *, tenant: str, period: Period, config: Config, by_event: bool = False
+) -> Report:
+    """The period's report without its documents: its reconciliation, bridge, journal and
+    findings are those the PDF and the workbook of the same period show. Summed by the
+    database, or with *by_event* read event by event, so the anomalies name their events."""
     summary, _ = _summarise(
-        ledger, tenant, period, events_sheet=False, tag=config.journal.cost_center_tag
-    )
+        ledger, tenant, period, events_sheet=False, tag=config.journal.cost_center_tag,
+        by_event=by_event,
+    )  # fmt: skip
     return build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
         tenant=tenant,

@@ -336,6 +336,95 @@ def report(
         click.echo(f"  {path}")
 
 
+@cli.command()
+@period_options
+@db_option
+@click.option(
+    "--tenant", envvar="P402_TENANT", default=None, help="Tenant id (default: the configuration's)."
+)
+@config_option
+@json_option
+def findings(
+    *, period: str | None, start: Any, end: Any, db: str | None, tenant: str | None,
+    config_path: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Say what a period's spend calls for: where it is heading, the days that left their own
+    pattern (with the events behind them) and the months that do not reconcile."""
+    from p402.audit.draft import period_report
+    from p402.ledger.store import Ledger
+
+    window = parse_window(period, start, end, None)
+    config, tenant = resolve(config_path, tenant)
+    ledger = Ledger.open(db, existing=True)
+    try:
+        report = period_report(ledger, tenant=tenant, period=window, config=config, by_event=True)
+    finally:
+        ledger.close()
+    if as_json:
+        echo_json(_findings_json(report, tenant, window.label))
+        return
+    for line in _findings_lines(report, tenant, window.label):
+        click.echo(line)
+
+
+def _findings_json(report: Any, tenant: str, label: str) -> dict[str, Any]:
+    def text(value: Any) -> Any:
+        return (
+            f"{value:f}"
+            if isinstance(value, Decimal)
+            else str(value)
+            if value is not None
+            else None
+        )
+
+    return {
+        "tenant": tenant, "period": label, "total": f"{report.summary.total:f}",
+        "forecasts": [
+            {"dimension": f.dimension, "value": f.value, "horizon": f.horizon, "end": str(f.end),
+             "actual": text(f.actual), "expected": text(f.expected), "low": text(f.low), "high": text(f.high),
+             "backtest_error_percent": text(f.backtest_error), "backtests": f.backtests}
+            for f in report.forecasts
+        ],
+        "anomalies": [
+            {"day": str(a.day), "dimension": a.dimension, "value": a.value, "actual": text(a.actual),
+             "expected": text(a.expected), "excess": text(a.excess), "score": text(a.score),
+             "events": a.events, "event_ids": list(a.event_ids)}
+            for a in report.anomalies
+        ],
+        "reconciliation": [
+            {"provider": r.provider, "month": r.month, "status": r.status, "difference": text(r.difference),
+             "causes": list(r.causes)}
+            for r in report.findings
+        ],
+    }  # fmt: skip
+
+
+def _findings_lines(report: Any, tenant: str, label: str) -> list[str]:
+    lines = [f"Findings for {tenant} {label} (${report.summary.total:,} spent):"]
+    for f in report.forecasts:
+        if f.dimension == "total" and f.remaining_days:
+            spread = (
+                f"range ${f.low:,} to ${f.high:,}, backtest median error {f.backtest_error} % "
+                f"over {f.backtests} backtests"
+                if f.backtests
+                else "too little history for a range"
+            )
+            lines.append(f"  Forecast: ${f.expected:,} by {f.end} ({spread})")
+    lines.append(f"  Anomalies: {len(report.anomalies)}")
+    for a in report.anomalies:
+        first = ", ".join(a.event_ids[:3]) + (" ..." if a.events > 3 else "")
+        lines.append(
+            f"    {a.day}  {a.dimension} {a.value}: ${a.actual:,} against ${a.expected:,} "
+            f"(+${a.excess:,}, z {a.score}), {a.events:,} events: {first}"
+        )
+    lines.append(f"  Provider-months not reconciled: {len(report.findings)}")
+    for r in report.findings:
+        lines.append(
+            f"    {r.provider} {r.month}: {r.status}, ${r.difference:,}: {'; '.join(r.causes)}"
+        )
+    return lines
+
+
 @cli.command("verify-entry")
 @click.argument("entry_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--key", "key_paths", type=click.Path(path_type=Path, dir_okay=False), required=True, multiple=True,

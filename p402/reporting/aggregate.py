@@ -20,7 +20,9 @@ from p402.period import micros, moment
 
 __all__ = [
     "DIMENSIONS",
+    "EVENT_IDS",
     "NO_CUSTOMER",
+    "SERIES",
     "UNATTRIBUTED",
     "Aggregator",
     "Breakdown",
@@ -195,6 +197,13 @@ class Summary:
     quality: tuple[tuple[str, int, Decimal], ...] = ()
     """(code, events, cost) of each data-quality code genuine but odd records carry, most events
     first: kept with their money, and shown."""
+    series: Mapping[tuple[str, str], Mapping[date, tuple[int, int]]] = field(default_factory=dict)
+    """Per (dimension, value) of :data:`SERIES`, per day: exact cost units and events."""
+    event_ids: Mapping[tuple[str, str, date], tuple[str, ...]] = field(
+        default_factory=dict, compare=False
+    )
+    """Per (dimension, value, day): its first events' ids, by time (only when the events were
+    counted one by one: a roll-up has none)."""
 
     @property
     def attributed_share(self) -> Decimal:
@@ -210,6 +219,11 @@ def event_tokens(record: Record) -> int:
     )  # fmt: skip
     return tokens
 
+
+EVENT_IDS = 10
+"""How many events (the first, by time) a finding about a day names."""
+SERIES = ("department", "workflow", "customer", "model")
+"""The dimensions whose daily spend :attr:`Summary.series` holds."""
 
 _DAY_US = 86_400_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -244,6 +258,11 @@ class Aggregator:
         self._detail: defaultdict[
             tuple[date, str | None, str | None, str | None, str], list[int]
         ] = defaultdict(lambda: [0, 0, 0, 0])
+        # The same cells' first events (time, id), when events come one by one: what a finding
+        # about a day of a department, customer, workflow or model points to.
+        self._ids: dict[
+            tuple[date, str | None, str | None, str | None, str], list[tuple[int, str]]
+        ] = {}
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension (see :meth:`add_record`, the fast path)."""
@@ -259,6 +278,20 @@ class Aggregator:
         self._tool_units += 0 if tool is None else to_units(parse_amount(tool))
         tag = None if self._tag is None else (record.get("tags") or {}).get(self._tag)
         self._count(record, day, sums, units is None, (at, at), tag=tag)
+        self._first_ids(record, day, at)
+
+    def _first_ids(self, record: Record, day: date, at: int) -> None:
+        # Not a figure: which events a finding points to (a roll-up group has no ids).
+        event_id = record.get("event_id")
+        if event_id is None:
+            return
+        cell = (day, record["department"], record["customer"], record["workflow"],
+                f"{record['provider']}/{record['model']}")  # fmt: skip
+        first = self._ids.get(cell)
+        if first is None:
+            self._ids[cell] = [(at, event_id)]
+        elif len(first) < EVENT_IDS:
+            first.append((at, event_id))
 
     def add_group(self, group: Group) -> None:
         """Count a group of events from the ledger's roll-up (:func:`p402.ledger.rollup.rollup`)
@@ -388,6 +421,32 @@ class Aggregator:
             )
         return Breakdown(name, tuple(rows), total)
 
+    def _series(
+        self,
+    ) -> tuple[
+        dict[tuple[str, str], dict[date, tuple[int, int]]],
+        dict[tuple[str, str, date], tuple[str, ...]],
+    ]:
+        """Daily cost and events per value of each :data:`SERIES` dimension, and their first
+        events' ids."""
+        series: dict[tuple[str, str], dict[date, tuple[int, int]]] = {}
+        ids: dict[tuple[str, str, date], list[tuple[int, str]]] = {}
+        for key, (events, _, _, units) in self._detail.items():
+            day, department, customer, workflow, model = key
+            values = (department or UNATTRIBUTED, workflow or UNATTRIBUTED, customer, model)
+            for dimension, value in zip(SERIES, values, strict=True):
+                if value is None:  # no customer: internal use, not a customer's series
+                    continue
+                by_day = series.setdefault((dimension, value), {})
+                cost, count = by_day.get(day, (0, 0))
+                by_day[day] = (cost + units, count + events)
+                if key in self._ids:
+                    ids.setdefault((dimension, value, day), []).extend(self._ids[key])
+        first = {
+            cell: tuple(i for _, i in sorted(found)[:EVENT_IDS]) for cell, found in ids.items()
+        }
+        return series, first
+
     def _month_cents(self, providers: Breakdown) -> dict[tuple[str, str], Decimal]:
         """Each provider's row of By Provider split across its months."""
         rows = {row.label: row.cost for row in providers.rows}
@@ -500,6 +559,7 @@ class Aggregator:
         cents = self._month_cents(breakdowns["provider"])
         first = None if self._first is None else moment(self._first)
         last = None if self._last is None else moment(self._last)
+        series, ids = self._series()
         daily = self._daily_summary(
             start or (first.date() if first else None),
             end or (last.date() if last else None),
@@ -541,6 +601,8 @@ class Aggregator:
                 )
             ),
             detail=self._detail_rows(daily),
+            series=series,
+            event_ids=ids,
             unpriced_models=tuple(
                 sorted(
                     (

@@ -87,6 +87,8 @@ def render_html(
         tables=tables,
         top=lambda breakdown: top_rows(breakdown, context.top_n),
         tolerance=TOLERANCE,
+        heading={f.horizon: f for f in report.forecasts if f.dimension == "total"},
+        provider_forecasts=[f for f in report.forecasts if f.dimension == "provider"],
         bridge_ledger=sum((b.ledger for b in report.bridge), Decimal("0.00")),
         bridge_items=sum((i.amount for b in report.bridge for i in b.items), Decimal("0.00")),
         bridge_accrued=sum((b.accrued for b in report.bridge), Decimal("0.00")),

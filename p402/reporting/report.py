@@ -17,6 +17,7 @@ from p402.reporting.aggregate import Summary
 from p402.reporting.bridge import Bridge, bridge
 from p402.reporting.completeness import Completeness
 from p402.reporting.journal import JournalLine, journal
+from p402.reporting.monitor import Anomaly, Forecast, monitor
 from p402.reporting.reconciliation import Reconciliation, reconcile
 
 __all__ = ["Report", "build_report", "period_months"]
@@ -35,6 +36,11 @@ class Report:
     """The completeness and accuracy section (audits only: it needs the control records)."""
     bridge: tuple[Bridge, ...] = ()
     """Per provider-month, the ledger to what is accrued, item by item."""
+    forecasts: tuple[Forecast, ...] = ()
+    """Where the spend is heading: all of it to the month's and the quarter's end, each
+    provider and department to the quarter's."""
+    anomalies: tuple[Anomaly, ...] = ()
+    """Days a department, workflow, customer or model spent far above its own baseline."""
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or
@@ -102,4 +108,9 @@ def build_report(
         (label, sum((m.cost for m in summary.provider_months if m.month == label), Decimal("0.00")))
         for label in labels
     )
-    return Report(summary, tuple(rows), tuple(lines), months, bridge=tuple(bridges))
+    days = sorted(
+        {day for day, _ in summary.daily.units if period.start.date() <= day < period.end.date()}
+    )
+    forecasts, found = monitor(summary.daily.units, summary.series, summary.event_ids, days)
+    return Report(summary, tuple(rows), tuple(lines), months, bridge=tuple(bridges), forecasts=forecasts,
+                  anomalies=found)  # fmt: skip

@@ -1,0 +1,126 @@
+"""Monitor: the weekday-aware forecast and its backtest, and robust anomalies, on series whose
+right answers are known."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p402.ledger.store import Ledger
+from p402.money import to_units
+from p402.reporting.monitor import MIN_EXCESS, anomalies, forecast
+from tests.conftest import small_events
+from tests.test_cli import run
+
+OCTOBER = [date(2026, 10, 1) + timedelta(days=n) for n in range(31)]
+
+
+def weekly(weekday: str, weekend: str, days: list[date] = OCTOBER) -> dict[date, int]:
+    return {d: to_units(Decimal(weekend if d.weekday() >= 5 else weekday)) for d in days}
+
+
+def test_a_steady_week_is_projected_exactly_and_backtests_without_error() -> None:
+    series = weekly("100", "20")
+    month = forecast(series, "month")
+    assert month is not None and month.expected == month.actual == Decimal(
+        "2380.00"
+    )  # 22 x 100 + 9 x 20
+    quarter = forecast(series, "quarter")
+    assert quarter is not None and quarter.remaining_days == 61
+    # November: 21 weekdays, 9 weekend days; December: 23 and 8.
+    assert quarter.expected == Decimal("2380.00") + Decimal(44 * 100 + 17 * 20)
+    assert quarter.backtest_error == Decimal("0.0") and quarter.backtests == 11
+    assert quarter.low == quarter.expected == quarter.high
+
+
+def test_the_range_comes_from_the_backtest_and_holds_the_forecast() -> None:
+    series = weekly("100", "20")
+    for n, day in enumerate(OCTOBER):
+        series[day] += to_units(Decimal(15 if n % 3 == 0 else 0))  # a ragged week
+    quarter = forecast(series, "quarter")
+    assert quarter is not None and quarter.backtest_error is not None and quarter.backtest_error > 0
+    assert quarter.low <= quarter.expected <= quarter.high and quarter.low < quarter.high
+
+
+def test_too_little_history_gives_no_range() -> None:
+    quarter = forecast(weekly("100", "20", OCTOBER[:10]), "quarter")
+    assert quarter is not None and quarter.backtests == 0 and quarter.backtest_error is None
+    assert quarter.low == quarter.expected == quarter.high
+    assert forecast({}, "month") is None
+
+
+def _series(values: dict[date, int]) -> dict[tuple[str, str], dict[date, tuple[int, int]]]:
+    return {("department", "Legal"): {d: (u, 3) for d, u in values.items()}}
+
+
+def test_a_weekday_spike_is_an_anomaly_with_its_events_and_a_quiet_weekend_is_not() -> None:
+    series = weekly("100", "20")
+    spike = date(2026, 10, 22)  # a Thursday
+    series[spike] += to_units(Decimal("60"))
+    series[date(2026, 10, 24)] = 0  # a Saturday with nothing: below baseline, not a spike
+    ids = {("department", "Legal", spike): ("e1", "e2")}
+    (found,) = anomalies(_series(series), OCTOBER, ids)
+    assert (found.day, found.actual, found.expected, found.excess) == (
+        spike, Decimal("160.00"), Decimal("100.00"), Decimal("60.00"),
+    )  # fmt: skip
+    assert (found.events, found.event_ids) == (3, ("e1", "e2"))
+    # Weekend days are not judged against weekdays: $20 on a Saturday is the norm.
+    assert anomalies(_series(weekly("100", "20")), OCTOBER, {}) == []
+
+
+def test_small_excesses_are_not_findings() -> None:
+    series = weekly("10", "2")
+    series[date(2026, 10, 22)] += MIN_EXCESS - 1  # a spike, but under $10
+    assert anomalies(_series(series), OCTOBER, {}) == []
+
+
+@given(st.lists(st.integers(0, 10**14), min_size=31, max_size=31), st.integers(0, 30))
+def test_no_anomaly_is_ever_below_its_baseline_or_under_the_floor(
+    costs: list[int], spike: int
+) -> None:
+    series = dict(zip(OCTOBER, costs, strict=True))
+    series[OCTOBER[spike]] += 10**15
+    for found in anomalies(_series(series), OCTOBER, {}):
+        assert found.actual > found.expected and found.excess >= Decimal(10)
+        # each figure rounded once, on its own: they agree to the cent
+        assert abs(found.excess - (found.actual - found.expected)) <= Decimal("0.01")
+
+
+def test_the_findings_command_names_the_events_behind_a_spike(tmp_path: Path) -> None:
+    start = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    base = small_events("acme")[0].evolve(department="Legal", workflow="contracts", customer=None)
+    events = [
+        base.evolve(
+            event_id=f"day-{n:02d}", occurred_at=start + timedelta(days=n), cost=Decimal("20")
+        )
+        for n in range(31)
+    ]
+    spike = start + timedelta(days=21)  # Thursday 2026-10-22
+    events += [base.evolve(event_id=f"spike-{n}", occurred_at=spike + timedelta(minutes=n), cost=Decimal("30"))
+               for n in range(3)]  # fmt: skip
+    db = tmp_path / "l.db"
+    ledger = Ledger.open(str(db))
+    try:
+        ledger.add(events)
+    finally:
+        ledger.close()
+    found = run("findings", "--db", str(db), "--tenant", "acme", "--period", "2026-10", "--json")
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    legal = [a for a in result["anomalies"] if a["dimension"] == "department"]
+    assert legal == [{
+        "day": "2026-10-22", "dimension": "department", "value": "Legal", "actual": "110.00", "expected": "20.00",
+        "excess": "90.00", "score": legal[0]["score"], "events": 4,
+        "event_ids": ["day-21", "spike-0", "spike-1", "spike-2"],
+    }]  # fmt: skip
+    quarter = next(
+        f for f in result["forecasts"] if f["dimension"] == "total" and f["horizon"] == "quarter"
+    )
+    assert quarter["actual"] == "710.00" and quarter["end"] == "2026-12-31"
+    text = run("findings", "--db", str(db), "--tenant", "acme", "--period", "2026-10")
+    assert "2026-10-22  department Legal: $110.00 against $20.00 (+$90.00" in text.stdout
