@@ -92,8 +92,8 @@ def test_xlsx_reads_back_and_ties_out(report: Report, summary: Summary) -> None:
     data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == [
-        "Summary", *SHEETS.values(), "Daily", "Forecast", "Anomalies", "Policy Findings", "Reconciliation", "Bridge",
-        "Journal", "Events",
+        "Summary", *SHEETS.values(), "Daily", "Forecast", "Anomalies", "Savings", "Policy Findings",
+        "Reconciliation", "Bridge", "Journal", "Events",
     ]  # fmt: skip
     values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
     assert (

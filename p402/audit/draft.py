@@ -3,12 +3,14 @@ draft at close (``p402 report``). The figures are those an audit of the same per
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from p402.audit.manifest import data_through, report_context
+from p402.audit.optimize import RightSizing
 from p402.config import Config
+from p402.ingest.pricing import Pricer
 from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
 from p402.period import Period
@@ -30,7 +32,7 @@ class ReportFiles:
 
 def _summarise(
     ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, tag: str | None = None,
-    by_event: bool = False,
+    by_event: bool = False, sizing: RightSizing | None = None,
 ) -> tuple[Summary, list[dict[str, Any]]]:  # fmt: skip
     """The period's summary, and the events the workbook lists: all of them if *events_sheet*
     and the period has no more than :data:`EVENTS_SHEET_LIMIT`, else none.
@@ -45,9 +47,13 @@ def _summarise(
     if by_event:  # the findings name their events: only a read event by event knows them
         for record, units, at in ledger.stream_records(tenant, period):
             aggregator.add_record(record, units, at)
+            if sizing is not None:
+                sizing.add(record, units)
     elif events_sheet and ledger.count(tenant, period) <= EVENTS_SHEET_LIMIT:
         for record, units, at in ledger.stream_records(tenant, period):
             aggregator.add_record(record, units, at)
+            if sizing is not None:
+                sizing.add(record, units)
             if len(records) <= EVENTS_SHEET_LIMIT:
                 records.append(record)
         if len(records) > EVENTS_SHEET_LIMIT:  # written to since the count: the roll-up sheet
@@ -64,14 +70,16 @@ def period_report(
     """The period's report without its documents: its reconciliation, bridge, journal and
     findings are those the PDF and the workbook of the same period show. Summed by the
     database, or with *by_event* read event by event, so the anomalies name their events."""
+    sizing = RightSizing(Pricer(config.prices)) if by_event else None
     summary, _ = _summarise(
         ledger, tenant, period, events_sheet=False, tag=config.journal.cost_center_tag,
-        by_event=by_event,
+        by_event=by_event, sizing=sizing,
     )  # fmt: skip
-    return build_report(
+    report = build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )  # fmt: skip
+    return report if sizing is None else replace(report, savings=sizing.savings())
 
 
 def write_reports(
@@ -85,9 +93,11 @@ def write_reports(
     page_size: str,
 ) -> ReportFiles:
     """Write the period's PDF and/or XLSX into *out_dir*."""
+    sizing = RightSizing(Pricer(config.prices))
     summary, records = _summarise(
-        ledger, tenant, period, events_sheet="xlsx" in formats, tag=config.journal.cost_center_tag
-    )
+        ledger, tenant, period, events_sheet="xlsx" in formats, tag=config.journal.cost_center_tag,
+        sizing=sizing,
+    )  # fmt: skip
     report = build_report(
         summary,
         period=period,
@@ -95,7 +105,11 @@ def write_reports(
         billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )
-    context = report_context(report, tenant=tenant, period=period, page_size=page_size)
+    report = replace(report, savings=sizing.savings())
+    context = report_context(
+        report, tenant=tenant, period=period, page_size=page_size,
+        tenant_name=config.tenant.name if config.tenant else None,
+    )  # fmt: skip
     pdf, xlsx = render_reports(report, context, records, moment=data_through(report, period))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"p402-report-{tenant}-{period.label}".replace("/", "_")

@@ -112,6 +112,7 @@ def report_context(
     manifest: Manifest | None = None,
     purges: tuple[dict[str, Any], ...] = (),
     page_size: str = "A4",
+    tenant_name: str | None = None,
 ) -> ReportContext:
     """Who and what the reports are about: the signed audit's *manifest*, or (``None``) a
     draft of the period."""
@@ -122,12 +123,13 @@ def report_context(
             tenant=tenant, period=period.label, window_start=start, window_end=end, as_of=as_of,
             bundle_id=draft_id(tenant, period), key_id=_UNSIGNED, merkle_root="(not sealed)",
             generator=GENERATOR, price_table=table_version(), page_size=page_size,
+            tenant_name=tenant_name,
         )  # fmt: skip
     return ReportContext(
         tenant=tenant, period=period.label, window_start=start, window_end=end, as_of=as_of,
         bundle_id=manifest.bundle_id, key_id=manifest.key_id, merkle_root=manifest.root,
         generator=manifest.generator, price_table=manifest.price_table, page_size=page_size,
-        log=dict(manifest.log), purges=purges,
+        log=dict(manifest.log), purges=purges, tenant_name=tenant_name,
     )  # fmt: skip
 
 

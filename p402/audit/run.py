@@ -17,6 +17,7 @@ from typing import Any
 
 from p402.audit.lifecycle import ledger_entries
 from p402.audit.manifest import data_through, manifest_of, origin_of, report_context
+from p402.audit.optimize import RightSizing
 from p402.bundles.canonical import dumps
 from p402.bundles.checkpoint import Checkpoint, sign_checkpoint
 from p402.bundles.layout import (
@@ -32,6 +33,7 @@ from p402.bundles.signing import SigningKey
 from p402.bundles.writer import write_bundle
 from p402.config import Config
 from p402.errors import P402Error
+from p402.ingest.pricing import Pricer
 from p402.ledger.captures import captures_touching
 from p402.ledger.imports import imports_touching
 from p402.ledger.log import LogHead, place_in_log, record_head
@@ -85,9 +87,11 @@ def run_audit(
     """
     config = config or Config()
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
+        sizing = RightSizing(Pricer(config.prices))
         sealed, summary, tally = _read(
-            ledger, tenant, period, Path(scratch), step, tag=config.journal.cost_center_tag
-        )
+            ledger, tenant, period, Path(scratch), step, tag=config.journal.cost_center_tag,
+            sizing=sizing,
+        )  # fmt: skip
         report = build_report(
             summary,
             period=period,
@@ -100,6 +104,7 @@ def run_audit(
         purges = tuple(_purge_lines(entries, period))
         report = replace(
             report,
+            savings=sizing.savings(),
             completeness=completeness(
                 controls, tally, tenant=tenant, start=format_time(period.start),
                 end=format_time(period.end), purges=purges,
@@ -119,7 +124,7 @@ def run_audit(
             extra[IMPORTS] = b"".join(dumps(item) + b"\n" for item in controls)
         context = report_context(
             report, tenant=tenant, period=period, manifest=manifest,
-            purges=purges,
+            purges=purges, tenant_name=config.tenant.name if config.tenant else None,
         )  # fmt: skip
         pdf, xlsx = render_reports(report, context, sealed.records(), moment=moment, step=step)
         step("Signing the bundle", 0, 0)
@@ -153,7 +158,14 @@ def control_records(ledger: Ledger, tenant: str, period: Period) -> list[dict[st
 
 
 def _read(
-    ledger: Ledger, tenant: str, period: Period, scratch: Path, step: Step, *, tag: str | None
+    ledger: Ledger,
+    tenant: str,
+    period: Period,
+    scratch: Path,
+    step: Step,
+    *,
+    tag: str | None,
+    sizing: RightSizing,
 ) -> tuple[Sealed, Summary, dict[tuple[str, str], list[int]]]:
     """One pass over the period's events: sealed (into *scratch*), aggregated, and tallied per
     (source, provider) for the completeness section."""
@@ -164,6 +176,7 @@ def _read(
     for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):
         aggregator.add_record(record, units, at)
         sealer.add(record, units)
+        sizing.add(record, units)
         cell = tally.setdefault((record["source"] or "", record["provider"]), [0, 0, 0])
         cell[0] += 1
         cell[1] += units or 0

@@ -20,7 +20,7 @@ from p402.cli._common import (
     period_options,
     resolve,
 )
-from p402.config import Config
+from p402.config import Config, TenantConfig
 from p402.errors import ConfigError, P402Error
 
 __all__ = ["audit", "keys", "verify"]
@@ -123,6 +123,7 @@ def audit(
                     label=f"demo:{window.label}",
                 )
                 config = Config(
+                    tenant=TenantConfig(tenant, demo_org.DEMO_NAME),
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window)),
                     journal=demo_org.DEMO_JOURNAL,
                 )
@@ -391,6 +392,13 @@ def _findings_json(report: Any, tenant: str, label: str) -> dict[str, Any]:
              "events": a.events, "event_ids": list(a.event_ids)}
             for a in report.anomalies
         ],
+        "savings": [
+            {"kind": v.kind, "workflow": v.workflow, "department": v.department, "provider": v.provider,
+             "model": v.model, "alternative": v.alternative, "events": v.events, "requests": v.requests,
+             "cost": text(v.cost), "alternative_cost": text(v.alternative_cost), "saving": text(v.saving),
+             "assumption": v.assumption, "risk": v.risk}
+            for v in report.savings
+        ],
         "reconciliation": [
             {"provider": r.provider, "month": r.month, "status": r.status, "difference": text(r.difference),
              "causes": list(r.causes)}
@@ -416,6 +424,13 @@ def _findings_lines(report: Any, tenant: str, label: str) -> list[str]:
         lines.append(
             f"    {a.day}  {a.dimension} {a.value}: ${a.actual:,} against ${a.expected:,} "
             f"(+${a.excess:,}, z {a.score}), {a.events:,} events: {first}"
+        )
+    lines.append(f"  Savings (what-ifs, each needing a quality check): {len(report.savings)}")
+    for v in report.savings:
+        now, then = v.per_request
+        lines.append(
+            f"    {v.workflow} ({v.department}): {v.model} -> {v.alternative}, ${v.saving:,} less "
+            f"(${v.cost:,} -> ${v.alternative_cost:,}; ${now} -> ${then} a request)"
         )
     lines.append(f"  Provider-months not reconciled: {len(report.findings)}")
     for r in report.findings:

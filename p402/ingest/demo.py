@@ -37,9 +37,19 @@ from p402.ledger.store import Ledger
 from p402.money import CENT, ROUNDING, from_units
 from p402.period import parse_period
 
-__all__ = ["DEMO_JOURNAL", "DEMO_PERIOD", "DEMO_TENANT", "demo_invoices", "generate", "store_demo"]
+__all__ = [
+    "DEMO_JOURNAL",
+    "DEMO_NAME",
+    "DEMO_PERIOD",
+    "DEMO_TENANT",
+    "demo_invoices",
+    "generate",
+    "store_demo",
+]
 
 DEMO_TENANT: Final = "demo"
+DEMO_NAME: Final = "Northwind Traders"
+"""The demo organisation's name, as ``[tenant] name`` would give it."""
 DEMO_PERIOD: Final = "2026-10"
 
 _DOMAIN = "northwind.example"

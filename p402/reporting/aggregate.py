@@ -33,6 +33,7 @@ __all__ = [
     "ProviderMonth",
     "Row",
     "Summary",
+    "Unowned",
     "event_tokens",
 ]
 
@@ -163,6 +164,18 @@ class DetailRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Unowned:
+    """Spend with no department from one provider's API key, project and workspace."""
+
+    provider: str
+    api_key_id: str | None
+    project: str | None
+    workspace: str | None
+    events: int
+    cost_units: int
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """Everything a report needs about a period, exact and already rounded once."""
 
@@ -204,6 +217,9 @@ class Summary:
     )
     """Per (dimension, value, day): its first events' ids, by time (only when the events were
     counted one by one: a roll-up has none)."""
+    unowned: tuple[Unowned, ...] = field(default=(), compare=False)
+    """Unattributed spend by provider, API key, project and workspace, largest first (only
+    when the events were counted one by one)."""
 
     @property
     def attributed_share(self) -> Decimal:
@@ -263,6 +279,9 @@ class Aggregator:
         self._ids: dict[
             tuple[date, str | None, str | None, str | None, str], list[tuple[int, str]]
         ] = {}
+        # Unattributed spend by where it came from (provider, API key, project, workspace): what
+        # to chase. Only events counted one by one carry these.
+        self._unowned: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension (see :meth:`add_record`, the fast path)."""
@@ -279,6 +298,12 @@ class Aggregator:
         tag = None if self._tag is None else (record.get("tags") or {}).get(self._tag)
         self._count(record, day, sums, units is None, (at, at), tag=tag)
         self._first_ids(record, day, at)
+        if record["department"] is None:
+            where = (record["provider"], record.get("api_key_id"), record.get("provider_project_id"),
+                     record.get("workspace_id"))  # fmt: skip
+            unowned = self._unowned.setdefault(where, [0, 0])
+            unowned[0] += 1
+            unowned[1] += units or 0
 
     def _first_ids(self, record: Record, day: date, at: int) -> None:
         # Not a figure: which events a finding points to (a roll-up group has no ids).
@@ -603,6 +628,13 @@ class Aggregator:
             detail=self._detail_rows(daily),
             series=series,
             event_ids=ids,
+            unowned=tuple(
+                Unowned(*where, events, units)
+                for where, (events, units) in sorted(
+                    self._unowned.items(),
+                    key=lambda item: (-item[1][1], tuple(p or "" for p in item[0])),
+                )
+            ),
             unpriced_models=tuple(
                 sorted(
                     (

@@ -13,7 +13,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row
+from p402.reporting.actions import actions
+from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row, Summary
 from p402.reporting.reconciliation import TOLERANCE
 from p402.reporting.report import Report
 from p402.reporting.templates import environment, stylesheet
@@ -42,6 +43,23 @@ class ReportContext:
     """The manifest's ``log`` section: where this audit sits in the tenant's append-only log."""
     purges: tuple[dict[str, Any], ...] = ()
     """Signed retention purges that removed events of the period (see p402.audit.lifecycle)."""
+    tenant_name: str | None = None
+    """The organisation's name (``[tenant] name``), which the report leads with."""
+
+    @property
+    def organisation(self) -> str:
+        """The name a reader knows the tenant by: its configured name, else its id."""
+        return self.tenant_name or self.tenant
+
+
+def _facing(summary: Summary) -> tuple[Decimal, Decimal] | None:
+    """The percentages of the spend that served customers and that was internal use, one
+    decimal each, summing to 100."""
+    if not summary.cost_units:
+        return None
+    units = sum(c.units for m in summary.provider_months for c in m.charges if c.customer_facing)
+    facing = (Decimal(units) * 100 / summary.cost_units).quantize(Decimal("0.1"))
+    return facing, Decimal(100) - facing
 
 
 def top_rows(breakdown: Breakdown, limit: int) -> list[Row]:
@@ -88,6 +106,8 @@ def render_html(
         top=lambda breakdown: top_rows(breakdown, context.top_n),
         tolerance=TOLERANCE,
         heading={f.horizon: f for f in report.forecasts if f.dimension == "total"},
+        actions=actions(report),
+        facing=_facing(summary),
         provider_forecasts=[f for f in report.forecasts if f.dimension == "provider"],
         bridge_ledger=sum((b.ledger for b in report.bridge), Decimal("0.00")),
         bridge_items=sum((i.amount for b in report.bridge for i in b.items), Decimal("0.00")),

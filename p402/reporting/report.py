@@ -19,6 +19,7 @@ from p402.reporting.completeness import Completeness
 from p402.reporting.journal import JournalLine, journal
 from p402.reporting.monitor import Anomaly, Forecast, monitor
 from p402.reporting.reconciliation import Reconciliation, reconcile
+from p402.reporting.savings import Saving
 
 __all__ = ["Report", "build_report", "period_months"]
 
@@ -41,6 +42,8 @@ class Report:
     provider and department to the quarter's."""
     anomalies: tuple[Anomaly, ...] = ()
     """Days a department, workflow, customer or model spent far above its own baseline."""
+    savings: tuple[Saving, ...] = ()
+    """What-ifs priced by re-pricing the period's events (when they were read one by one)."""
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or

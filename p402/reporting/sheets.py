@@ -237,6 +237,28 @@ def _anomalies(report: Report) -> Sheet:
     return Sheet("Anomalies", "Anomalies", columns, rows, note, landscape=True)
 
 
+def _savings(report: Report) -> Sheet:
+    columns = (
+        Column("Workflow", 24), Column("Department", 18), Column("Provider", 11), Column("Model", 24),
+        Column("Alternative", 24), Column("Events", 10, "count"), Column("Requests", 10, "count"),
+        Column("Cost (USD)", 14, "money"), Column("On the alternative (USD)", 18, "money"),
+        Column("Saving (USD)", 14, "money"), Column("Per request now (USD)", 14, "money"),
+        Column("Per request on the alternative (USD)", 16, "money"), Column("Risk", 60),
+    )  # fmt: skip
+    rows = tuple(
+        (v.workflow, v.department, v.provider, v.model, v.alternative, v.events, v.requests, v.cost,
+         v.alternative_cost, v.saving, *v.per_request, v.risk)
+        for v in report.savings
+    )  # fmt: skip
+    note = (
+        "What each workflow's calls on a provider's top model would have cost on the same "
+        "provider's smaller model: the same tokens, priced at the alternative's price on each "
+        "call's day (negotiated prices first, then the price table). Each saving concerns other "
+        "calls, but whether the smaller model does the job is unknown: p402 sees no content."
+    )
+    return Sheet("Savings", "Savings", columns, rows, note, landscape=True)
+
+
 def _journal(report: Report) -> Sheet:
     columns = (
         Column("Journal", 26), Column("Line", 6, "count"), Column("Date", 12, "date"),
@@ -304,6 +326,6 @@ def detail_sheets(report: Report) -> list[Sheet]:
     """The sheets after the breakdowns: daily spend, policy findings, reconciliation, the
     bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        _daily(report), _forecast(report), _anomalies(report), _findings(report),
+        _daily(report), _forecast(report), _anomalies(report), _savings(report), _findings(report),
         _reconciliation(report), _bridge(report), _journal(report), *_completeness(report),
     ]  # fmt: skip
