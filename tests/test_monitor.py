@@ -124,3 +124,46 @@ def test_the_findings_command_names_the_events_behind_a_spike(tmp_path: Path) ->
     assert quarter["actual"] == "710.00" and quarter["end"] == "2026-12-31"
     text = run("findings", "--db", str(db), "--tenant", "acme", "--period", "2026-10")
     assert "2026-10-22  department Legal: $110.00 against $20.00 (+$90.00" in text.stdout
+
+
+def test_budgets_hold_each_matching_value_against_its_limit_and_its_forecast() -> None:
+    from p402.config import Budget
+    from p402.reporting.budgets import budget_lines
+
+    def department(
+        name: str, daily: str, days: list[date]
+    ) -> dict[tuple[str, str], dict[date, tuple[int, int]]]:
+        return {("department", name): {d: (to_units(Decimal(daily)), 1) for d in days}}
+
+    half = OCTOBER[:15]  # data through 2026-10-15: the month is forecast
+    series = {**department("Legal", "10", half), **department("Sales", "2", half)}
+    series[("workflow", "x")] = {d: (to_units(Decimal("7")), 1) for d in half}
+    budgets = [
+        Budget("legal", "department", "Legal", "month", Decimal("100.00")),
+        Budget("all", "department", "*", "month", Decimal("60.00"), "soft"),
+        Budget("x-daily", "workflow", "x", "day", Decimal("5.00")),
+        Budget("keys", "api_key", "*", "month", Decimal("1.00")),  # the proxy's, not a report's
+    ]
+    lines = {(b.name, b.value): b for b in budget_lines(budgets, series, ["2026-10"])}
+    assert set(lines) == {("legal", "Legal"), ("all", "Legal"), ("all", "Sales"), ("x-daily", "x")}
+    legal = lines[("legal", "Legal")]
+    assert (legal.actual, legal.crossed, legal.status) == (
+        Decimal("150.00"),
+        date(2026, 10, 11),
+        "over",
+    )  # past $100
+    assert legal.forecast == Decimal("310.00")  # ten dollars a day, every day, to the 31st
+    sales = lines[("all", "Sales")]
+    assert (sales.actual, sales.forecast, sales.status, sales.crossed) == (
+        Decimal("30.00"), Decimal("62.00"), "heading over", None,
+    )  # fmt: skip
+    daily = lines[("x-daily", "x")]
+    assert (daily.actual, daily.days_over, daily.crossed, daily.month) == (
+        Decimal("7.00"),
+        15,
+        date(2026, 10, 1),
+        None,
+    )
+    assert [line.used for line in budget_lines(budgets, series, ["2026-10"])] == sorted(
+        (line.used for line in lines.values()), reverse=True
+    )

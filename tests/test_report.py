@@ -92,7 +92,7 @@ def test_xlsx_reads_back_and_ties_out(report: Report, summary: Summary) -> None:
     data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == [
-        "Summary", *SHEETS.values(), "Daily", "Forecast", "Anomalies", "Savings", "Policy Findings",
+        "Summary", *SHEETS.values(), "Daily", "Budgets", "Forecast", "Anomalies", "Savings", "Policy Findings",
         "Reconciliation", "Bridge", "Journal", "Events",
     ]  # fmt: skip
     values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}

@@ -126,6 +126,7 @@ def audit(
                     tenant=TenantConfig(tenant, demo_org.DEMO_NAME),
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window)),
                     journal=demo_org.DEMO_JOURNAL,
+                    budgets=demo_org.DEMO_BUDGETS,
                 )
             elif ledger.count(tenant, window) == 0:
                 _nothing_to_audit(tenant, window.label, allow_empty=allow_empty)
@@ -392,6 +393,12 @@ def _findings_json(report: Any, tenant: str, label: str) -> dict[str, Any]:
              "events": a.events, "event_ids": list(a.event_ids)}
             for a in report.anomalies
         ],
+        "budgets": [
+            {"name": b.name, "scope": b.scope, "value": b.value, "window": b.window, "month": b.month,
+             "mode": b.mode, "limit": text(b.limit), "actual": text(b.actual), "forecast": text(b.forecast),
+             "status": b.status, "crossed": text(b.crossed), "days_over": b.days_over}
+            for b in report.budgets
+        ],
         "savings": [
             {"kind": v.kind, "workflow": v.workflow, "department": v.department, "provider": v.provider,
              "model": v.model, "alternative": v.alternative, "events": v.events, "requests": v.requests,
@@ -424,6 +431,13 @@ def _findings_lines(report: Any, tenant: str, label: str) -> list[str]:
         lines.append(
             f"    {a.day}  {a.dimension} {a.value}: ${a.actual:,} against ${a.expected:,} "
             f"(+${a.excess:,}, z {a.score}), {a.events:,} events: {first}"
+        )
+    lines.append(f"  Budgets: {len(report.budgets)}")
+    for b in report.budgets:
+        when = b.month or "largest day"
+        lines.append(
+            f"    {b.name} ({b.value}, {when}): ${b.actual:,} of ${b.limit:,}, {b.status}"
+            + (f" since {b.crossed}" if b.crossed else "")
         )
     lines.append(f"  Savings (what-ifs, each needing a quality check): {len(report.savings)}")
     for v in report.savings:

@@ -27,7 +27,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
-from p402.config import Invoice, JournalSettings
+from p402.config import Budget, Invoice, JournalSettings
 from p402.errors import ConfigError
 from p402.ingest.pricing import Pricer
 from p402.ledger.events import Event
@@ -562,6 +562,24 @@ DEMO_JOURNAL: Final = JournalSettings(
 )
 """The demo organisation's journal: cost centres from its events' ``cost_center`` tags, accruals
 reversed on the first of the next month."""
+
+DEMO_BUDGETS: Final = (
+    Budget(
+        "data-science-monthly-hard",
+        "department",
+        "Data Science",
+        "month",
+        Decimal("250.00"),
+        "hard",
+    ),
+    Budget("marketing-monthly-soft", "department", "Marketing", "month", Decimal("48.00"), "soft"),
+    Budget("engineering-monthly", "department", "Engineering", "month", Decimal("7000.00"), "soft"),
+    Budget(
+        "support-automation-daily", "workflow", "ticket-triage", "day", Decimal("10.00"), "soft"
+    ),
+)
+"""The demo organisation's budgets, those its proxy's policies name: Data Science's hard limit
+is reached on the 30th (its calls are refused from then), Marketing's soft one on the 23rd."""
 
 # What each provider's invoice says, against the demo ledger: most reconcile within the 0.5 %
 # tolerance; OpenAI billed 2.3 % more than the ledger holds (as when a key outside the capture

@@ -6,6 +6,8 @@ Drawn from what the report already holds, ranked by their dollars:
   the events were read one by one, as an audit reads them), for FinOps to give an owner;
 - an unexplained invoice difference the journal posted to suspense, for the controller to clear;
 - the largest anomaly of each day, for the department (or FinOps) to explain;
+- a budget the period went over, or is heading over at its run rate, for its department (or
+  FinOps);
 - unpriced events, which carry no cost until a price is given (no dollar figure: that is the
   point);
 - a saving the events' re-pricing found (a cheaper model of the family for a workflow), for the
@@ -119,6 +121,25 @@ def _savings(report: Report) -> list[Action]:
     return found
 
 
+def _budgets(report: Report) -> list[Action]:
+    found = []
+    for line in report.budgets:
+        if line.status == "within":
+            continue
+        over = (line.actual if line.status == "over" else line.forecast) - line.limit
+        when = f"in {line.month}" if line.month else f"on {line.days_over:,} days"
+        verb = "went" if line.status == "over" else "is heading"
+        owner = line.value if line.scope == "department" else "FinOps"
+        found.append(Action(
+            f"{line.value} {verb} ${over:,} over its {line.window}ly budget {line.name} {when}",
+            f"Spent ${line.actual:,}{' on its largest day' if not line.month else ''} against a limit of "
+            f"${line.limit:,} ({line.mode}){f', since {line.crossed}' if line.crossed else ''}; "
+            "raise the limit or hold the spend.",
+            over, owner,
+        ))  # fmt: skip
+    return found
+
+
 def _unpriced(report: Report) -> list[Action]:
     summary = report.summary
     if not summary.unpriced_events:
@@ -135,7 +156,7 @@ def _unpriced(report: Report) -> list[Action]:
 def actions(report: Report) -> tuple[Action, ...]:
     """Every action the report supports, the largest dollars first."""
     found = [
-        *_savings(report), *_unattributed(report), *_suspense(report), *_anomalies(report),
-        *_unpriced(report),
+        *_savings(report), *_unattributed(report), *_suspense(report), *_budgets(report),
+        *_anomalies(report), *_unpriced(report),
     ]  # fmt: skip
     return tuple(sorted(found, key=lambda a: -a.impact))

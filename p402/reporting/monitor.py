@@ -42,6 +42,7 @@ __all__ = [
     "anomalies",
     "forecast",
     "monitor",
+    "month_end",
 ]
 
 WINDOW = 28
@@ -230,6 +231,18 @@ def _breakdown(
         _built(p, dimension=dimension, value=name, horizon=horizon, actual=a, rest=r)
         for name, p, a, r in zip(names, parts, spent, rest, strict=True)
     ]
+
+
+def month_end(series: Mapping[date, int], month: str, since: date, through: date) -> int:
+    """A month's spend at its end, exact units (floored): what *series* spent in *month*
+    (``YYYY-MM``), plus the run rate's projection of its days after *through*, the last day
+    with any data, when the month ends after it. *since* is the first day with any data."""
+    year, number = int(month[:4]), int(month[5:])
+    end = _horizon_end(date(year, number, 1), "month")
+    spent = sum(units for day, units in series.items() if (day.year, day.month) == (year, number))
+    if through >= end or (through.year, through.month) != (year, number):
+        return spent
+    return spent + math.floor(_project(series, through, end, since))
 
 
 def _percent(ratio: Fraction) -> Decimal:

@@ -15,6 +15,7 @@ from p402.config import Config
 from p402.period import Period
 from p402.reporting.aggregate import Summary
 from p402.reporting.bridge import Bridge, bridge
+from p402.reporting.budgets import BudgetLine, budget_lines
 from p402.reporting.completeness import Completeness
 from p402.reporting.journal import JournalLine, journal
 from p402.reporting.monitor import Anomaly, Forecast, monitor
@@ -44,6 +45,8 @@ class Report:
     """Days a department, workflow, customer or model spent far above its own baseline."""
     savings: tuple[Saving, ...] = ()
     """What-ifs priced by re-pricing the period's events (when they were read one by one)."""
+    budgets: tuple[BudgetLine, ...] = ()
+    """Each ``[[budgets]]`` entry against the period's spend, the most used first."""
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or
@@ -116,4 +119,4 @@ def build_report(
     )
     forecasts, found = monitor(summary.daily.units, summary.series, summary.event_ids, days)
     return Report(summary, tuple(rows), tuple(lines), months, bridge=tuple(bridges), forecasts=forecasts,
-                  anomalies=found)  # fmt: skip
+                  anomalies=found, budgets=budget_lines(config.budgets, summary.series, labels))  # fmt: skip

@@ -237,6 +237,27 @@ def _anomalies(report: Report) -> Sheet:
     return Sheet("Anomalies", "Anomalies", columns, rows, note, landscape=True)
 
 
+def _budgets(report: Report) -> Sheet:
+    columns = (
+        Column("Budget", 28), Column("Scope", 11), Column("For", 24), Column("Window", 8), Column("Month", 9),
+        Column("Mode", 6), Column("Limit (USD)", 14, "money"), Column("Spent (USD)", 14, "money"),
+        Column("Used", 9, "percent"), Column("Forecast (USD)", 14, "money"), Column("Status", 13),
+        Column("Passed the limit on", 14, "date"), Column("Days over", 10, "count"),
+    )  # fmt: skip
+    rows = tuple(
+        (b.name, b.scope, b.value, b.window, b.month, b.mode, b.limit, b.actual, b.used, b.forecast, b.status,
+         b.crossed, b.days_over if b.window == "day" else None)
+        for b in report.budgets
+    )  # fmt: skip
+    note = (
+        "Each [[budgets]] entry against the ledger, for each value of its scope it matches: a "
+        "monthly budget per month (spent, and the forecast to the month's end at the run rate), "
+        "a daily one by its largest day and the days over. Budgets on API keys are enforced by "
+        "p402 serve and not shown here."
+    )
+    return Sheet("Budgets", "Budgets", columns, rows, note, landscape=True)
+
+
 def _savings(report: Report) -> Sheet:
     columns = (
         Column("Workflow", 24), Column("Department", 18), Column("Provider", 11), Column("Model", 24),
@@ -326,6 +347,7 @@ def detail_sheets(report: Report) -> list[Sheet]:
     """The sheets after the breakdowns: daily spend, policy findings, reconciliation, the
     bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        _daily(report), _forecast(report), _anomalies(report), _savings(report), _findings(report),
+        _daily(report), _budgets(report), _forecast(report), _anomalies(report), _savings(report),
+        _findings(report),
         _reconciliation(report), _bridge(report), _journal(report), *_completeness(report),
     ]  # fmt: skip
