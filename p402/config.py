@@ -28,6 +28,7 @@ __all__ = [
     "Invoice",
     "JournalSettings",
     "PriceOverride",
+    "ReportSettings",
     "Rule",
     "TenantConfig",
     "Upstream",
@@ -137,6 +138,19 @@ class Upstream:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """``[report]``: what the reports add to their standard breakdowns."""
+
+    breakdowns: tuple[str, ...] = ()
+    """Extra breakdowns, each ``tag.<name>``: spend by the value of an event tag."""
+
+    @property
+    def tag_breakdowns(self) -> tuple[str, ...]:
+        """The tag names of :attr:`breakdowns`."""
+        return tuple(name.removeprefix("tag.") for name in self.breakdowns)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalSettings:
     """``[journal]``: the close journal's accounts (number and name apart, as an ERP imports
     them), where each line's cost centre comes from, the entity and whether accruals reverse,
@@ -199,6 +213,7 @@ class Config:
     prices: tuple[PriceOverride, ...] = ()
     invoices: tuple[Invoice, ...] = ()
     journal: JournalSettings = field(default_factory=JournalSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     path: str | None = None
     budgets: tuple[Budget, ...] = ()
     allowed_models: tuple[str, ...] | None = None
@@ -566,6 +581,29 @@ def _journal_options(
     return texts
 
 
+def _report(reader: _Reader, data: Mapping[str, Any]) -> ReportSettings:
+    table = data.get("report")
+    if table is None:
+        return ReportSettings()
+    after = reader.header_line("report")
+    if not isinstance(table, dict):
+        reader.error("[report] must be a table", "report")
+        return ReportSettings()
+    reader.keys(table, ("breakdowns",), "[report]", after)
+    names = table.get("breakdowns", [])
+    if not isinstance(names, list):
+        reader.error('[report]: breakdowns must be a list such as ["tag.env"]', "breakdowns", after)
+        return ReportSettings()
+    found = []
+    for name in names:
+        if isinstance(name, str) and re.fullmatch(r"tag\.[A-Za-z0-9_.:/-]{1,64}", name):
+            found.append(name)
+        else:
+            reader.error(f"[report]: breakdowns: {name!r} is not tag.<name> (a tag name: A-Z a-z 0-9 _ . : / -)",
+                         "breakdowns", after)  # fmt: skip
+    return ReportSettings(tuple(dict.fromkeys(found)))
+
+
 def _journal(reader: _Reader, data: Mapping[str, Any]) -> JournalSettings:
     table = data.get("journal")
     if table is None:
@@ -619,6 +657,7 @@ def load_config(path: Path | None = None) -> Config:
         "prices",
         "invoices",
         "journal",
+        "report",
         "budgets",
         "models",
         "upstreams",
@@ -632,7 +671,7 @@ def load_config(path: Path | None = None) -> Config:
         tenant=_tenant(reader, data), rules=_rules(reader, data), prices=_prices(reader, data),
         invoices=_invoices(reader, data), journal=_journal(reader, data), path=str(path),
         budgets=_budgets(reader, data), allowed_models=_models(reader, data),
-        upstreams=_upstreams(reader, data),
+        upstreams=_upstreams(reader, data), report=_report(reader, data),
     )  # fmt: skip
     if reader.problems:
         raise ConfigProblems(reader.problems)

@@ -250,3 +250,16 @@ def test_journal_mistakes_are_all_named_with_their_line(tmp_path: Path) -> None:
     assert f"{path}:8: [journal]: cost_centers.Engineering must be a non-empty string" in problems
     assert any("[[invoices]] #1 needs period" in p for p in problems), problems  # with the rest
     assert all(problem.source == str(path) for problem in caught.value.problems)
+
+
+def test_the_report_s_tag_breakdowns_are_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "p402.toml"
+    path.write_text(
+        '[report]\nbreakdowns = ["tag.env", "tag.cost_center", "tag.env"]\n', encoding="utf-8"
+    )
+    assert load_config(path).report.tag_breakdowns == ("env", "cost_center")
+    path.write_text('[report]\nbreakdowns = ["department", "tag.a b"]\n', encoding="utf-8")
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(path)
+    problems = [str(problem) for problem in caught.value.problems]
+    assert len(problems) == 2 and all(f"{path}:2: [report]: breakdowns:" in p for p in problems)

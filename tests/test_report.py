@@ -395,3 +395,28 @@ def _without_cache(data: bytes) -> bytes:
                 member = re.sub(rb"(</f>)<v>[^<]*</v>", rb"\1", member)
             target.writestr(entry, member)
     return out.getvalue()
+
+
+def test_tag_breakdowns_are_sheets_and_tables_that_tie_out() -> None:
+    from openpyxl import load_workbook
+
+    tags = ["prod", "staging", None]
+    events = [
+        e.evolve(tags=((("a:b", t), ("a/b", t), ("env", t)) if t else ()))
+        for e, t in zip(small_events(), tags * 8, strict=False)
+    ]
+    aggregator = Aggregator(tag_breakdowns=("env", "a:b", "a/b"))
+    aggregator.extend(events)
+    summary = aggregator.summary(start=PERIOD.start.date())
+    report = build_report(summary, period=PERIOD, config=Config(), billed={})
+    records = [e.to_json() for e in sorted(events, key=lambda e: (e.occurred_at, e.event_id))]
+    book = load_workbook(
+        io.BytesIO(render_xlsx(report, CONTEXT, records, moment=MOMENT)), data_only=True
+    )
+    assert {"By tag env", "By tag a-b", "By tag a-b (2)"} <= set(book.sheetnames)
+    *rows, total = book["By tag env"].iter_rows(min_row=2, values_only=True)
+    assert [row[0] for row in rows] == sorted(
+        (r[0] for r in rows), key=lambda label: label == "No env tag"
+    )
+    assert Decimal(str(total[4])) == summary.total == sum(Decimal(str(row[4])) for row in rows)
+    assert "Spend by tag env" in render_html(report, CONTEXT)

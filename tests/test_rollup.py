@@ -27,18 +27,30 @@ QUARTER = parse_period("2026-Q4")
 _tenants = itertools.count()
 
 
-def by_event(ledger: Ledger, tenant: str, period: Period, tag: str | None = None) -> Summary:
+def by_event(
+    ledger: Ledger,
+    tenant: str,
+    period: Period,
+    tag: str | None = None,
+    breakdowns: tuple[str, ...] = (),
+) -> Summary:
     """The summary counted one event at a time (the audit's path)."""
-    aggregator = Aggregator(cost_center_tag=tag)
+    aggregator = Aggregator(cost_center_tag=tag, tag_breakdowns=breakdowns)
     for record, units, at in ledger.stream_records(tenant, period):
         aggregator.add_record(record, units, at)
     return aggregator.summary(start=period.start.date())
 
 
-def by_rollup(ledger: Ledger, tenant: str, period: Period, tag: str | None = None) -> Summary:
+def by_rollup(
+    ledger: Ledger,
+    tenant: str,
+    period: Period,
+    tag: str | None = None,
+    breakdowns: tuple[str, ...] = (),
+) -> Summary:
     """The summary counted from the database's grouped sums."""
-    aggregator = Aggregator(cost_center_tag=tag)
-    for group in rollup(ledger, tenant, period, tag=tag):
+    aggregator = Aggregator(cost_center_tag=tag, tag_breakdowns=breakdowns)
+    for group in rollup(ledger, tenant, period, tags=aggregator.tag_names):
         aggregator.add_group(group)
     return aggregator.summary(start=period.start.date())
 
@@ -159,6 +171,28 @@ def test_the_journal_cost_centre_tag_rolls_up_as_counted_event_by_event(
     assert by_rollup(ledger, tenant, PERIOD, tag) == expected
     tags = {charge.tag for month in expected.provider_months for charge in month.charges}
     assert tags == {"4100", 'it\'s "quoted"', None, "5200"}
+
+
+def test_tag_breakdowns_roll_up_as_counted_event_by_event(ledger: Ledger) -> None:
+    tenant = f"tagbd{next(_tenants)}"
+    envs = ["prod", "staging", None]
+    ledger.add([
+        event.evolve(tags=tuple(sorted(
+            ([("env", envs[n % 3])] if envs[n % 3] else []) + ([("cost_center", str(4100 + n % 2))] if n % 4 else [])
+        )))
+        for n, event in enumerate(small_events(tenant))
+    ])  # fmt: skip
+    shape = ("cost_center", ("env", "cost_center"))
+    expected = by_event(ledger, tenant, PERIOD, *shape)
+    assert by_rollup(ledger, tenant, PERIOD, *shape) == expected
+    assert_ties_out(expected)
+    env = expected.breakdowns["tag.env"]
+    assert {row.label for row in env.rows} == {
+        "prod",
+        "staging",
+        "No env tag",
+    } and not env.empty_is_gap
+    assert [row.label for row in env.rows][-1] == "No env tag"
 
 
 def test_small_ledger_rolls_up_to_the_same_summary(ledger: Ledger) -> None:

@@ -82,7 +82,7 @@ def _ledger(rows: list[tuple[Any, ...]]) -> list[Event]:
 
 
 def _report(ledger: list[Event], factors: list[str | None], threshold: str) -> Report:
-    aggregator = Aggregator(cost_center_tag="cost_center")
+    aggregator = Aggregator(cost_center_tag="cost_center", tag_breakdowns=("cost_center",))
     aggregator.extend(ledger)
     summary = aggregator.summary(start=QUARTER.start.date())
     invoices = []

@@ -31,7 +31,7 @@ class ReportFiles:
 
 
 def _summarise(
-    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, tag: str | None = None,
+    ledger: Ledger, tenant: str, period: Period, *, events_sheet: bool, config: Config | None = None,
     by_event: bool = False, sizing: RightSizing | None = None,
 ) -> tuple[Summary, list[dict[str, Any]]]:  # fmt: skip
     """The period's summary, and the events the workbook lists: all of them if *events_sheet*
@@ -42,7 +42,7 @@ def _summarise(
     to. Any other period is summed by the database (:func:`p402.ledger.rollup.rollup`, one
     grouped query), whatever its size; the summary is the same either way.
     """
-    aggregator = Aggregator(cost_center_tag=tag)
+    aggregator = Aggregator.of(config or Config())
     records: list[dict[str, Any]] = []
     if by_event:  # the findings name their events: only a read event by event knows them
         for record, units, at in ledger.stream_records(tenant, period):
@@ -59,7 +59,7 @@ def _summarise(
         if len(records) > EVENTS_SHEET_LIMIT:  # written to since the count: the roll-up sheet
             records = []
     else:
-        for group in rollup(ledger, tenant, period, tag=tag):
+        for group in rollup(ledger, tenant, period, tags=aggregator.tag_names):
             aggregator.add_group(group)
     return aggregator.summary(start=period.start.date()), records
 
@@ -72,8 +72,7 @@ def period_report(
     database, or with *by_event* read event by event, so the anomalies name their events."""
     sizing = RightSizing(Pricer(config.prices)) if by_event else None
     summary, _ = _summarise(
-        ledger, tenant, period, events_sheet=False, tag=config.journal.cost_center_tag,
-        by_event=by_event, sizing=sizing,
+        ledger, tenant, period, events_sheet=False, config=config, by_event=by_event, sizing=sizing,
     )  # fmt: skip
     report = build_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
@@ -95,8 +94,7 @@ def write_reports(
     """Write the period's PDF and/or XLSX into *out_dir*."""
     sizing = RightSizing(Pricer(config.prices))
     summary, records = _summarise(
-        ledger, tenant, period, events_sheet="xlsx" in formats, tag=config.journal.cost_center_tag,
-        sizing=sizing,
+        ledger, tenant, period, events_sheet="xlsx" in formats, config=config, sizing=sizing,
     )  # fmt: skip
     report = build_report(
         summary,

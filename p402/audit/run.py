@@ -89,7 +89,7 @@ def run_audit(
     with tempfile.TemporaryDirectory(prefix="p402-audit-") as scratch:
         sizing = RightSizing(Pricer(config.prices))
         sealed, summary, tally = _read(
-            ledger, tenant, period, Path(scratch), step, tag=config.journal.cost_center_tag,
+            ledger, tenant, period, Path(scratch), step, aggregator=Aggregator.of(config),
             sizing=sizing,
         )  # fmt: skip
         report = build_report(
@@ -164,13 +164,12 @@ def _read(
     scratch: Path,
     step: Step,
     *,
-    tag: str | None,
+    aggregator: Aggregator,
     sizing: RightSizing,
 ) -> tuple[Sealed, Summary, dict[tuple[str, str], list[int]]]:
     """One pass over the period's events: sealed (into *scratch*), aggregated, and tallied per
     (source, provider) for the completeness section."""
     total = ledger.count(tenant, period)
-    aggregator = Aggregator(cost_center_tag=tag)
     sealer = Sealer(scratch)
     tally: dict[tuple[str, str], list[int]] = {}
     for done, (record, units, at) in enumerate(ledger.stream_records(tenant, period), start=1):

@@ -20,7 +20,7 @@ from p402.cli._common import (
     period_options,
     resolve,
 )
-from p402.config import Config, TenantConfig
+from p402.config import Config, ReportSettings, TenantConfig
 from p402.errors import ConfigError, P402Error
 
 __all__ = ["audit", "keys", "verify"]
@@ -127,6 +127,7 @@ def audit(
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window)),
                     journal=demo_org.DEMO_JOURNAL,
                     budgets=demo_org.DEMO_BUDGETS,
+                    report=ReportSettings(breakdowns=("tag.env", "tag.cost_center")),
                 )
             elif ledger.count(tenant, window) == 0:
                 _nothing_to_audit(tenant, window.label, allow_empty=allow_empty)

@@ -258,8 +258,8 @@ class Group(NamedTuple):
     """The earliest and latest event times, microseconds since the epoch."""
     tool_cost_units: int = 0
     """The part of ``cost_units`` that is tool calls, exact."""
-    tag: str | None = None
-    """The value the events share of the tag the roll-up was asked to group by, if any."""
+    tags: tuple[str | None, ...] = ()
+    """The values the events share of the tags the roll-up was asked to group by, in order."""
 
     def record(self) -> dict[str, Any]:
         """The shared fields as a canonical event object holds them (``Event.to_json()`` keys)."""

@@ -96,7 +96,7 @@ def _string(value: str) -> Any:
 
 
 def rollup(
-    ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000, tag: str | None = None
+    ledger: Ledger, tenant: str, period: Period, *, chunk: int = 10_000, tags: tuple[str, ...] = ()
 ) -> Iterator[Group]:
     """The tenant's events in the period, grouped by UTC day and :data:`ROLLUP_FIELDS` in one
     query; never every group in memory at once. Groups come in no particular order.
@@ -106,8 +106,8 @@ def rollup(
         tenant: whose events.
         period: the events with ``period.start <= occurred_at < period.end``.
         chunk: how many groups the driver fetches at a time.
-        tag: a tag whose value groups the events too (the journal's cost-centre tag), given
-            as each group's ``tag``.
+        tags: tags whose values group the events too (the journal's cost-centre tag, the
+            reports' tag breakdowns), given as each group's ``tags``, in this order.
     """
     table = events_table
     start = micros(period.start)
@@ -119,8 +119,7 @@ def rollup(
     day = (table.c.occurred_at_us - _number(base)) // _number(_DAY_US)
     unpriced = case((table.c.cost_units.is_(None), _number(1)), else_=_number(0))
     keys = (day, *(table.c[name] for name in ROLLUP_FIELDS), unpriced)
-    if tag is not None:
-        keys = (*keys, _tag_value(ledger.dialect, tag))
+    keys = (*keys, *(_tag_value(ledger.dialect, name) for name in tags))
     tokens = sum((table.c[name] for name in _TOKENS[1:]), table.c[_TOKENS[0]])
     query = (
         select(
@@ -146,9 +145,9 @@ def rollup(
             query, execution_options={"stream_results": True, "yield_per": chunk}
         )
         for row in result:
-            shift = width + 2 + (tag is not None)
+            shift = width + 2 + len(tags)
             events, requests, token_sum, first, last = row[shift : shift + 5]
-            money = row[width + 7 + (tag is not None) :]
+            money = row[shift + 5 :]
             half = len(money) // 2
             units, tools = exact_total(money[:half]), exact_total(money[half:])
             yield Group(
@@ -162,7 +161,7 @@ def rollup(
                 int(first),
                 int(last),
                 tools,
-                None if tag is None or row[width + 2] is None else str(row[width + 2]),
+                tuple(None if value is None else str(value) for value in row[width + 2 : shift]),
             )
 
 

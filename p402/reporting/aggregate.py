@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from p402.config import Config
 from p402.ledger.events import Event, Group
 from p402.money import allocate_cents, allocate_to, parse_amount, round_cents, to_units
 from p402.period import micros, moment
@@ -23,6 +24,7 @@ __all__ = [
     "EVENT_IDS",
     "NO_CUSTOMER",
     "SERIES",
+    "TAG_PREFIX",
     "UNATTRIBUTED",
     "Aggregator",
     "Breakdown",
@@ -35,6 +37,7 @@ __all__ = [
     "Summary",
     "Unowned",
     "event_tokens",
+    "tag_dimension",
 ]
 
 UNATTRIBUTED = "Unattributed"
@@ -45,6 +48,29 @@ _EMPTY_LABELS = {"customer": NO_CUSTOMER}
 
 Record = Mapping[str, Any]
 """An event as its canonical JSON object (``Event.to_json()``): what aggregation reads."""
+
+TAG_PREFIX = "tag."
+"""A breakdown by an event tag is named ``tag.<name>`` (``[report] breakdowns``)."""
+
+
+def tag_dimension(name: str) -> str:
+    """The breakdown's name for the tag *name*."""
+    return f"{TAG_PREFIX}{name}"
+
+
+def _tag_getter(name: str) -> Callable[[Record], str | None]:
+    def value(record: Record) -> str | None:
+        found: str | None = (record.get("tags") or {}).get(name)
+        return found
+
+    return value
+
+
+def _empty_label(dimension: str) -> str:
+    if dimension.startswith(TAG_PREFIX):
+        return f"No {dimension[len(TAG_PREFIX) :]} tag"
+    return _EMPTY_LABELS.get(dimension, UNATTRIBUTED)
+
 
 DIMENSIONS: dict[str, Callable[[Record], str | None]] = {
     "department": lambda r: r["department"],
@@ -81,8 +107,9 @@ class Breakdown:
 
     @property
     def empty_is_gap(self) -> bool:
-        """Whether events without a value here are missing attribution (not, say, internal use)."""
-        return self.dimension not in _EMPTY_LABELS
+        """Whether events without a value here are missing attribution (not, say, internal use
+        or an event that carries no such tag)."""
+        return self.dimension not in _EMPTY_LABELS and not self.dimension.startswith(TAG_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +276,21 @@ class Aggregator:
     """Feed it events one at a time (:meth:`add`, :meth:`add_record`) or the ledger's roll-up
     groups (:meth:`add_group`), then read the :class:`Summary`."""
 
-    def __init__(self, *, cost_center_tag: str | None = None) -> None:
-        """*cost_center_tag* names the event tag whose value is the journal's cost centre."""
+    def __init__(
+        self, *, cost_center_tag: str | None = None, tag_breakdowns: tuple[str, ...] = ()
+    ) -> None:
+        """*cost_center_tag* names the event tag whose value is the journal's cost centre;
+        *tag_breakdowns* the tags the reports break spend down by (``env``: "By tag env")."""
         self._tag = cost_center_tag
+        self.tag_names = tuple(dict.fromkeys(t for t in (cost_center_tag, *tag_breakdowns) if t))
+        """Every tag this aggregation reads: what a roll-up must group by (``rollup(tags=)``)."""
+        self._dimensions = {
+            **DIMENSIONS,
+            **{tag_dimension(name): _tag_getter(name) for name in tag_breakdowns},
+        }
         # per dimension, per value: [events, requests, tokens, cost units]
         self._cells: dict[str, defaultdict[str | None, list[int]]] = {
-            name: defaultdict(lambda: [0, 0, 0, 0]) for name in DIMENSIONS
+            name: defaultdict(lambda: [0, 0, 0, 0]) for name in self._dimensions
         }
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._first: int | None = None
@@ -282,6 +318,14 @@ class Aggregator:
         # Unattributed spend by where it came from (provider, API key, project, workspace): what
         # to chase. Only events counted one by one carry these.
         self._unowned: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
+
+    @classmethod
+    def of(cls, config: Config) -> Aggregator:
+        """The aggregation *config* asks for: its journal's cost-centre tag, its tag breakdowns."""
+        return cls(
+            cost_center_tag=config.journal.cost_center_tag,
+            tag_breakdowns=config.report.tag_breakdowns,
+        )
 
     def add(self, event: Event) -> None:
         """Count one event into every dimension (see :meth:`add_record`, the fast path)."""
@@ -323,10 +367,14 @@ class Aggregator:
         exactly as if they had been added one by one: the summary is the same."""
         sums = (group.events, group.requests, group.tokens, group.cost_units)
         self._tool_units += group.tool_cost_units
+        record = group.record()
+        if self.tag_names:
+            named = zip(self.tag_names, group.tags, strict=True)
+            record["tags"] = {name: value for name, value in named if value is not None}
+        tag = None if self._tag is None else record["tags"].get(self._tag)
         self._count(
-            group.record(), group.day, sums, group.unpriced, (group.first_us, group.last_us),
-            tag=group.tag,
-        )  # fmt: skip
+            record, group.day, sums, group.unpriced, (group.first_us, group.last_us), tag=tag
+        )
 
     def _count(
         self,
@@ -341,7 +389,7 @@ class Aggregator:
         # sums: events, requests, tokens, cost units of events that share every field
         # aggregation reads (one event, or a roll-up group); span: their first and last times.
         events, requests, tokens, cost = sums
-        for name, key in DIMENSIONS.items():
+        for name, key in self._dimensions.items():
             cell = self._cells[name][key(record)]
             cell[0] += events
             cell[1] += requests
@@ -435,7 +483,7 @@ class Aggregator:
             events, requests, tokens, units = cells[key]
             rows.append(
                 Row(
-                    key or _EMPTY_LABELS.get(name, UNATTRIBUTED),
+                    key or _empty_label(name),
                     key is not None,
                     events,
                     requests,
@@ -580,7 +628,7 @@ class Aggregator:
     def summary(self, *, start: date | None = None, end: date | None = None) -> Summary:
         """The totals so far; *start* and *end* (both included) frame the daily series, which
         otherwise spans the first to the last event."""
-        breakdowns = {name: self._breakdown(name) for name in DIMENSIONS}
+        breakdowns = {name: self._breakdown(name) for name in self._dimensions}
         cents = self._month_cents(breakdowns["provider"])
         first = None if self._first is None else moment(self._first)
         last = None if self._last is None else moment(self._last)

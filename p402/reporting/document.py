@@ -14,7 +14,7 @@ from typing import Any
 from markupsafe import Markup
 
 from p402.reporting.actions import actions
-from p402.reporting.aggregate import UNATTRIBUTED, Breakdown, Row, Summary
+from p402.reporting.aggregate import TAG_PREFIX, UNATTRIBUTED, Breakdown, Row, Summary
 from p402.reporting.reconciliation import TOLERANCE
 from p402.reporting.report import Report
 from p402.reporting.templates import environment, stylesheet
@@ -96,6 +96,11 @@ def render_html(
         ("owner", "Spend by owner", "Owner"),
         ("employee", "Spend by employee", "Employee"),
         ("model", "Spend by model", "Provider / model"),
+    ]
+    sections += [
+        (name, f"Spend by tag {name[len(TAG_PREFIX) :]}", name[len(TAG_PREFIX) :])
+        for name in summary.breakdowns
+        if name.startswith(TAG_PREFIX)
     ]
     tables = [(title, column, summary.breakdowns[name]) for name, title, column in sections]
     return template.render(

@@ -7,12 +7,13 @@ so each sheet's rows sum to its total, and totals are spreadsheet formulas over 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from p402.money import allocate_cents
-from p402.reporting.aggregate import Breakdown
+from p402.reporting.aggregate import TAG_PREFIX, Breakdown
 from p402.reporting.report import Report
 
 __all__ = ["BREAKDOWNS", "ROUNDING", "Column", "Sheet", "breakdown_sheet", "detail_sheets"]
@@ -90,10 +91,22 @@ ROUNDING = (
 )
 
 
+def _names(dimension: str) -> tuple[str, str, str]:
+    """A breakdown's sheet title, table name and first column's header. A tag's are made from
+    its name: a sheet title has at most 31 characters and none of ``: / \\ ? * [ ]``, a table
+    name only letters, digits and underscores."""
+    if not dimension.startswith(TAG_PREFIX):
+        return BREAKDOWNS[dimension], f"By{dimension.capitalize()}", dimension.capitalize()
+    name = dimension[len(TAG_PREFIX) :]
+    title = ("By tag " + re.sub(r"[:/\\?*\[\]]", "-", name))[:31]
+    return title, "ByTag_" + re.sub(r"\W", "_", name), f"Tag {name}"
+
+
 def breakdown_sheet(dimension: str, breakdown: Breakdown) -> Sheet:
     """A breakdown's rows: count columns, the allocated cents, and the exact amount."""
+    title, table, header = _names(dimension)
     columns = (
-        Column(dimension.capitalize(), 44),
+        Column(header, 44),
         Column("Events", 12, "count", total=True),
         Column("Requests", 12, "count", total=True),
         Column("Tokens", 16, "count", total=True),
@@ -111,7 +124,7 @@ def breakdown_sheet(dimension: str, breakdown: Breakdown) -> Sheet:
         )
         for row in breakdown.rows
     )
-    return Sheet(BREAKDOWNS[dimension], f"By{dimension.capitalize()}", columns, rows, ROUNDING)
+    return Sheet(title, table, columns, rows, ROUNDING)
 
 
 def _daily(report: Report) -> Sheet:

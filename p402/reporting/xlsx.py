@@ -20,6 +20,7 @@ import functools
 import io
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -376,6 +377,22 @@ def _exact_numbers() -> None:
     _writer.safe_string = exact  # type: ignore[attr-defined]
 
 
+def _breakdown_sheets(report: Report) -> dict[str, Sheet]:
+    """One sheet per breakdown, the standard ones first, then each tag's, titles and table
+    names unique (two tag names may read alike once made valid)."""
+    sheets: dict[str, Sheet] = {}
+    titles: set[str] = set()
+    for name, breakdown in report.summary.breakdowns.items():
+        spec = breakdown_sheet(name, breakdown)
+        title, table, n = spec.title, spec.table, 1
+        while title.lower() in titles:
+            n += 1
+            title, table = f"{spec.title[:27]} ({n})", f"{spec.table}_{n}"
+        titles.add(title.lower())
+        sheets[name] = replace(spec, title=title, table=table)
+    return sheets
+
+
 def render_xlsx(
     report: Report,
     context: ReportContext,
@@ -396,7 +413,7 @@ def render_xlsx(
     _text_is_text()
     _cached_formulas()
     book = Workbook(write_only=True)
-    by = {name: breakdown_sheet(name, report.summary.breakdowns[name]) for name in BREAKDOWNS}
+    by = _breakdown_sheets(report)
     details = detail_sheets(report)
     _summary_sheet(book, report, context, by, next(s for s in details if s.title == "Bridge"))
     for spec in [*by.values(), *details]:
