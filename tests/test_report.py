@@ -8,7 +8,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,8 @@ def test_xlsx_reads_back_and_ties_out(report: Report, summary: Summary) -> None:
     data = render_xlsx(report, CONTEXT, records(), moment=MOMENT)
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames == [
-        "Summary", *SHEETS.values(), "Daily", "Budgets", "Forecast", "Anomalies", "Savings", "Policy Findings",
+        "Summary", *SHEETS.values(), "By Month", "Daily", "Budgets", "Forecast", "Anomalies", "Savings", "Unit Costs",
+        "Policy Findings",
         "Reconciliation", "Bridge", "Journal", "Events",
     ]  # fmt: skip
     values = {row[0].value: row[1].value for row in book["Summary"].iter_rows(min_row=2)}
@@ -226,6 +227,28 @@ def test_a_quarter_states_each_month_and_its_change() -> None:
     assert first is None and second is not None and second < 0 and third == Decimal("-100.0")
     html = render_html(built, CONTEXT)
     assert "By month:" in html and f"({second} % on the month before)" in html
+    from openpyxl import load_workbook
+
+    book = load_workbook(
+        io.BytesIO(render_xlsx(built, CONTEXT, iter(()), moment=MOMENT)), data_only=True
+    )
+    header, *rows, total = book["By Month"].iter_rows(values_only=True)
+    providers = [row.label for row in summary.breakdowns["provider"].rows]
+    assert list(header[1 : len(providers) + 1]) == providers and [r[0] for r in rows] == [
+        "2026-10",
+        "2026-11",
+        "2026-12",
+    ]
+    for column, row in enumerate(
+        summary.breakdowns["provider"].rows, start=1
+    ):  # columns tie to By Provider
+        assert sum(Decimal(str(r[column])) for r in rows) == row.cost == Decimal(str(total[column]))
+    for r, (_, amount) in zip(rows, built.months, strict=True):  # rows to the months
+        assert (
+            sum(Decimal(str(c)) for c in r[1 : len(providers) + 1])
+            == Decimal(str(r[len(providers) + 1]))
+            == amount
+        )
 
 
 def test_tool_charges_tier_unpriced_and_data_quality_are_shown_apart() -> None:
@@ -420,3 +443,23 @@ def test_tag_breakdowns_are_sheets_and_tables_that_tie_out() -> None:
     )
     assert Decimal(str(total[4])) == summary.total == sum(Decimal(str(row[4])) for row in rows)
     assert "Spend by tag env" in render_html(report, CONTEXT)
+
+
+def test_unit_costs_count_requests_and_successes_per_workflow_and_customer(report: Report) -> None:
+    from collections import Counter
+
+    served, internal = report.uses()
+    assert served + internal == report.summary.total
+    facing = sum(
+        to_units(e.cost) for e in small_events() if e.cost is not None and e.customer is not None
+    )
+    assert abs(served - Decimal(facing).scaleb(-12)) < Decimal("0.01")
+    succeeded = Counter(e.workflow for e in small_events() if e.outcome == "success" and e.workflow)
+    for unit in report.unit_costs("workflow"):
+        assert unit.successes == succeeded[unit.value]
+        row = next(r for r in report.summary.breakdowns["workflow"].rows if r.label == unit.value)
+        expected = (Decimal(row.cost_units).scaleb(-12) / row.requests).quantize(
+            Decimal("0.0001"), ROUND_HALF_UP
+        )
+        assert unit.per_request == expected and unit.cost == row.cost
+    assert all(u.value != "No customer (internal use)" for u in report.unit_costs("customer"))

@@ -26,6 +26,7 @@ __all__ = [
     "SERIES",
     "TAG_PREFIX",
     "UNATTRIBUTED",
+    "UNIT_DIMENSIONS",
     "Aggregator",
     "Breakdown",
     "Charge",
@@ -244,6 +245,8 @@ class Summary:
     )
     """Per (dimension, value, day): its first events' ids, by time (only when the events were
     counted one by one: a roll-up has none)."""
+    successes: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Events whose outcome is ``success``, per (dimension, value) of :data:`UNIT_DIMENSIONS`."""
     unowned: tuple[Unowned, ...] = field(default=(), compare=False)
     """Unattributed spend by provider, API key, project and workspace, largest first (only
     when the events were counted one by one)."""
@@ -266,6 +269,8 @@ def event_tokens(record: Record) -> int:
 EVENT_IDS = 10
 """How many events (the first, by time) a finding about a day names."""
 SERIES = ("department", "workflow", "customer", "model")
+UNIT_DIMENSIONS = ("workflow", "customer")
+"""The dimensions unit costs are given for: per request and per successful outcome."""
 """The dimensions whose daily spend :attr:`Summary.series` holds."""
 
 _DAY_US = 86_400_000_000
@@ -293,6 +298,7 @@ class Aggregator:
             name: defaultdict(lambda: [0, 0, 0, 0]) for name in self._dimensions
         }
         self._counts: defaultdict[str, int] = defaultdict(int)
+        self._successes: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._first: int | None = None
         self._last: int | None = None
         self._daily: defaultdict[tuple[date, str], int] = defaultdict(int)
@@ -407,18 +413,24 @@ class Aggregator:
                 kept = self._quality[code]
                 kept[0] += events
                 kept[1] += cost
-        if decision == "flag":
-            counts["flag"] += events
-        elif decision == "deny":
-            counts["deny"] += events
+        if decision in {"flag", "deny"}:
+            counts[decision] += events
         if record["outcome"] == "error":
             counts["error"] += events
+        elif record["outcome"] == "success":
+            self._succeeded(record, events)
         first, last = span
         if self._first is None or first < self._first:
             self._first = first
         if self._last is None or last > self._last:
             self._last = last
         self._time(record, day, sums, unpriced, tag=tag)
+
+    def _succeeded(self, record: Record, events: int) -> None:
+        for name in UNIT_DIMENSIONS:
+            value = DIMENSIONS[name](record)
+            if value is not None:
+                self._successes[(name, value)] += events
 
     def _time(
         self,
@@ -676,6 +688,7 @@ class Aggregator:
             detail=self._detail_rows(daily),
             series=series,
             event_ids=ids,
+            successes=dict(self._successes),
             unowned=tuple(
                 Unowned(*where, events, units)
                 for where, (events, units) in sorted(

@@ -112,6 +112,8 @@ def render_html(
         tolerance=TOLERANCE,
         heading={f.horizon: f for f in report.forecasts if f.dimension == "total"},
         actions=actions(report),
+        month_cells={(m.month, m.provider): m.cost for m in summary.provider_months},
+        zero=Decimal("0.00"),
         facing=_facing(summary),
         provider_forecasts=[f for f in report.forecasts if f.dimension == "provider"],
         bridge_ledger=sum((b.ledger for b in report.bridge), Decimal("0.00")),

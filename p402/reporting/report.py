@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from p402.config import Config
+from p402.money import ROUNDING, allocate_cents, from_units
 from p402.period import Period
 from p402.reporting.aggregate import Summary
 from p402.reporting.bridge import Bridge, bridge
@@ -22,7 +23,7 @@ from p402.reporting.monitor import Anomaly, Forecast, monitor
 from p402.reporting.reconciliation import Reconciliation, reconcile
 from p402.reporting.savings import Saving
 
-__all__ = ["Report", "build_report", "period_months"]
+__all__ = ["Report", "UnitCost", "build_report", "period_months"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +61,52 @@ class Report:
             changes.append((month, amount, change))
         return changes
 
+    def uses(self) -> tuple[Decimal, Decimal]:
+        """The spend that served customers (cost of revenue: events naming a customer) and the
+        internal rest, in cents allocated from the total: they sum to it."""
+        months = self.summary.provider_months
+        facing = sum(c.units for m in months for c in m.charges if c.customer_facing)
+        _, (served, internal) = allocate_cents([facing, self.summary.cost_units - facing])
+        return served, internal
+
+    def unit_costs(self, dimension: str) -> list[UnitCost]:
+        """Per value of *dimension* (``workflow``, ``customer``): its cost, requests and
+        successful outcomes, and what a request and a success cost (to a hundredth of a cent)."""
+        found = []
+        for row in self.summary.breakdowns[dimension].rows:
+            if not row.attributed:
+                continue
+            successes = self.summary.successes.get((dimension, row.label), 0)
+            found.append(UnitCost(dimension, row.label, row.cost, row.events, row.requests, successes,
+                                  _per(row.cost_units, row.requests), _per(row.cost_units, successes)))  # fmt: skip
+        return found
+
     @property
     def findings(self) -> tuple[Reconciliation, ...]:
         """The provider-months that do not reconcile."""
         return tuple(row for row in self.reconciliation if not row.reconciled)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCost:
+    """What one workflow's or customer's unit of work cost."""
+
+    dimension: str
+    value: str
+    cost: Decimal
+    events: int
+    requests: int
+    successes: int
+    """Events whose outcome is ``success``."""
+    per_request: Decimal | None
+    per_success: Decimal | None
+
+
+_UNIT = Decimal("0.0001")
+
+
+def _per(units: int, count: int) -> Decimal | None:
+    return None if not count else (from_units(units) / count).quantize(_UNIT, rounding=ROUNDING)
 
 
 def period_months(period: Period) -> list[str]:

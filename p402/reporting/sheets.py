@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from p402.money import allocate_cents
-from p402.reporting.aggregate import TAG_PREFIX, Breakdown
+from p402.reporting.aggregate import TAG_PREFIX, UNIT_DIMENSIONS, Breakdown
 from p402.reporting.report import Report
 
 __all__ = ["BREAKDOWNS", "ROUNDING", "Column", "Sheet", "breakdown_sheet", "detail_sheets"]
@@ -207,6 +207,25 @@ def _bridge(report: Report) -> Sheet:
     return Sheet("Bridge", "Bridge", columns, tuple(rows), note, landscape=True)
 
 
+def _by_month(report: Report) -> Sheet:
+    providers = [row.label for row in report.summary.breakdowns["provider"].rows]
+    columns = (
+        Column("Month", 10), *(Column(p, 14, "money", total=True) for p in providers),
+        Column("Total (USD)", 16, "money", total=True), Column("Change on the month before", 14, "percent"),
+    )  # fmt: skip
+    cells = {(m.month, m.provider): m.cost for m in report.summary.provider_months}
+    rows = tuple(
+        (month, *(cells.get((month, p), Decimal("0.00")) for p in providers), amount,
+         None if change is None else change / 100)
+        for month, amount, change in report.month_changes()
+    )  # fmt: skip
+    note = (
+        "Each provider's months are its row of By Provider split across them (the Reconciliation's "
+        "ledger figures): the columns tie to By Provider and the rows to the period's months."
+    )
+    return Sheet("By Month", "ByMonth", columns, rows, note)
+
+
 def _forecast(report: Report) -> Sheet:
     columns = (
         Column("Dimension", 12), Column("Value", 28), Column("Horizon", 9), Column("Horizon end", 12, "date"),
@@ -248,6 +267,40 @@ def _anomalies(report: Report) -> Sheet:
         "dimensions (a workflow and its department): the excesses overlap and are not to be added."
     )
     return Sheet("Anomalies", "Anomalies", columns, rows, note, landscape=True)
+
+
+def _unit_costs(report: Report) -> Sheet:
+    columns = (
+        Column("Dimension", 11), Column("Value", 30), Column("Cost (USD)", 14, "money"), Column("Events", 10, "count"),
+        Column("Requests", 11, "count"), Column("Cost per request (USD)", 16, "unit"),
+        Column("Successful outcomes", 14, "count"), Column("Cost per success (USD)", 16, "unit"),
+    )  # fmt: skip
+    served, internal = report.uses()
+    rows: list[tuple[Any, ...]] = [
+        ("use", "Customer-facing (cost of revenue)", served, None, None, None, None, None),
+        ("use", "Internal (operating expense)", internal, None, None, None, None, None),
+    ]
+    for dimension in UNIT_DIMENSIONS:
+        rows += [
+            (
+                u.dimension,
+                u.value,
+                u.cost,
+                u.events,
+                u.requests,
+                u.per_request,
+                u.successes,
+                u.per_success,
+            )
+            for u in report.unit_costs(dimension)
+        ]
+    note = (
+        "Customer-facing spend is that of events naming a customer (the journal's cost of revenue); "
+        "the two uses are the total's cents allocated, so they sum to it. Per workflow and customer: "
+        "cost, requests and events whose outcome is success, and what a request and a success cost, "
+        "to a hundredth of a cent (half up)."
+    )
+    return Sheet("Unit Costs", "UnitCosts", columns, tuple(rows), note)
 
 
 def _budgets(report: Report) -> Sheet:
@@ -360,7 +413,7 @@ def detail_sheets(report: Report) -> list[Sheet]:
     """The sheets after the breakdowns: daily spend, policy findings, reconciliation, the
     bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        _daily(report), _budgets(report), _forecast(report), _anomalies(report), _savings(report),
-        _findings(report),
+        _by_month(report), _daily(report), _budgets(report), _forecast(report), _anomalies(report), _savings(report),
+        _unit_costs(report), _findings(report),
         _reconciliation(report), _bridge(report), _journal(report), *_completeness(report),
     ]  # fmt: skip

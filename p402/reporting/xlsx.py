@@ -40,6 +40,7 @@ EXACT_FORMAT = "0.000000000000"
 FORMATS = {
     "money": MONEY_FORMAT,
     "exact": EXACT_FORMAT,
+    "unit": '"$"#,##0.0000',
     "count": "#,##0",
     "date": "yyyy-mm-dd",
     "percent": "0.00%",
