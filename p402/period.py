@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from p402.errors import ConfigError
 
-__all__ = ["Period", "format_time", "micros", "moment", "parse_period"]
+__all__ = ["Period", "format_time", "micros", "moment", "parse_period", "previous_period"]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
@@ -75,6 +75,21 @@ def parse_period(
             _month_start(year, first_month + 3),
         )
     raise ConfigError(f"period {text!r} is not a month (2026-10) or a quarter (2026-Q3)")
+
+
+def previous_period(period: Period) -> Period:
+    """The period before *period*, of the same kind: the month before a month, the quarter
+    before a quarter, and before explicit dates as many days ending where it starts."""
+    if _MONTH.fullmatch(period.label):
+        start = _month_start(period.start.year, period.start.month - 1)
+        return Period(f"{start.year:04d}-{start.month:02d}", start, period.start)
+    if match := _QUARTER.fullmatch(period.label):
+        year, quarter = int(match[1]), int(match[2])
+        label = f"{year - 1:04d}-Q4" if quarter == 1 else f"{year:04d}-Q{quarter - 1}"
+        return parse_period(label)
+    start = period.start - (period.end - period.start)
+    last = period.start - timedelta(days=1)
+    return Period(f"{start.date().isoformat()}..{last.date().isoformat()}", start, period.start)
 
 
 def format_time(moment: datetime) -> str:

@@ -463,3 +463,44 @@ def test_unit_costs_count_requests_and_successes_per_workflow_and_customer(repor
         )
         assert unit.per_request == expected and unit.cost == row.cost
     assert all(u.value != "No customer (internal use)" for u in report.unit_costs("customer"))
+
+
+def test_every_breakdown_is_compared_with_the_period_before(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from openpyxl import load_workbook
+
+    from p402.audit.draft import write_reports
+    from p402.ledger.store import Ledger
+
+    october = small_events()
+    september = [e.evolve(event_id=f"sep-{e.event_id}", occurred_at=e.occurred_at - timedelta(days=30))
+                 for e in october[:15]]  # fmt: skip
+    september.append(
+        october[0].evolve(
+            event_id="sep-gone", department="Gone", occurred_at=september[0].occurred_at
+        )
+    )
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    try:
+        ledger.add([*october, *september])
+        made = write_reports(ledger, tenant=october[0].tenant, period=PERIOD, config=Config(),
+                             out_dir=tmp_path / "out", formats={"pdf", "xlsx"}, page_size="A4")  # fmt: skip
+    finally:
+        ledger.close()
+    report = made.report
+    assert report.previous is not None and report.previous_label == "2026-09"
+    book = load_workbook(next(p for p in made.files if p.suffix == ".xlsx"), data_only=True)
+    header, *rows = book["Previous Period"].iter_rows(values_only=True)
+    assert header[:4] == ("Dimension", "Value", "This period (USD)", "2026-09 (USD)")
+    for dimension in ("department", "provider", "customer"):
+        mine = [r for r in rows if r[0] == dimension]
+        assert sum(Decimal(str(r[2])) for r in mine) == report.summary.total  # both columns tie
+        assert sum(Decimal(str(r[3])) for r in mine) == report.previous.total
+    assert ("department", "Gone", 0) in {(r[0], r[1], r[2]) for r in rows}  # only September had it
+    assert [s.title for s in book.worksheets][:8] == [
+        "Summary",
+        *SHEETS.values(),
+    ]  # breakdowns unchanged
+    html = render_html(report, CONTEXT)
+    assert f"{report.change()} % on 2026-09" in html.replace("+", "")

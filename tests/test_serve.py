@@ -346,6 +346,34 @@ def test_summary_sums_costs_past_int64_exactly(site: Site, ledger: Ledger) -> No
     assert 2 * to_units(MAX_EVENT_COST) > 2**63  # the case this is about
 
 
+def test_findings_are_the_command_s_and_only_the_tenant_s(site: Site, ledger: Ledger) -> None:
+    from datetime import timedelta
+
+    start = small_events("acme")[0].occurred_at
+    days = [
+        e.evolve(event_id=f"{e.tenant}-day-{n}", occurred_at=start + timedelta(days=n), cost=Decimal("20"),
+                 department="Legal", workflow="contracts", customer=None)
+        for n in range(31) for e in (small_events("acme")[0], small_events("umbrella")[0])
+    ]  # fmt: skip
+    spike = [
+        days[42].evolve(event_id=f"acme-spike-{n}", cost=Decimal("30")) for n in range(3)
+    ]  # acme, day 21
+    ledger.add([*days, *spike])
+    answer = site.client.get("/v1/findings?period=2026-10", headers=site.headers("acme"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["tenant"] == "acme" and body["period"] == "2026-10"
+    (legal,) = [a for a in body["anomalies"] if a["dimension"] == "department"]
+    assert legal["excess"] == "90.00" and all(i.startswith("acme-") for i in legal["event_ids"])
+    other = site.client.get("/v1/findings?period=2026-10", headers=site.headers("umbrella")).json()
+    assert other["anomalies"] == [] and other["tenant"] == "umbrella"
+    assert site.client.get("/v1/findings?period=2026-10").status_code == 401
+    assert (
+        site.client.get("/v1/findings?period=2026-13", headers=site.headers("acme")).status_code
+        == 400
+    )
+
+
 def test_summary_rejects_a_bad_period(site: Site) -> None:
     answer = site.client.get("/v1/summary?period=2026-13", headers=site.headers("acme"))
     assert answer.status_code == 400

@@ -13,13 +13,13 @@ from p402.config import Config
 from p402.ingest.pricing import Pricer
 from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
-from p402.period import Period
+from p402.period import Period, previous_period
 from p402.reporting.aggregate import Aggregator, Summary
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import Report, build_report
 from p402.reporting.xlsx import EVENTS_SHEET_LIMIT
 
-__all__ = ["ReportFiles", "period_report", "write_reports"]
+__all__ = ["ReportFiles", "period_report", "previous_summary", "write_reports"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,27 @@ def _summarise(
     return aggregator.summary(start=period.start.date()), records
 
 
+def previous_summary(
+    ledger: Ledger, tenant: str, period: Period, config: Config
+) -> tuple[Summary | None, str]:
+    """The summary of the period before *period* (summed by the database; ``None`` when the
+    ledger holds none of its events), and its label: what the reports compare with."""
+    before = previous_period(period)
+    if ledger.count(tenant, before) == 0:
+        return None, before.label
+    aggregator = Aggregator.of(config)
+    for group in rollup(ledger, tenant, before, tags=aggregator.tag_names):
+        aggregator.add_group(group)
+    return aggregator.summary(start=before.start.date()), before.label
+
+
+def _compared(
+    report: Report, ledger: Ledger, tenant: str, period: Period, config: Config
+) -> Report:
+    previous, label = previous_summary(ledger, tenant, period, config)
+    return replace(report, previous=previous, previous_label=label)
+
+
 def period_report(
     ledger: Ledger, *, tenant: str, period: Period, config: Config, by_event: bool = False
 ) -> Report:
@@ -78,6 +99,7 @@ def period_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )  # fmt: skip
+    report = _compared(report, ledger, tenant, period, config)
     return report if sizing is None else replace(report, savings=sizing.savings())
 
 
@@ -103,7 +125,7 @@ def write_reports(
         billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )
-    report = replace(report, savings=sizing.savings())
+    report = _compared(replace(report, savings=sizing.savings()), ledger, tenant, period, config)
     context = report_context(
         report, tenant=tenant, period=period, page_size=page_size,
         tenant_name=config.tenant.name if config.tenant else None,

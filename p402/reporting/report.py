@@ -23,7 +23,7 @@ from p402.reporting.monitor import Anomaly, Forecast, monitor
 from p402.reporting.reconciliation import Reconciliation, reconcile
 from p402.reporting.savings import Saving
 
-__all__ = ["Report", "UnitCost", "build_report", "period_months"]
+__all__ = ["Movement", "Report", "UnitCost", "build_report", "period_months"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,34 @@ class Report:
     """What-ifs priced by re-pricing the period's events (when they were read one by one)."""
     budgets: tuple[BudgetLine, ...] = ()
     """Each ``[[budgets]]`` entry against the period's spend, the most used first."""
+    previous: Summary | None = None
+    """The period before (``None``: the ledger holds nothing of it), for comparison."""
+    previous_label: str | None = None
+
+    def movements(self) -> list[Movement]:
+        """Each value of every breakdown in this period and the one before (zero where one has
+        none), the largest change first within each dimension."""
+        if self.previous is None:
+            return []
+        found = []
+        zero = Decimal("0.00")
+        for name, breakdown in self.summary.breakdowns.items():
+            earlier = self.previous.breakdowns.get(name)
+            before = {} if earlier is None else {row.label: row.cost for row in earlier.rows}
+            now = {row.label: row.cost for row in breakdown.rows}
+            cells = [
+                Movement(name, label, now.get(label, zero), before.get(label, zero))
+                for label in dict.fromkeys([*now, *before])
+            ]
+            found += sorted(cells, key=lambda m: (-abs(m.now - m.before), m.value))
+        return found
+
+    def change(self) -> Decimal | None:
+        """The total's change on the previous period, in percent to one decimal."""
+        before = None if self.previous is None else self.previous.total
+        if not before:
+            return None
+        return ((self.summary.total - before) / before * 100).quantize(Decimal("0.1"))
 
     def month_changes(self) -> list[tuple[str, Decimal, Decimal | None]]:
         """Each month's spend and its change on the month before, in percent (None: first, or
@@ -85,6 +113,26 @@ class Report:
     def findings(self) -> tuple[Reconciliation, ...]:
         """The provider-months that do not reconcile."""
         return tuple(row for row in self.reconciliation if not row.reconciled)
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One value of a breakdown in this period and the one before."""
+
+    dimension: str
+    value: str
+    now: Decimal
+    before: Decimal
+
+    @property
+    def magnitude(self) -> Decimal:
+        """How far it moved, either way."""
+        return abs(self.now - self.before)
+
+    @property
+    def change(self) -> Decimal | None:
+        """The change as a share of the period before (``None`` when it had nothing)."""
+        return None if not self.before else (self.now - self.before) / self.before
 
 
 @dataclass(frozen=True, slots=True)

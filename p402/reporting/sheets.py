@@ -127,6 +127,28 @@ def breakdown_sheet(dimension: str, breakdown: Breakdown) -> Sheet:
     return Sheet(title, table, columns, rows, ROUNDING)
 
 
+def _previous(report: Report) -> list[Sheet]:
+    """Each breakdown against the period before: every value either period has, so each
+    dimension's rows sum to both periods' totals."""
+    if report.previous is None:
+        return []
+    columns = (
+        Column("Dimension", 12), Column("Value", 36), Column("This period (USD)", 16, "money"),
+        Column(f"{report.previous_label} (USD)", 16, "money"), Column("Change (USD)", 14, "money"),
+        Column("Change", 10, "percent"),
+    )  # fmt: skip
+    rows = tuple(
+        (m.dimension, m.value, m.now, m.before, m.now - m.before, m.change)
+        for m in report.movements()
+    )
+    note = (
+        f"Each breakdown of this period against {report.previous_label}'s, from the ledger (the bundle "
+        "holds this period's events only): each dimension's rows sum to both periods' totals, a value "
+        "only one period has at zero in the other."
+    )
+    return [Sheet("Previous Period", "PreviousPeriod", columns, rows, note)]
+
+
 def _daily(report: Report) -> Sheet:
     daily = report.summary.daily
     columns = (
@@ -410,10 +432,11 @@ def _completeness(report: Report) -> list[Sheet]:
 
 
 def detail_sheets(report: Report) -> list[Sheet]:
-    """The sheets after the breakdowns: daily spend, policy findings, reconciliation, the
+    """The sheets after the breakdowns: the period before (when the ledger holds it), months,
+    days, budgets, forecast, anomalies, savings, unit costs, policy findings, reconciliation, the
     bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        _by_month(report), _daily(report), _budgets(report), _forecast(report), _anomalies(report), _savings(report),
-        _unit_costs(report), _findings(report),
+        *_previous(report), _by_month(report), _daily(report), _budgets(report), _forecast(report),
+        _anomalies(report), _savings(report), _unit_costs(report), _findings(report),
         _reconciliation(report), _bridge(report), _journal(report), *_completeness(report),
     ]  # fmt: skip

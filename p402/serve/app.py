@@ -321,6 +321,31 @@ def summary(
     return _json(answer)
 
 
+@router.get(
+    "/v1/findings",
+    summary="What the period's spend calls for: forecasts, anomalies, budgets, savings",
+    responses=BAD_REQUEST,
+)
+def findings(
+    request: Request,
+    tenant: Tenant,
+    period: Annotated[str | None, Query(description="2026-10 or 2026-Q4")] = None,
+    start: Annotated[date | None, Query(alias="from", description="first day, UTC")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last day, UTC, included")] = None,
+) -> Response:
+    """The tenant's findings of a period, as ``p402 findings --json`` gives them: read event by
+    event, so each anomaly names its events."""
+    from p402.audit.draft import period_report  # the reports' stack, loaded when first asked
+    from p402.audit.findings import findings_json
+
+    window = _period(period, start, end)
+    service = service_of(request)
+    report = period_report(
+        service.ledger, tenant=tenant, period=window, config=service.config, by_event=True
+    )
+    return _json(findings_json(report, tenant, window.label))
+
+
 @router.get("/v1/audits", summary="The tenant's audits, newest first")
 def list_audits(request: Request, tenant: Tenant) -> Response:
     return _json({"audits": _audits(service_of(request), tenant)})
