@@ -10,6 +10,7 @@ so every such saving is marked as needing a quality check; it is listed when it 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -46,7 +47,9 @@ _RISK = (
 )
 
 
+@functools.cache
 def _sibling(provider: str, model: str) -> str | None:
+    # Cached: a period has a few dozen models and every event asks.
     for owner, pattern, smaller in SIBLINGS:
         if owner == provider and fnmatchcase(model, pattern) and model != smaller:
             return smaller
