@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ __all__ = [
     "Budget",
     "Config",
     "ConfigProblems",
+    "Credit",
     "Invoice",
     "JournalSettings",
     "PriceOverride",
@@ -96,6 +97,25 @@ class Invoice:
     currency: str = "USD"
     source: str = "p402.toml"
     """Where the total comes from, as the reconciliation names it."""
+
+
+CREDIT_KINDS = ("prepaid", "grant", "commitment")
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """A prepaid balance, a credit grant or a committed spend with one provider.
+
+    ``prepaid`` and ``grant`` are drawn down by the provider's spend from *start* until
+    *expiry*; a ``commitment`` is an amount the organisation agreed to spend by *expiry*.
+    """
+
+    name: str
+    provider: str
+    amount: Decimal
+    start: date
+    expiry: date | None = None
+    kind: str = "prepaid"
 
 
 ESTIMATE_OUTPUT_TOKENS = 4_096
@@ -216,6 +236,8 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     path: str | None = None
     budgets: tuple[Budget, ...] = ()
+    credits: tuple[Credit, ...] = ()
+    """Prepaid balances, credit grants and commitments (``[[credits]]``)."""
     allowed_models: tuple[str, ...] | None = None
     """Model globs the proxy lets through (``[models] allow``); ``None``: every model."""
     upstreams: tuple[Upstream, ...] = DEFAULT_UPSTREAMS
@@ -477,6 +499,45 @@ def _budgets(reader: _Reader, data: Mapping[str, Any]) -> tuple[Budget, ...]:
     return tuple(budgets)
 
 
+def _day(reader: _Reader, value: Any, key: str, where: str, after: int) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    reader.error(f"{where}: {key} must be a date (2026-09-01)", key, after)
+    return None
+
+
+def _credits(reader: _Reader, data: Mapping[str, Any]) -> tuple[Credit, ...]:
+    found: list[Credit] = []
+    for index, table in enumerate(data.get("credits", [])):
+        after = reader.table_line("credits", index)
+        where = f"[[credits]] #{index + 1}"
+        reader.keys(table, ("name", "provider", "amount", "start", "expiry", "kind"), where, after)
+        name = _text(reader, table, "name", where, after, required=True)
+        provider = _text(reader, table, "provider", where, after, required=True)
+        kind = _choice(reader, table, "kind", where, after, choices=CREDIT_KINDS, default="prepaid")
+        if "amount" not in table:
+            reader.error(f'{where} needs amount (USD, quoted: "500.00")', None, after)
+        amount = _decimal(reader, table.get("amount", ""), "amount", where, after)
+        if "start" not in table:
+            reader.error(
+                f"{where} needs start (the day the credit begins: 2026-09-01)", None, after
+            )
+        start = _day(reader, table["start"], "start", where, after) if "start" in table else None
+        expiry = (
+            _day(reader, table["expiry"], "expiry", where, after) if "expiry" in table else None
+        )
+        if start and expiry and expiry < start:
+            reader.error(f"{where}: expiry {expiry} is before start {start}", "expiry", after)
+        elif name and provider and kind and amount is not None and start:
+            found.append(Credit(name, provider, amount, start, expiry, kind))
+    return tuple(found)
+
+
 def _models(reader: _Reader, data: Mapping[str, Any]) -> tuple[str, ...] | None:
     table = data.get("models")
     if table is None:
@@ -659,11 +720,12 @@ def load_config(path: Path | None = None) -> Config:
         "journal",
         "report",
         "budgets",
+        "credits",
         "models",
         "upstreams",
     )
     reader.keys(data, sections, "the file")
-    for key in ("rules", "prices", "invoices", "budgets"):
+    for key in ("rules", "prices", "invoices", "budgets", "credits"):
         if not isinstance(data.get(key, []), list):
             reader.error(f"{key} must be written [[{key}]]", key)
             data[key] = []
@@ -671,7 +733,7 @@ def load_config(path: Path | None = None) -> Config:
         tenant=_tenant(reader, data), rules=_rules(reader, data), prices=_prices(reader, data),
         invoices=_invoices(reader, data), journal=_journal(reader, data), path=str(path),
         budgets=_budgets(reader, data), allowed_models=_models(reader, data),
-        upstreams=_upstreams(reader, data), report=_report(reader, data),
+        upstreams=_upstreams(reader, data), report=_report(reader, data), credits=_credits(reader, data),
     )  # fmt: skip
     if reader.problems:
         raise ConfigProblems(reader.problems)

@@ -263,3 +263,25 @@ def test_the_report_s_tag_breakdowns_are_read_and_checked(tmp_path: Path) -> Non
         load_config(path)
     problems = [str(problem) for problem in caught.value.problems]
     assert len(problems) == 2 and all(f"{path}:2: [report]: breakdowns:" in p for p in problems)
+
+
+def test_credits_are_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "p402.toml"
+    path.write_text(
+        '[[credits]]\nname = "pre"\nprovider = "openrouter"\namount = "300.00"\nstart = 2026-09-01\n'
+        'expiry = "2027-03-31"\n',
+        encoding="utf-8",
+    )
+    (credit,) = load_config(path).credits
+    assert (credit.kind, credit.amount, credit.start.isoformat(), str(credit.expiry)) == (
+        "prepaid", Decimal("300.00"), "2026-09-01", "2027-03-31",
+    )  # fmt: skip
+    path.write_text(
+        '[[credits]]\nname = "x"\nprovider = "openai"\namount = 3.5\nstart = "soon"\nkind = "loan"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigProblems) as caught:
+        load_config(path)
+    problems = "\n".join(str(problem) for problem in caught.value.problems)
+    for key in ("amount", "start", "kind"):
+        assert f"[[credits]] #1: {key}" in problems or f"[[credits]] #1: {key} " in problems, key

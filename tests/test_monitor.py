@@ -167,3 +167,67 @@ def test_budgets_hold_each_matching_value_against_its_limit_and_its_forecast() -
     assert [line.used for line in budget_lines(budgets, series, ["2026-10"])] == sorted(
         (line.used for line in lines.values()), reverse=True
     )
+
+
+def test_credits_run_out_expire_unused_or_fall_short_at_the_run_rate() -> None:
+    from p402.config import Credit
+    from p402.reporting.credits import credit_lines
+
+    daily = {(d, "openrouter"): to_units(Decimal("10")) for d in OCTOBER}  # $10 every day
+    prepaid = Credit("pre", "openrouter", Decimal("500.00"), date(2026, 9, 1))
+    short_lived = Credit(
+        "grant", "openrouter", Decimal("500.00"), date(2026, 9, 1), date(2026, 11, 10), "grant"
+    )
+    commitment = Credit(
+        "commit",
+        "openrouter",
+        Decimal("1000.00"),
+        date(2026, 10, 1),
+        date(2026, 12, 31),
+        "commitment",
+    )
+    used = {
+        "pre": to_units(Decimal("310")),
+        "grant": to_units(Decimal("310")),
+        "commit": to_units(Decimal("310")),
+    }
+    pre, grant, commit = credit_lines([prepaid, short_lived, commitment], used, daily)
+    # $190 left at $10 a day: 19 days after 2026-10-31.
+    assert (pre.remaining, pre.runs_out, pre.at_expiry, pre.status) == (
+        Decimal("190.00"), date(2026, 11, 19), None, "runs out 2026-11-19",
+    )  # fmt: skip
+    assert (
+        grant.at_expiry == Decimal("90.00")
+        and grant.status == "expires 2026-11-10 with $90.00 unused"
+    )
+    # $310 spent, $610 more by 2026-12-31 (61 days): $80 short of $1,000.
+    assert (commit.at_expiry, commit.status) == (Decimal("80.00"), "short by $80.00 at expiry")
+    met = credit_lines([commitment], {"commit": to_units(Decimal("1000"))}, daily)[0]
+    assert (met.at_expiry, met.status) == (Decimal("0.00"), "met")
+    assert credit_lines([prepaid], {"pre": to_units(Decimal("600"))}, daily)[0].status == "used up"
+
+
+def test_a_credit_s_use_reaches_before_the_period(tmp_path: Path) -> None:
+    from p402.audit.draft import credits_used
+    from p402.config import Credit
+    from p402.period import parse_period
+
+    base = small_events("acme")[0].evolve(provider="openrouter", cost=Decimal("5"))
+    start = datetime(2026, 9, 15, 12, tzinfo=UTC)
+    ledger = Ledger.open(str(tmp_path / "l.db"))
+    try:
+        ledger.add(
+            [
+                base.evolve(event_id=f"e{n}", occurred_at=start + timedelta(days=n))
+                for n in range(40)
+            ]
+        )
+        used = credits_used(ledger, "acme", parse_period("2026-10"), [
+            Credit("all", "openrouter", Decimal("500"), date(2026, 9, 1)),
+            Credit("short", "openrouter", Decimal("500"), date(2026, 9, 20), date(2026, 9, 30)),
+            Credit("other", "anthropic", Decimal("500"), date(2026, 9, 1)),
+        ])  # fmt: skip
+    finally:
+        ledger.close()
+    # From 2026-09-15 to the period's end: 40 days, all before 2026-11-01 (17 + 23), $5 each.
+    assert used == {"all": to_units(Decimal(200)), "short": to_units(Decimal(55)), "other": 0}

@@ -3,23 +3,33 @@ draft at close (``p402 report``). The figures are those an audit of the same per
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from p402.audit.manifest import data_through, report_context
 from p402.audit.optimize import RightSizing
-from p402.config import Config
+from p402.config import Config, Credit
 from p402.ingest.pricing import Pricer
 from p402.ledger.rollup import rollup
 from p402.ledger.store import Ledger
 from p402.period import Period, previous_period
 from p402.reporting.aggregate import Aggregator, Summary
+from p402.reporting.credits import credit_lines
 from p402.reporting.outputs import render_reports
 from p402.reporting.report import Report, build_report
 from p402.reporting.xlsx import EVENTS_SHEET_LIMIT
 
-__all__ = ["ReportFiles", "period_report", "previous_summary", "write_reports"]
+__all__ = [
+    "ReportFiles",
+    "credits_used",
+    "period_report",
+    "previous_summary",
+    "with_history",
+    "write_reports",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +88,38 @@ def previous_summary(
     return aggregator.summary(start=before.start.date()), before.label
 
 
-def _compared(
+def credits_used(
+    ledger: Ledger, tenant: str, period: Period, credits: Sequence[Credit]
+) -> dict[str, int]:
+    """Per credit, its provider's exact spend from the credit's start to the period's end (or
+    the credit's expiry, if sooner): the ledger's, which reaches before the period."""
+    used = {}
+    for credit in credits:
+        start = datetime(credit.start.year, credit.start.month, credit.start.day, tzinfo=UTC)
+        end = period.end
+        if credit.expiry is not None:
+            expiry = datetime(
+                credit.expiry.year, credit.expiry.month, credit.expiry.day, tzinfo=UTC
+            )
+            end = min(end, expiry + timedelta(days=1))
+        totals = (
+            ledger.provider_totals(tenant, Period(credit.name, start, end)) if end > start else {}
+        )
+        used[credit.name] = totals.get(credit.provider, 0)
+    return used
+
+
+def with_history(
     report: Report, ledger: Ledger, tenant: str, period: Period, config: Config
 ) -> Report:
+    """*report* with what the ledger holds beyond the period: the period before, for the
+    comparison, and each credit's use since its start."""
     previous, label = previous_summary(ledger, tenant, period, config)
-    return replace(report, previous=previous, previous_label=label)
+    used = credits_used(ledger, tenant, period, config.credits)
+    return replace(
+        report, previous=previous, previous_label=label,
+        credits=credit_lines(config.credits, used, report.summary.daily.units),
+    )  # fmt: skip
 
 
 def period_report(
@@ -99,7 +136,7 @@ def period_report(
         summary, period=period, config=config, billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )  # fmt: skip
-    report = _compared(report, ledger, tenant, period, config)
+    report = with_history(report, ledger, tenant, period, config)
     return report if sizing is None else replace(report, savings=sizing.savings())
 
 
@@ -125,7 +162,7 @@ def write_reports(
         billed=ledger.billed_days(tenant, period),
         tenant=tenant,
     )
-    report = _compared(replace(report, savings=sizing.savings()), ledger, tenant, period, config)
+    report = with_history(replace(report, savings=sizing.savings()), ledger, tenant, period, config)
     context = report_context(
         report, tenant=tenant, period=period, page_size=page_size,
         tenant_name=config.tenant.name if config.tenant else None,

@@ -44,6 +44,13 @@ def findings_json(report: Report, tenant: str, label: str) -> dict[str, Any]:
              "status": b.status, "crossed": text(b.crossed), "days_over": b.days_over}
             for b in report.budgets
         ],
+        "credits": [
+            {"name": c.name, "provider": c.provider, "kind": c.kind, "amount": text(c.amount),
+             "start": text(c.start), "expiry": text(c.expiry), "used": text(c.used),
+             "remaining": text(c.remaining), "runs_out": text(c.runs_out), "at_expiry": text(c.at_expiry),
+             "status": c.status}
+            for c in report.credits
+        ],
         "savings": [
             {"kind": v.kind, "workflow": v.workflow, "department": v.department, "provider": v.provider,
              "model": v.model, "alternative": v.alternative, "events": v.events, "requests": v.requests,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from p402.audit.draft import previous_summary
+from p402.audit.draft import with_history
 from p402.audit.lifecycle import ledger_entries
 from p402.audit.manifest import data_through, manifest_of, origin_of, report_context
 from p402.audit.optimize import RightSizing
@@ -103,12 +103,9 @@ def run_audit(
         entries = ledger_entries(ledger, tenant, since=period.start, until=period.end)
         controls = control_records(ledger, tenant, period)
         purges = tuple(_purge_lines(entries, period))
-        previous, previous_label = previous_summary(ledger, tenant, period, config)
         report = replace(
-            report,
+            with_history(report, ledger, tenant, period, config),
             savings=sizing.savings(),
-            previous=previous,
-            previous_label=previous_label,
             completeness=completeness(
                 controls, tally, tenant=tenant, start=format_time(period.start),
                 end=format_time(period.end), purges=purges,

@@ -127,6 +127,7 @@ def audit(
                     invoices=demo_org.demo_invoices(ledger.provider_totals(tenant, window)),
                     journal=demo_org.DEMO_JOURNAL,
                     budgets=demo_org.DEMO_BUDGETS,
+                    credits=demo_org.DEMO_CREDITS,
                     report=ReportSettings(breakdowns=("tag.env", "tag.cost_center")),
                 )
             elif ledger.count(tenant, window) == 0:
@@ -395,6 +396,11 @@ def _findings_lines(report: Any, tenant: str, label: str) -> list[str]:
         lines.append(
             f"    {b.name} ({b.value}, {when}): ${b.actual:,} of ${b.limit:,}, {b.status}"
             + (f" since {b.crossed}" if b.crossed else "")
+        )
+    lines.append(f"  Credits: {len(report.credits)}")
+    for c in report.credits:
+        lines.append(
+            f"    {c.name} ({c.provider}, {c.kind}): ${c.used:,} of ${c.amount:,} used, {c.status}"
         )
     lines.append(f"  Savings (what-ifs, each needing a quality check): {len(report.savings)}")
     for v in report.savings:

@@ -20,14 +20,14 @@ import random
 from bisect import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
-from p402.config import Budget, Invoice, JournalSettings
+from p402.config import Budget, Credit, Invoice, JournalSettings
 from p402.errors import ConfigError
 from p402.ingest.pricing import Pricer
 from p402.ledger.events import Event
@@ -580,6 +580,13 @@ DEMO_BUDGETS: Final = (
 )
 """The demo organisation's budgets, those its proxy's policies name: Data Science's hard limit
 is reached on the 30th (its calls are refused from then), Marketing's soft one on the 23rd."""
+
+DEMO_CREDITS: Final = (
+    Credit("openrouter-prepaid", "openrouter", Decimal("300.00"), date(2026, 9, 1), date(2027, 3, 31), "prepaid"),
+    Credit("anthropic-q4-commitment", "anthropic", Decimal("30000.00"), date(2026, 10, 1), date(2026, 12, 31),
+           "commitment"),
+)  # fmt: skip
+"""OpenRouter is paid for in prepaid credits; Anthropic's contract commits a quarter's spend."""
 
 # What each provider's invoice says, against the demo ledger: most reconcile within the 0.5 %
 # tolerance; OpenAI billed 2.3 % more than the ledger holds (as when a key outside the capture

@@ -140,6 +140,32 @@ def _budgets(report: Report) -> list[Action]:
     return found
 
 
+def _credits(report: Report) -> list[Action]:
+    found = []
+    for credit in report.credits:
+        if credit.kind == "commitment" and credit.at_expiry:
+            found.append(Action(
+                f"{credit.provider}'s {credit.name} falls ${credit.at_expiry:,} short at {credit.expiry}",
+                f"${credit.used:,} of ${credit.amount:,} spent since {credit.start}; the run rate reaches "
+                f"${credit.amount - credit.at_expiry:,} by the expiry. Move work to {credit.provider} or renegotiate.",
+                credit.at_expiry, "Procurement",
+            ))  # fmt: skip
+        elif credit.kind != "commitment" and credit.at_expiry:
+            found.append(Action(
+                f"Use or reclaim {credit.name}: ${credit.at_expiry:,} expires unused on {credit.expiry}",
+                f"${credit.remaining:,} is left of ${credit.amount:,}; at the run rate ${credit.at_expiry:,} expires.",
+                credit.at_expiry, "FinOps",
+            ))  # fmt: skip
+        elif credit.runs_out is not None and credit.kind != "commitment":
+            found.append(Action(
+                f"Top up {credit.name} before {credit.runs_out}",
+                f"${credit.remaining:,} is left of ${credit.amount:,}; at the run rate it runs out on "
+                f"{credit.runs_out}, and {credit.provider}'s calls stop with it.",
+                credit.remaining, "FinOps",
+            ))  # fmt: skip
+    return found
+
+
 def _unpriced(report: Report) -> list[Action]:
     summary = report.summary
     if not summary.unpriced_events:
@@ -157,6 +183,6 @@ def actions(report: Report) -> tuple[Action, ...]:
     """Every action the report supports, the largest dollars first."""
     found = [
         *_savings(report), *_unattributed(report), *_suspense(report), *_budgets(report),
-        *_anomalies(report), *_unpriced(report),
+        *_credits(report), *_anomalies(report), *_unpriced(report),
     ]  # fmt: skip
     return tuple(sorted(found, key=lambda a: -a.impact))

@@ -43,6 +43,8 @@ __all__ = [
     "forecast",
     "monitor",
     "month_end",
+    "projected",
+    "run_out",
 ]
 
 WINDOW = 28
@@ -243,6 +245,30 @@ def month_end(series: Mapping[date, int], month: str, since: date, through: date
     if through >= end or (through.year, through.month) != (year, number):
         return spent
     return spent + math.floor(_project(series, through, end, since))
+
+
+def projected(series: Mapping[date, int], since: date, through: date, end: date) -> int:
+    """The run rate's spend of *series* from the day after *through* to *end*, exact units
+    (floored; 0 when *end* is not after *through*)."""
+    return math.floor(_project(series, through, end, since)) if end > through else 0
+
+
+def run_out(
+    series: Mapping[date, int], remaining: int, since: date, through: date, *, days: int = 1_100
+) -> date | None:
+    """The day the run rate of *series* spends *remaining* units after *through*, or ``None``
+    when it does not within *days* (or spends nothing)."""
+    weekday, weekend = _rates(series, through, since)
+    if remaining <= 0:
+        return through
+    spent = Fraction(0)
+    day = through
+    for _ in range(days):
+        day += timedelta(days=1)
+        spent += weekend if _weekend(day) else weekday
+        if spent >= remaining:
+            return day
+    return None
 
 
 def _percent(ratio: Fraction) -> Decimal:

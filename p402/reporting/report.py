@@ -18,6 +18,7 @@ from p402.reporting.aggregate import Summary
 from p402.reporting.bridge import Bridge, bridge
 from p402.reporting.budgets import BudgetLine, budget_lines
 from p402.reporting.completeness import Completeness
+from p402.reporting.credits import CreditLine
 from p402.reporting.journal import JournalLine, journal
 from p402.reporting.monitor import Anomaly, Forecast, monitor
 from p402.reporting.reconciliation import Reconciliation, reconcile
@@ -48,6 +49,8 @@ class Report:
     """What-ifs priced by re-pricing the period's events (when they were read one by one)."""
     budgets: tuple[BudgetLine, ...] = ()
     """Each ``[[budgets]]`` entry against the period's spend, the most used first."""
+    credits: tuple[CreditLine, ...] = ()
+    """Each ``[[credits]]`` entry: used, left, and when it runs out or expires."""
     previous: Summary | None = None
     """The period before (``None``: the ledger holds nothing of it), for comparison."""
     previous_label: str | None = None

@@ -325,6 +325,28 @@ def _unit_costs(report: Report) -> Sheet:
     return Sheet("Unit Costs", "UnitCosts", columns, tuple(rows), note)
 
 
+def _credits(report: Report) -> list[Sheet]:
+    if not report.credits:
+        return []
+    columns = (
+        Column("Credit", 26), Column("Provider", 11), Column("Kind", 11), Column("Amount (USD)", 14, "money"),
+        Column("Start", 12, "date"), Column("Expiry", 12, "date"), Column("Used (USD)", 14, "money"),
+        Column("Left (USD)", 14, "money"), Column("Runs out", 12, "date"),
+        Column("Unused or short at expiry (USD)", 18, "money"), Column("Status", 44),
+    )  # fmt: skip
+    rows = tuple(
+        (c.name, c.provider, c.kind, c.amount, c.start, c.expiry, c.used, c.remaining, c.runs_out, c.at_expiry,
+         c.status)
+        for c in report.credits
+    )  # fmt: skip
+    note = (
+        "Used is the provider's spend from the credit's start to the period's end (the ledger's). "
+        "Runs out and at expiry follow the provider's weekday-aware run rate of the last 28 days; "
+        "a commitment's figure at expiry is what the run rate leaves short of it."
+    )
+    return [Sheet("Credits", "Credits", columns, rows, note, landscape=True)]
+
+
 def _budgets(report: Report) -> Sheet:
     columns = (
         Column("Budget", 28), Column("Scope", 11), Column("For", 24), Column("Window", 8), Column("Month", 9),
@@ -436,7 +458,8 @@ def detail_sheets(report: Report) -> list[Sheet]:
     days, budgets, forecast, anomalies, savings, unit costs, policy findings, reconciliation, the
     bridge to the invoices, the journal, and (audits) completeness and accuracy."""
     return [
-        *_previous(report), _by_month(report), _daily(report), _budgets(report), _forecast(report),
+        *_previous(report), _by_month(report), _daily(report), _budgets(report), *_credits(report),
+        _forecast(report),
         _anomalies(report), _savings(report), _unit_costs(report), _findings(report),
         _reconciliation(report), _bridge(report), _journal(report), *_completeness(report),
     ]  # fmt: skip
