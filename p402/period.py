@@ -56,6 +56,8 @@ def parse_period(
             raise ConfigError("give a period (2026-10 or 2026-Q3) or both --from and --to")
         if end < start:
             raise ConfigError(f"the period ends ({end}) before it starts ({start})")
+        if end >= date.max:
+            raise ConfigError(f"the period must end before {date.max} (its end is the day after)")
         first = datetime(start.year, start.month, start.day, tzinfo=UTC)
         after = datetime.fromordinal(end.toordinal() + 1).replace(tzinfo=UTC)
         return Period(f"{start.isoformat()}..{end.isoformat()}", first, after)
@@ -63,11 +65,19 @@ def parse_period(
         year, month = int(match[1]), int(match[2])
         if not 1 <= month <= 12:
             raise ConfigError(f"period {text!r}: month must be 01 to 12")
+        if (year, month) == (9999, 12) or year == 0:
+            raise ConfigError(
+                f"period {text!r} is at the calendar's edge: give one from 0001-01 to 9999-11"
+            )
         return Period(
             f"{year:04d}-{month:02d}", _month_start(year, month), _month_start(year, month + 1)
         )
     if match := _QUARTER.match(text.strip()):
         year, quarter = int(match[1]), int(match[2])
+        if (year, quarter) == (9999, 4) or year == 0:
+            raise ConfigError(
+                f"period {text!r} is at the calendar's edge: give one from 0001-Q1 to 9999-Q3"
+            )
         first_month = 3 * (quarter - 1) + 1
         return Period(
             f"{year:04d}-Q{quarter}",
@@ -77,9 +87,17 @@ def parse_period(
     raise ConfigError(f"period {text!r} is not a month (2026-10) or a quarter (2026-Q3)")
 
 
-def previous_period(period: Period) -> Period:
+def previous_period(period: Period) -> Period | None:
     """The period before *period*, of the same kind: the month before a month, the quarter
-    before a quarter, and before explicit dates as many days ending where it starts."""
+    before a quarter, and before explicit dates as many days ending where it starts; ``None``
+    when that would start before the calendar does (year 1)."""
+    try:
+        return _previous(period)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _previous(period: Period) -> Period:
     if _MONTH.fullmatch(period.label):
         start = _month_start(period.start.year, period.start.month - 1)
         return Period(f"{start.year:04d}-{start.month:02d}", start, period.start)

@@ -504,3 +504,19 @@ def test_every_breakdown_is_compared_with_the_period_before(tmp_path: Path) -> N
     ]  # breakdowns unchanged
     html = render_html(report, CONTEXT)
     assert f"{report.change()} % on 2026-09" in html.replace("+", "")
+
+
+def test_the_period_before_is_of_the_same_kind() -> None:
+    from datetime import date
+
+    from p402.period import parse_period, previous_period
+
+    def before(label: str | None = None, **dates: date) -> str | None:
+        found = previous_period(parse_period(label, **dates))
+        return None if found is None else found.label
+
+    assert [before("2026-10"), before("2026-01"), before("2026-Q1"), before("2026-Q3")] == [
+        "2026-09", "2025-12", "2025-Q4", "2026-Q2",
+    ]  # fmt: skip
+    assert before(start=date(2026, 10, 10), end=date(2026, 10, 19)) == "2026-09-30..2026-10-09"
+    assert before(start=date(1, 1, 1), end=date(1, 1, 31)) is None  # nothing before the calendar

@@ -372,6 +372,22 @@ def test_findings_are_the_command_s_and_only_the_tenant_s(site: Site, ledger: Le
         site.client.get("/v1/findings?period=2026-13", headers=site.headers("acme")).status_code
         == 400
     )
+    # The calendar's edges (found by the OpenAPI fuzz): no period before year 1, none past 9999.
+    for window in (
+        "from=1000-01-01&to=2000-01-01",
+        "from=0001-01-01&to=0001-01-31",
+        "from=9999-12-01&to=9999-12-30",
+    ):
+        edge = site.client.get(f"/v1/findings?{window}", headers=site.headers("acme"))
+        assert edge.status_code == 200, (window, edge.text)
+    for window in (
+        "from=9999-12-01&to=9999-12-31",
+        "period=9999-12",
+        "period=9999-Q4",
+        "period=0000-01",
+    ):
+        edge = site.client.get(f"/v1/findings?{window}", headers=site.headers("acme"))
+        assert edge.status_code == 400, (window, edge.text)
 
 
 def test_summary_rejects_a_bad_period(site: Site) -> None:

@@ -80,6 +80,8 @@ def previous_summary(
     """The summary of the period before *period* (summed by the database; ``None`` when the
     ledger holds none of its events), and its label: what the reports compare with."""
     before = previous_period(period)
+    if before is None:
+        return None, ""
     if ledger.count(tenant, before) == 0:
         return None, before.label
     aggregator = Aggregator.of(config)

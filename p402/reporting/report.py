@@ -169,6 +169,8 @@ def period_months(period: Period) -> list[str]:
         label = f"{day.year:04d}-{day.month:02d}"
         if label not in months:
             months.append(label)
+        if (day.year, day.month) == (9999, 12):
+            break  # the calendar's last month: there is no next
         day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return months
 
