@@ -145,13 +145,16 @@ def test_retention_purges_expired_events_and_signs_what_it_removed(ledger: Ledge
 
 
 def _every_table_row(ledger: Ledger) -> list[tuple[str, tuple[object, ...]]]:
+    """Every row of every table, in a fixed order: PostgreSQL lists tables, and returns rows
+    without ORDER BY, in whatever order its catalogue and heap hold them, which a DELETE
+    elsewhere can change."""
     rows = []
     with ledger.engine.connect() as connection:
         for name in sqlalchemy.inspect(connection).get_table_names():
             table = sqlalchemy.Table(name, sqlalchemy.MetaData(), autoload_with=connection)
             for row in connection.execute(sqlalchemy.select(table)):
                 rows.append((name, tuple(row)))
-    return rows
+    return sorted(rows, key=repr)
 
 
 def _fill(ledger: Ledger, tenant: str, key: SigningKey) -> None:
