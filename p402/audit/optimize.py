@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Final
 
 from p402.ingest.pricing import Pricer
+from p402.ledger.events import TOKEN_FIELDS
 from p402.money import parse_amount, round_cents, to_units
 from p402.reporting.savings import Saving
 
@@ -32,13 +33,6 @@ SIBLINGS: Final = (
 )
 """(provider, model glob, the smaller model of the same family): the right-sizing candidates."""
 MIN_SAVING: Final = Decimal("10.00")
-_TOKENS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-)
 _ASSUMPTION = (
     "the same calls, with the same tokens, on {alternative} at its price on each call's day"
 )
@@ -77,7 +71,7 @@ class RightSizing:
             "provider": provider, "model": alternative, "requests": record["requests"],
             "occurred_at": datetime.fromisoformat(record["occurred_at"]), "batch": record["batch"],
             "service_tier": record["service_tier"], "tags": tuple(sorted((record["tags"] or {}).items())),
-            **{bucket: record[bucket] for bucket in _TOKENS},
+            **{bucket: record[bucket] for bucket in TOKEN_FIELDS},
         }  # fmt: skip
         changes = self._pricer.basis(values)
         cost = None if changes is None else changes.get("cost")
