@@ -222,7 +222,8 @@ def test_the_demo_month_has_findings_that_name_their_events(events: list[Event])
     )
     assert report.anomalies
     ids = {event.event_id: event for event in events}
-    field = {"department": "department", "workflow": "workflow", "customer": "customer"}
+    field = {"department": "department", "workflow": "workflow", "customer": "customer",
+             "api_key": "api_key_id"}  # fmt: skip
     for anomaly in report.anomalies:
         behind = [ids[i] for i in anomaly.event_ids]
         assert len(behind) == min(10, anomaly.events)
@@ -230,8 +231,11 @@ def test_the_demo_month_has_findings_that_name_their_events(events: list[Event])
             assert event.occurred_at.date() == anomaly.day
             if anomaly.dimension in field:
                 assert (getattr(event, field[anomaly.dimension]) or "Unattributed") == anomaly.value
+            elif anomaly.dimension.startswith("tag."):
+                assert dict(event.tags)[anomaly.dimension[4:]] == anomaly.value
             else:
                 assert f"{event.provider}/{event.model}" == anomaly.value
+    assert {a.dimension for a in report.anomalies} >= {"department", "api_key", "model"}
     quarter = next(f for f in report.forecasts if f.dimension == "total" and f.horizon == "quarter")
     assert (
         quarter.actual == summary.total

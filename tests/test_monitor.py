@@ -231,3 +231,41 @@ def test_a_credit_s_use_reaches_before_the_period(tmp_path: Path) -> None:
         ledger.close()
     # From 2026-09-15 to the period's end: 40 days, all before 2026-11-01 (17 + 23), $5 each.
     assert used == {"all": to_units(Decimal(200)), "short": to_units(Decimal(55)), "other": 0}
+
+
+def test_an_api_key_and_a_tag_have_their_own_baselines(tmp_path: Path) -> None:
+    # One department spends steadily across two keys; on one day one key, tagged staging,
+    # triples: the key and the tag are anomalies even when the department's whole barely moves.
+    start = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    base = small_events("acme")[0].evolve(department="Platform", workflow="batch", customer=None)
+    events = []
+    for n in range(31):
+        day = start + timedelta(days=n)
+        events.append(base.evolve(event_id=f"a-{n:02d}", occurred_at=day, cost=Decimal("200"),
+                                  api_key_id="key_prod", tags=(("env", "prod"),)))  # fmt: skip
+        cost = Decimal("60") if n == 21 else Decimal("20")
+        events.append(base.evolve(event_id=f"b-{n:02d}", occurred_at=day, cost=cost,
+                                  api_key_id="key_stage", tags=(("env", "staging"),)))  # fmt: skip
+    db = tmp_path / "l.db"
+    (tmp_path / "p402.toml").write_text('[report]\nbreakdowns = ["tag.env"]\n')
+    ledger = Ledger.open(str(db))
+    try:
+        ledger.add(events)
+    finally:
+        ledger.close()
+    found = run("findings", "--db", str(db), "--tenant", "acme", "--period", "2026-10", "--json",
+                "--config", str(tmp_path / "p402.toml"))  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    by = {(a["dimension"], a["value"]): a for a in result["anomalies"]}
+    assert set(by) == {("api_key", "key_stage"), ("tag.env", "staging")}
+    for anomaly in by.values():
+        assert (anomaly["day"], anomaly["actual"], anomaly["expected"], anomaly["excess"]) == (
+            "2026-10-22",
+            "60.00",
+            "20.00",
+            "40.00",
+        )
+        assert anomaly["event_ids"] == ["b-21"]
+    # The department's day is 12 % over its baseline: under a quarter, not a finding.
+    assert ("department", "Platform") not in by

@@ -26,6 +26,7 @@ from decimal import Decimal
 from p402.money import round_cents
 from p402.reporting.aggregate import Unowned
 from p402.reporting.bridge import SUSPENSE
+from p402.reporting.filters import dimension
 from p402.reporting.report import Report
 
 __all__ = ["SAVINGS", "Action", "actions"]
@@ -95,7 +96,8 @@ def _anomalies(report: Report) -> list[Action]:
         owner = anomaly.value if anomaly.dimension == "department" else "FinOps"
         found.append(Action(
             f"Explain {anomaly.value}'s {anomaly.day}: ${anomaly.actual:,} against a usual ${anomaly.expected:,}",
-            f"The {anomaly.dimension} spent ${anomaly.excess:,} over its baseline in {anomaly.events:,} events; "
+            f"The {dimension(anomaly.dimension)} spent ${anomaly.excess:,} over its baseline "
+            f"in {anomaly.events:,} events; "
             f"the first: {', '.join(anomaly.event_ids[:3]) or 'see the Anomalies sheet'} "
             "(p402 receipt BUNDLE EVENT_ID).",
             anomaly.excess, owner,

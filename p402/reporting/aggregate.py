@@ -8,7 +8,7 @@ breakdown's rows sum to the same rounded grand total: every view of the report t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +20,7 @@ from p402.money import allocate_cents, allocate_to, parse_amount, round_cents, t
 from p402.period import micros, moment
 
 __all__ = [
+    "API_KEY",
     "DIMENSIONS",
     "EVENT_IDS",
     "NO_CUSTOMER",
@@ -239,7 +240,8 @@ class Summary:
     """(code, events, cost) of each data-quality code genuine but odd records carry, most events
     first: kept with their money, and shown."""
     series: Mapping[tuple[str, str], Mapping[date, tuple[int, int]]] = field(default_factory=dict)
-    """Per (dimension, value) of :data:`SERIES`, per day: exact cost units and events."""
+    """Per (dimension, value) of :data:`SERIES`, API keys and tag breakdowns, per day: exact cost
+    units and events."""
     event_ids: Mapping[tuple[str, str, date], tuple[str, ...]] = field(
         default_factory=dict, compare=False
     )
@@ -247,6 +249,11 @@ class Summary:
     counted one by one: a roll-up has none)."""
     successes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """Events whose outcome is ``success``, per (dimension, value) of :data:`UNIT_DIMENSIONS`."""
+    key_series: Mapping[tuple[str, str], Mapping[date, tuple[int, int]]] = field(
+        default_factory=dict, compare=False
+    )
+    """Per (``api_key``, key id), per day: exact cost units and events (only when the events
+    were counted one by one: a roll-up has no key ids)."""
     unowned: tuple[Unowned, ...] = field(default=(), compare=False)
     """Unattributed spend by provider, API key, project and workspace, largest first (only
     when the events were counted one by one)."""
@@ -269,9 +276,13 @@ def event_tokens(record: Record) -> int:
 EVENT_IDS = 10
 """How many events (the first, by time) a finding about a day names."""
 SERIES = ("department", "workflow", "customer", "model")
+"""The dimensions whose daily spend :attr:`Summary.series` always holds; besides them it holds
+each tag breakdown's (``tag.<name>``)."""
+API_KEY = "api_key"
+"""The series of an API key's daily spend, by its id as the provider names it
+(:attr:`Summary.key_series`)."""
 UNIT_DIMENSIONS = ("workflow", "customer")
 """The dimensions unit costs are given for: per request and per successful outcome."""
-"""The dimensions whose daily spend :attr:`Summary.series` holds."""
 
 _DAY_US = 86_400_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -289,10 +300,13 @@ class Aggregator:
         self._tag = cost_center_tag
         self.tag_names = tuple(dict.fromkeys(t for t in (cost_center_tag, *tag_breakdowns) if t))
         """Every tag this aggregation reads: what a roll-up must group by (``rollup(tags=)``)."""
-        self._dimensions = {
-            **DIMENSIONS,
-            **{tag_dimension(name): _tag_getter(name) for name in tag_breakdowns},
-        }
+        tagged = {tag_dimension(name): _tag_getter(name) for name in tag_breakdowns}
+        self._dimensions = {**DIMENSIONS, **tagged}
+        self._tagged = tuple(tagged.items())
+        # Daily series besides the detail's (API keys, tags): per (dimension, value), per day:
+        # cost units and events; and their first events' ids.
+        self._keyed: dict[tuple[str, str], dict[date, list[int]]] = {}
+        self._keyed_ids: dict[tuple[str, str, date], list[tuple[int, str]]] = {}
         # per dimension, per value: [events, requests, tokens, cost units]
         self._cells: dict[str, defaultdict[str | None, list[int]]] = {
             name: defaultdict(lambda: [0, 0, 0, 0]) for name in self._dimensions
@@ -348,12 +362,34 @@ class Aggregator:
         tag = None if self._tag is None else (record.get("tags") or {}).get(self._tag)
         self._count(record, day, sums, units is None, (at, at), tag=tag)
         self._first_ids(record, day, at)
+        key_id = record.get("api_key_id")
+        if key_id is not None:
+            self._keyed_day(API_KEY, key_id, day, 1, units or 0)
+        event_id = record.get("event_id")
+        if event_id is not None:
+            for name, value in self._keyed_values(record, key_id):
+                first = self._keyed_ids.setdefault((name, value, day), [])
+                if len(first) < EVENT_IDS:
+                    first.append((at, event_id))
         if record["department"] is None:
             where = (record["provider"], record.get("api_key_id"), record.get("provider_project_id"),
                      record.get("workspace_id"))  # fmt: skip
             unowned = self._unowned.setdefault(where, [0, 0])
             unowned[0] += 1
             unowned[1] += units or 0
+
+    def _keyed_values(self, record: Record, key_id: str | None) -> Iterator[tuple[str, str]]:
+        if key_id is not None:
+            yield API_KEY, key_id
+        for name, value_of in self._tagged:
+            value = value_of(record)
+            if value is not None:
+                yield name, value
+
+    def _keyed_day(self, name: str, value: str, day: date, events: int, units: int) -> None:
+        cell = self._keyed.setdefault((name, value), {}).setdefault(day, [0, 0])
+        cell[0] += units
+        cell[1] += events
 
     def _first_ids(self, record: Record, day: date, at: int) -> None:
         # Not a figure: which events a finding points to (a roll-up group has no ids).
@@ -419,6 +455,10 @@ class Aggregator:
             counts["error"] += events
         elif record["outcome"] == "success":
             self._succeeded(record, events)
+        for name, value_of in self._tagged:
+            value = value_of(record)
+            if value is not None:
+                self._keyed_day(name, value, day, events, cost)
         first, last = span
         if self._first is None or first < self._first:
             self._first = first
@@ -527,6 +567,11 @@ class Aggregator:
                 by_day[day] = (cost + units, count + events)
                 if key in self._ids:
                     ids.setdefault((dimension, value, day), []).extend(self._ids[key])
+        for (dimension, value), days in self._keyed.items():
+            if dimension != API_KEY:
+                series[(dimension, value)] = {day: (u, n) for day, (u, n) in days.items()}
+        for cell, found in self._keyed_ids.items():
+            ids.setdefault(cell, []).extend(found)
         first = {
             cell: tuple(i for _, i in sorted(found)[:EVENT_IDS]) for cell, found in ids.items()
         }
@@ -689,6 +734,11 @@ class Aggregator:
             series=series,
             event_ids=ids,
             successes=dict(self._successes),
+            key_series={
+                key: {day: (units, count) for day, (units, count) in days.items()}
+                for key, days in self._keyed.items()
+                if key[0] == API_KEY
+            },
             unowned=tuple(
                 Unowned(*where, events, units)
                 for where, (events, units) in sorted(

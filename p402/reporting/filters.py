@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from p402.money import CENT, round_cents
 
-__all__ = ["FILTERS", "count", "date", "money", "money_units", "percent"]
+__all__ = ["FILTERS", "count", "date", "dimension", "money", "money_units", "percent"]
 
 
 def money(amount: Decimal, currency: str = "USD") -> str:
@@ -47,7 +47,16 @@ def date(moment: datetime | None, with_time: bool = False) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
 
 
+def dimension(name: str) -> str:
+    """A dimension as a reader names it: ``API key`` for ``api_key``, ``tag env`` for
+    ``tag.env``; the others as they are (``department``)."""
+    if name == "api_key":
+        return "API key"
+    return f"tag {name[4:]}" if name.startswith("tag.") else name
+
+
 FILTERS = {
+    "dimension": dimension,
     "money": money,
     "money_units": money_units,
     "count": count,

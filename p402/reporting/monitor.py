@@ -9,8 +9,8 @@ Two findings, both from the period's daily series (exact units per day, per dime
   ledger's own history: from every cut-off with at least :data:`MIN_HISTORY` days behind it, the next
   :data:`BACKTEST_DAYS` days are forecast and compared with what happened; the errors' 10th and
   90th percentiles widen the forecast. The median absolute error is stated.
-- **Anomalies** (:func:`anomalies`): a day on which a department, model, workflow or customer
-  spent far above its own baseline. The baseline is the median of the same kind of day (weekday
+- **Anomalies** (:func:`anomalies`): a day on which a department, model, workflow, customer,
+  API key or tag value spent far above its own baseline. The baseline is the median of the same kind of day (weekday
   or weekend) over the trailing :data:`WINDOW` days, its spread the median absolute deviation
   (MAD, scaled by 1.4826 to match a standard deviation): robust to the very spikes it looks
   for. A day is an anomaly when its robust z-score is at least :data:`Z_THRESHOLD` and its

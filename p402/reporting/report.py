@@ -213,6 +213,7 @@ def build_report(
     days = sorted(
         {day for day, _ in summary.daily.units if period.start.date() <= day < period.end.date()}
     )
-    forecasts, found = monitor(summary.daily.units, summary.series, summary.event_ids, days)
+    series = {**summary.series, **summary.key_series}
+    forecasts, found = monitor(summary.daily.units, series, summary.event_ids, days)
     return Report(summary, tuple(rows), tuple(lines), months, bridge=tuple(bridges), forecasts=forecasts,
                   anomalies=found, budgets=budget_lines(config.budgets, summary.series, labels))  # fmt: skip
